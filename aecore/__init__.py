@@ -1,0 +1,30 @@
+"""aecore: autoencoder anomaly detection for tabular data.
+
+Higher score = more anomalous; label 1 = anomaly, everywhere.
+Heavy modules (Keras, TensorFlow) load on first use, so ``import aecore`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import AecoreError, NotFittedError
+from .roles import ROLE_NAMES, ColumnRoles
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "AnomalyDetector": "aecore.detector",
+    "read_csv": "aecore.data",
+    "infer_roles": "aecore.data",
+    "load": "aecore.persistence",
+    "list_models": "aecore.persistence",
+}
+
+__all__ = ["AecoreError", "NotFittedError", "ColumnRoles", "ROLE_NAMES", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aecore' has no attribute {name!r}")

@@ -1,0 +1,105 @@
+"""Detection quality of scores against known labels: at one threshold, and as a ranking.
+
+Same conventions as :mod:`aecore.thresholds`: flagged means ``error > threshold``; labels are
+1 (anomaly), 0 (normal), -1 (unknown, left out); the time tolerance is in rows of the data as
+given. Every value returned is a plain Python int or float, so results go straight into JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from .thresholds import (
+    _alarm_is_correct,
+    _as_errors,
+    _as_labels,
+    _check_cost,
+    _check_threshold,
+    _check_tolerance,
+    _window_max,
+)
+
+
+def _ranking(errors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ROC AUC and average precision of known-label rows; NaN when only one class is present."""
+    if np.unique(labels).shape[0] < 2:
+        return {"roc_auc": math.nan, "pr_auc": math.nan}
+    return {
+        "roc_auc": float(roc_auc_score(labels, errors)),
+        "pr_auc": float(average_precision_score(labels, errors)),
+    }
+
+
+def ranking_scores(errors: Any, labels: Any) -> dict[str, float]:
+    """How well the errors rank anomalies above normal rows, threshold-free: ROC AUC and PR AUC.
+
+    PR AUC is average precision. Both are NaN when the known labels hold only one class.
+    """
+    errors = _as_errors(errors)
+    labels = _as_labels(labels, errors.shape[0])
+    known = labels >= 0
+    return _ranking(errors[known], labels[known])
+
+
+def evaluate(
+    errors: Any,
+    labels: Any,
+    threshold: float,
+    *,
+    tolerance: int = 0,
+    c_alarm: float = 1.0,
+    c_missed: float = 1.0,
+) -> dict[str, Any]:
+    """Everything an analyst asks about one threshold, on rows whose label is known.
+
+    ``tp``/``fp``/``tn``/``fn`` are pointwise. ``precision`` (correct alarms / alarms),
+    ``recall`` (caught anomalies / anomalies), ``f1``, ``false_alarms``, ``missed`` and
+    ``cost = c_alarm * false_alarms + c_missed * missed`` use the time tolerance (with
+    tolerance 0 they are the pointwise ones). The AUCs do not depend on the threshold.
+    """
+    errors = _as_errors(errors)
+    labels = _as_labels(labels, errors.shape[0])
+    threshold = _check_threshold(threshold)
+    tolerance = _check_tolerance(tolerance)
+    c_alarm, c_missed = _check_cost(c_alarm, "c_alarm"), _check_cost(c_missed, "c_missed")
+
+    known = labels >= 0
+    is_anomaly = labels == 1
+    is_normal = labels == 0
+    flagged = (errors > np.float64(threshold)) & known
+
+    n_flagged = int(flagged.sum())
+    n_anomalies = int(is_anomaly.sum())
+    correct_alarms = int((flagged & _alarm_is_correct(is_anomaly, tolerance)).sum())
+    near_alarm = _window_max(flagged.astype(np.uint8), tolerance, 0) > 0
+    caught = int((is_anomaly & near_alarm).sum())
+    false_alarms = n_flagged - correct_alarms
+    missed = n_anomalies - caught
+
+    precision = correct_alarms / n_flagged if n_flagged else 0.0
+    recall = caught / n_anomalies if n_anomalies else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+    return {
+        "threshold": threshold,
+        "tolerance": tolerance,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        **_ranking(errors[known], labels[known]),
+        "tp": int((flagged & is_anomaly).sum()),
+        "fp": int((flagged & is_normal).sum()),
+        "tn": int((~flagged & is_normal).sum()),
+        "fn": int((~flagged & is_anomaly).sum()),
+        "false_alarms": int(false_alarms),
+        "missed": int(missed),
+        "cost": float(c_alarm * false_alarms + c_missed * missed),
+        "n_rows": int(known.sum()),
+        "n_unknown": int((~known).sum()),
+        "n_anomalies": n_anomalies,
+        "n_flagged": n_flagged,
+    }

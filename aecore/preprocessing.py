@@ -1,0 +1,251 @@
+"""Preprocessing fitted on training rows only, kept as plain JSON-serialisable parameters.
+
+Numeric columns: impute (median) -> optional symmetric log1p -> scale (standard, min-max or
+robust). Categorical columns: one-hot over the training categories; a category never seen in
+training encodes as all zeros (no crash). Encoded columns of one source column are contiguous,
+so per-feature errors add back into their source column with one matrix product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import AecoreError, NotFittedError
+from .roles import ColumnRoles
+
+SCALINGS = ("standard", "minmax", "robust")
+MISSING_CATEGORY = "(missing)"
+MAX_CATEGORIES = 50
+SKEW_FOR_LOG = 2.0
+
+
+def _skewness(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    if values.size < 3:
+        return 0.0
+    std = values.std()
+    if std == 0:
+        return 0.0
+    return float(np.mean(((values - values.mean()) / std) ** 3))
+
+
+def _signed_log1p(x: np.ndarray) -> np.ndarray:
+    """log1p for non-negative values, mirrored for negative ones so that no value gives NaN."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _signed_expm1(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.expm1(np.abs(x))
+
+
+def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The given columns as a float32 matrix; text in a numeric column is a clear error."""
+    if not columns:
+        return np.zeros((len(frame), 0), dtype=np.float32)
+    out = np.empty((len(frame), len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        series = frame[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            converted = pd.to_numeric(series, errors="coerce")
+            bad = converted.isna() & series.notna() & (series.astype(str).str.strip() != "")
+            if bad.any():
+                example = series[bad].iloc[0]
+                raise AecoreError(
+                    f"Column {column!r} should hold numbers but contains text such as "
+                    f"{str(example)[:40]!r}."
+                )
+            series = converted
+        out[:, j] = series.to_numpy(dtype=np.float32, na_value=np.nan)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+class Preprocessor:
+    """Turns a frame's input columns into a float32 matrix for the autoencoder, and back."""
+
+    def __init__(self, scaling: str = "standard", log_transform: str | bool | list = "auto"):
+        self.scaling = scaling
+        self.log_transform = log_transform
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, roles: ColumnRoles) -> Preprocessor:
+        if self.scaling not in SCALINGS:
+            raise AecoreError(
+                f"Unknown scaling {self.scaling!r}; choose one of {', '.join(SCALINGS)}."
+            )
+        missing = [c for c in roles.inputs if c not in frame.columns]
+        if missing:
+            raise AecoreError(f"Columns not in the data: {', '.join(map(repr, missing))}.")
+        self.numeric_ = []
+        values = numeric_matrix(frame, roles.features).astype(np.float64)
+        for j, column in enumerate(roles.features):
+            col = values[:, j]
+            finite = col[np.isfinite(col)]
+            if finite.size == 0:
+                raise AecoreError(f"Column {column!r} is entirely empty; mark it as ignore.")
+            fill = float(np.median(finite))
+            col = np.where(np.isfinite(col), col, fill)
+            use_log = self._wants_log(column, col)
+            if use_log:
+                col = _signed_log1p(col)
+            center, scale = self._center_scale(col)
+            self.numeric_.append(
+                {"name": column, "fill": fill, "log": use_log, "center": center, "scale": scale}
+            )
+        self.categorical_ = []
+        for column in roles.categorical:
+            text = frame[column].astype("string").fillna(MISSING_CATEGORY)
+            counts = text.value_counts()
+            categories = [str(c) for c in counts.index[:MAX_CATEGORIES]]
+            self.categorical_.append({"name": column, "categories": sorted(categories)})
+        return self
+
+    def _wants_log(self, column: str, col: np.ndarray) -> bool:
+        if isinstance(self.log_transform, (list, tuple)):
+            return column in self.log_transform
+        if self.log_transform is False or self.log_transform == "none":
+            return False
+        nonneg = bool(col.min() >= 0)
+        if self.log_transform is True:
+            return nonneg
+        return nonneg and np.unique(col[:10_000]).size > 10 and _skewness(col) > SKEW_FOR_LOG
+
+    def _center_scale(self, col: np.ndarray) -> tuple[float, float]:
+        if self.scaling == "standard":
+            center, scale = col.mean(), col.std()
+        elif self.scaling == "minmax":
+            center, scale = col.min(), col.max() - col.min()
+        else:
+            q1, median, q3 = np.percentile(col, [25, 50, 75])
+            center, scale = median, q3 - q1
+            if scale <= 0:
+                scale = col.std()
+        if not np.isfinite(scale) or scale <= 1e-12:
+            scale = 1.0  # a constant column encodes as zeros, never NaN
+        return float(center), float(scale)
+
+    # ---- layout --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "numeric_"):
+            raise NotFittedError("The preprocessor is not fitted yet.")
+
+    @property
+    def input_columns(self) -> list[str]:
+        self._check_fitted()
+        return [p["name"] for p in self.numeric_] + [p["name"] for p in self.categorical_]
+
+    @property
+    def encoded_names(self) -> list[str]:
+        self._check_fitted()
+        names = [p["name"] for p in self.numeric_]
+        for p in self.categorical_:
+            names += [f"{p['name']}={c}" for c in p["categories"]]
+        return names
+
+    @property
+    def n_encoded(self) -> int:
+        return len(self.encoded_names)
+
+    @property
+    def source_index(self) -> np.ndarray:
+        """For each encoded column, the index of its source column in ``input_columns``."""
+        self._check_fitted()
+        index = list(range(len(self.numeric_)))
+        for k, p in enumerate(self.categorical_):
+            index += [len(self.numeric_) + k] * len(p["categories"])
+        return np.asarray(index, dtype=np.int64)
+
+    def group_matrix(self) -> np.ndarray | None:
+        """(n_encoded, n_inputs) 0/1 matrix summing encoded columns into source columns.
+
+        ``None`` when every input is numeric (the identity), so callers can skip the product.
+        """
+        if not self.categorical_:
+            return None
+        matrix = np.zeros((self.n_encoded, len(self.input_columns)), dtype=np.float32)
+        matrix[np.arange(self.n_encoded), self.source_index] = 1.0
+        return matrix
+
+    # ---- transforming --------------------------------------------------------------------
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The frame's input columns as a float32 matrix (n_rows, n_encoded)."""
+        self._check_fitted()
+        missing = [c for c in self.input_columns if c not in frame.columns]
+        if missing:
+            raise AecoreError(
+                "The data lacks feature columns the model needs: "
+                + ", ".join(map(repr, missing))
+                + "."
+            )
+        names = [p["name"] for p in self.numeric_]
+        x = numeric_matrix(frame, names)
+        if names:
+            fill = np.array([p["fill"] for p in self.numeric_], dtype=np.float32)
+            nan = np.isnan(x)
+            if nan.any():
+                x = np.where(nan, fill, x)
+            log = np.array([p["log"] for p in self.numeric_])
+            if log.any():
+                x[:, log] = _signed_log1p(x[:, log])
+            center = np.array([p["center"] for p in self.numeric_], dtype=np.float32)
+            scale = np.array([p["scale"] for p in self.numeric_], dtype=np.float32)
+            x -= center
+            x /= scale
+        blocks = [x]
+        for p in self.categorical_:
+            categories = p["categories"]
+            text = frame[p["name"]].astype("string").fillna(MISSING_CATEGORY)
+            codes = pd.Categorical(text, categories=categories).codes  # unseen -> -1
+            onehot = np.zeros((len(frame), len(categories)), dtype=np.float32)
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            blocks.append(onehot)
+        if len(blocks) == 1:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
+        """Categories present in ``frame`` that training never saw, per categorical column."""
+        self._check_fitted()
+        found = {}
+        for p in self.categorical_:
+            text = frame[p["name"]].astype("string").fillna(MISSING_CATEGORY)
+            new = sorted(set(text.unique()) - set(p["categories"]))
+            if new:
+                found[p["name"]] = [str(v) for v in new]
+        return found
+
+    def inverse_transform(self, encoded: np.ndarray) -> pd.DataFrame:
+        """Encoded values back in original units: numbers for numeric columns, the most likely
+        category for categorical ones."""
+        self._check_fitted()
+        encoded = np.asarray(encoded, dtype=np.float64)
+        out = {}
+        for j, p in enumerate(self.numeric_):
+            col = encoded[:, j] * p["scale"] + p["center"]
+            out[p["name"]] = _signed_expm1(col) if p["log"] else col
+        start = len(self.numeric_)
+        for p in self.categorical_:
+            width = len(p["categories"])
+            block = encoded[:, start : start + width]
+            out[p["name"]] = np.asarray(p["categories"], dtype=object)[block.argmax(axis=1)]
+            start += width
+        return pd.DataFrame(out)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        self._check_fitted()
+        return {
+            "scaling": self.scaling,
+            "log_transform": self.log_transform,
+            "numeric": self.numeric_,
+            "categorical": self.categorical_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessor:
+        pre = cls(scaling=data["scaling"], log_transform=data["log_transform"])
+        pre.numeric_ = [dict(p) for p in data["numeric"]]
+        pre.categorical_ = [dict(p) for p in data["categorical"]]
+        return pre

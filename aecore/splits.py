@@ -1,0 +1,76 @@
+"""Train / validation / test splits: random, or chronological for time-ordered data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AecoreError
+
+SPLIT_METHODS = ("random", "chronological")
+
+
+@dataclass
+class Split:
+    """Positional row indices of each part."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+        }
+
+
+def split_rows(
+    n_rows: int,
+    *,
+    method: str = "random",
+    validation_share: float = 0.2,
+    test_share: float = 0.0,
+    order: np.ndarray | None = None,
+    normal_mask: np.ndarray | None = None,
+    seed: int = 0,
+) -> Split:
+    """Split ``n_rows`` rows into train, validation and test.
+
+    ``chronological`` keeps the earliest rows for training, then validation, then test, ordered
+    by ``order`` (e.g. timestamps) when given, else by row position: no future row leaks into
+    training. With ``normal_mask`` (the classic novelty setting), train and validation keep only
+    normal rows; the anomalies that fell into them move to test, where they can be evaluated.
+    """
+    if method not in SPLIT_METHODS:
+        raise AecoreError(f"Unknown split {method!r}; choose 'random' or 'chronological'.")
+    for name, share in (("validation", validation_share), ("test", test_share)):
+        if not 0 <= share < 1:
+            raise AecoreError(f"The {name} share must be between 0 and 1, got {share}.")
+    if validation_share + test_share >= 0.9:
+        raise AecoreError("Validation and test shares together leave too few rows to train on.")
+    if method == "random":
+        positions = np.random.default_rng(seed).permutation(n_rows)
+    elif order is not None:
+        positions = np.argsort(np.asarray(order), kind="stable")
+    else:
+        positions = np.arange(n_rows)
+    n_test = int(round(n_rows * test_share))
+    n_val = int(round(n_rows * validation_share))
+    if validation_share > 0:
+        n_val = max(n_val, 1)
+    n_train = n_rows - n_val - n_test
+    train = positions[:n_train]
+    validation = positions[n_train : n_train + n_val]
+    test = positions[n_train + n_val :]
+    if normal_mask is not None:
+        normal_mask = np.asarray(normal_mask, dtype=bool)
+        moved = np.concatenate([train[~normal_mask[train]], validation[~normal_mask[validation]]])
+        train = train[normal_mask[train]]
+        validation = validation[normal_mask[validation]]
+        test = np.concatenate([test, moved])
+    if method == "random":
+        train, validation, test = np.sort(train), np.sort(validation), np.sort(test)
+    return Split(train=train, validation=validation, test=test)

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aecore import AecoreError, ColumnRoles
+from aecore.preprocessing import Preprocessor
+
+ROLES = ColumnRoles(features=["x", "skewed", "const"], categorical=["colour"])
+
+
+def _frame():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(10, 2, 200),
+            "skewed": rng.lognormal(0, 2, 200),
+            "const": np.full(200, 7.0),
+            "colour": rng.choice(["red", "green", "blue"], 200),
+        }
+    )
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax", "robust"])
+def test_scalings_are_finite_and_round_trip_through_json(scaling):
+    frame = _frame()
+    frame.loc[3, "x"] = np.nan
+    pre = Preprocessor(scaling=scaling).fit(frame, ROLES)
+    x = pre.transform(frame)
+    assert x.dtype == np.float32 and np.isfinite(x).all()
+    assert np.all(x[:, 2] == 0)  # constant column: zeros, no NaN
+    clone = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(clone.transform(frame), x)
+
+
+def test_standard_scaling_uses_training_statistics_and_imputes_median():
+    frame = _frame()
+    pre = Preprocessor(log_transform=False).fit(frame.iloc[:100], ROLES)
+    x = pre.transform(frame.iloc[:100])
+    np.testing.assert_allclose(x[:, 0].mean(), 0, atol=1e-5)
+    np.testing.assert_allclose(x[:, 0].std(), 1, atol=1e-4)
+    missing = frame.iloc[:1].assign(x=np.nan)
+    assert pre.transform(missing)[0, 0] == pytest.approx(
+        (frame["x"][:100].median() - frame["x"][:100].mean()) / frame["x"][:100].std(ddof=0),
+        abs=1e-5,
+    )
+
+
+def test_log_transform_is_chosen_for_skewed_non_negative_columns_and_inverts():
+    frame = _frame()
+    pre = Preprocessor().fit(frame, ROLES)
+    logged = {p["name"]: p["log"] for p in pre.numeric_}
+    assert logged == {"x": False, "skewed": True, "const": False}
+    back = pre.inverse_transform(pre.transform(frame))
+    np.testing.assert_allclose(back["skewed"], frame["skewed"], rtol=1e-4)
+    assert (back["colour"] == frame["colour"]).all()
+    # A negative value at scoring time in a logged column gives a number, not NaN.
+    assert np.isfinite(pre.transform(frame.iloc[:1].assign(skewed=-3.0))).all()
+
+
+def test_one_hot_groups_and_unseen_categories():
+    frame = _frame()
+    pre = Preprocessor().fit(frame, ROLES)
+    assert pre.encoded_names[3:] == ["colour=blue", "colour=green", "colour=red"]
+    assert pre.group_matrix().sum(axis=0).tolist() == [1, 1, 1, 3]
+    new = frame.iloc[:2].assign(colour=["purple", "red"])
+    x = pre.transform(new)
+    assert x[0, 3:].sum() == 0 and x[1, 3:].sum() == 1
+    assert pre.unseen_categories(new) == {"colour": ["purple"]}
+
+
+def test_text_in_a_numeric_column_is_named():
+    pre = Preprocessor().fit(_frame(), ROLES)
+    bad = _frame().head(3).astype({"x": object})
+    bad.loc[1, "x"] = "n/a?"
+    with pytest.raises(AecoreError, match="'x' should hold numbers.*n/a"):
+        pre.transform(bad)

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from aecore import AecoreError
+from aecore.splits import split_rows
+
+
+def test_random_split_partitions_every_row_once():
+    split = split_rows(100, validation_share=0.2, test_share=0.1, seed=1)
+    together = np.concatenate([split.train, split.validation, split.test])
+    assert sorted(together.tolist()) == list(range(100))
+    assert split.sizes() == {"train": 70, "validation": 20, "test": 10}
+
+
+def test_chronological_split_respects_order():
+    order = np.arange(50)[::-1]  # row 49 is the earliest
+    split = split_rows(
+        50, method="chronological", validation_share=0.2, test_share=0.2, order=order
+    )
+    assert set(split.train) == set(range(20, 50))
+    assert set(split.test) == set(range(0, 10))
+
+
+def test_normal_only_moves_anomalies_to_test():
+    normal = np.ones(100, dtype=bool)
+    normal[::10] = False
+    split = split_rows(100, validation_share=0.2, test_share=0.2, normal_mask=normal)
+    assert normal[split.train].all() and normal[split.validation].all()
+    assert (~normal[split.test]).sum() == 10
+
+
+def test_bad_shares_are_refused():
+    with pytest.raises(AecoreError):
+        split_rows(10, validation_share=1.5)
+    with pytest.raises(AecoreError):
+        split_rows(10, method="sideways")

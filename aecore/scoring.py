@@ -1,0 +1,106 @@
+"""Scoring: reconstruction, row errors, per-feature errors and codes from one batched pass.
+
+Definitions (in the model's standardised units):
+- per-feature error of a source column = squared difference between input and reconstruction,
+  summed over that column's encoded columns (a one-hot group adds back into its source column);
+- row error = mean of the squared differences over all encoded columns, i.e. the row's MSE, so
+  the per-feature errors of a row sum to ``row_error * n_encoded``; higher = more anomalous.
+  A variational model may add its KL term (weighted as in training) to the row error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from .architectures import Autoencoder
+
+SCORE_BATCH = 65_536
+
+
+@dataclass
+class ScoreArrays:
+    row_error: np.ndarray  # (n,)
+    feature_errors: np.ndarray  # (n, n_inputs), per source column
+    latent: np.ndarray | None  # (n, code_size)
+    reconstruction: np.ndarray | None  # (n, n_encoded), standardised units
+
+
+def make_windows(x: np.ndarray, window: int) -> np.ndarray:
+    """Row i -> the ``window`` rows ending at i (the first rows repeat row 0): a strided view,
+    no copy."""
+    padded = np.concatenate([np.repeat(x[:1], window - 1, axis=0), x], axis=0)
+    view = np.lib.stride_tricks.sliding_window_view(padded, (window, x.shape[1]))
+    return view[:, 0]
+
+
+class Scorer:
+    """A compiled scoring function for one autoencoder (build once, call per data set)."""
+
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        group_matrix: np.ndarray | None = None,
+        *,
+        include_kl: bool = False,
+        kl_weight: float = 0.0,
+    ):
+        self.window = autoencoder.window
+        self.include_kl = include_kl and autoencoder.is_variational
+        encoder, decoder = autoencoder.encoder, autoencoder.decoder
+        variational = autoencoder.is_variational
+        groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
+        window = self.window
+        include_kl = self.include_kl
+
+        def run(x):
+            encoded = encoder(x, training=False)
+            if variational:
+                code, log_var = encoded
+            else:
+                code, log_var = encoded, None
+            recon = decoder(code, training=False)
+            if window > 1:
+                x, recon = x[:, -1, :], recon[:, -1, :]
+            squared = tf.square(recon - x)
+            row = tf.reduce_mean(squared, axis=1)
+            if include_kl:
+                log_var = tf.clip_by_value(log_var, -10.0, 10.0)
+                kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(code) - tf.exp(log_var), axis=1)
+                row = row + kl_weight * kl
+            per_feature = squared if groups is None else tf.matmul(squared, groups)
+            return row, per_feature, code, recon
+
+        self._run = tf.function(run, reduce_retracing=True)
+
+    def __call__(
+        self,
+        x: np.ndarray,
+        *,
+        batch_size: int = SCORE_BATCH,
+        latent: bool = True,
+        reconstruction: bool = False,
+    ) -> ScoreArrays:
+        x = np.asarray(x, dtype=np.float32)
+        n = len(x)
+        inputs = make_windows(x, self.window) if self.window > 1 else x
+        rows, features, codes, recons = [], [], [], []
+        for start in range(0, n, batch_size):
+            batch = np.ascontiguousarray(inputs[start : start + batch_size])
+            row, per_feature, code, recon = self._run(tf.constant(batch))
+            rows.append(row.numpy())
+            features.append(per_feature.numpy())
+            if latent:
+                codes.append(code.numpy())
+            if reconstruction:
+                recons.append(recon.numpy())
+        if n == 0:
+            return ScoreArrays(np.zeros(0, np.float32), np.zeros((0, 0), np.float32), None, None)
+        return ScoreArrays(
+            row_error=np.concatenate(rows),
+            feature_errors=np.concatenate(features),
+            latent=np.concatenate(codes) if latent else None,
+            reconstruction=np.concatenate(recons) if reconstruction else None,
+        )

@@ -1,0 +1,411 @@
+"""``AnomalyDetector``: the scikit-learn-style estimator that every entry point uses.
+
+Higher score = more anomalous; ``predict`` returns 1 for an anomaly. The score (reconstruction
+error) and the cut (``threshold_``) are two separate ideas: the threshold is derived from the
+errors of held-out rows at fit time and can be moved afterwards with ``set_threshold``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from . import data, thresholds
+from .errors import AecoreError, NotFittedError
+from .preprocessing import Preprocessor
+from .roles import ColumnRoles
+from .splits import Split, split_rows
+from .training import EpochProgress, default_training  # noqa: F401  (re-exported for UIs)
+
+DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
+
+
+@dataclass
+class Scores:
+    """Everything one scoring pass yields for a frame, row-aligned with it."""
+
+    row_error: np.ndarray
+    feature_errors: pd.DataFrame
+    latent: np.ndarray | None
+    flags: np.ndarray
+    threshold: float
+    reconstruction: pd.DataFrame | None = None
+
+
+def as_frame(X) -> pd.DataFrame:
+    """Accept a DataFrame or a 2-D array (columns named x0, x1, ...)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise AecoreError(f"Expected a table (2-D data), got an array of shape {array.shape}.")
+    return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+
+
+def default_code_size(x: np.ndarray, *, variance: float = 0.9, seed: int = 0) -> int:
+    """The number of principal components explaining ``variance`` of the (standardised) training
+    rows: an estimate of the data's intrinsic dimension, kept between 2 and half the width."""
+    n_inputs = x.shape[1]
+    upper = int(max(1, min(32, n_inputs // 2)))
+    if n_inputs <= 2:
+        return 1
+    sample = x
+    if len(x) > 10_000:
+        sample = x[np.random.default_rng(seed).choice(len(x), 10_000, replace=False)]
+    sample = sample - sample.mean(axis=0)
+    singular = np.linalg.svd(sample.astype(np.float64), compute_uv=False)
+    explained = np.cumsum(singular**2) / max(float(np.sum(singular**2)), 1e-12)
+    k = int(np.searchsorted(explained, variance) + 1)
+    return int(np.clip(k, min(2, upper), upper))
+
+
+class AnomalyDetector(BaseEstimator):
+    """An autoencoder anomaly detector for tabular data.
+
+    ``AnomalyDetector().fit(frame)`` infers column roles, standardises with training rows only,
+    picks a code size and training schedule from the data, trains with early stopping and sets
+    ``threshold_`` at the 99th percentile of held-out rows' errors. With a label column (or
+    ``y``), ``train_on="auto"`` trains on normal rows only (the novelty setting).
+    """
+
+    def __init__(
+        self,
+        *,
+        architecture: str = "dense",
+        code_size: int | None = None,
+        hidden_sizes: list[int] | None = None,
+        activation: str = "relu",
+        scaling: str = "standard",
+        log_transform: str | bool | list = "auto",
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        patience: int | None = None,
+        split: str = "random",
+        validation_share: float = 0.2,
+        test_share: float = 0.0,
+        train_on: str = "auto",
+        threshold_method: str = "percentile",
+        threshold_params: dict | None = None,
+        l1: float = 1e-4,
+        noise_std: float = 0.1,
+        dropout: float = 0.0,
+        window: int = 1,
+        kl_weight: float | None = None,
+        score_kl: bool = False,
+        roles: ColumnRoles | Mapping[str, str] | None = None,
+        random_state: int = 0,
+    ):
+        self.architecture = architecture
+        self.code_size = code_size
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.scaling = scaling
+        self.log_transform = log_transform
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.split = split
+        self.validation_share = validation_share
+        self.test_share = test_share
+        self.train_on = train_on
+        self.threshold_method = threshold_method
+        self.threshold_params = threshold_params
+        self.l1 = l1
+        self.noise_std = noise_std
+        self.dropout = dropout
+        self.window = window
+        self.kl_weight = kl_weight
+        self.score_kl = score_kl
+        self.roles = roles
+        self.random_state = random_state
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(self, X, y=None, *, progress=None, should_stop=None) -> AnomalyDetector:
+        """Train on ``X`` (a DataFrame or 2-D array). ``y`` (optional) holds labels, 1 = anomaly.
+
+        ``progress(EpochProgress)`` is called after every epoch; ``should_stop()`` returning
+        True cancels training (the best weights so far are kept and the detector is usable).
+        """
+        import keras
+
+        from .architectures import build_autoencoder
+        from .training import train_autoencoder
+
+        frame = as_frame(X)
+        if self.train_on not in ("auto", "all", "normal"):
+            raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
+        roles = self._resolve_roles(frame)
+        data.check_trainable(frame, roles)
+        labels = self._labels(frame, roles, y)
+        order = self._order(frame, roles)
+        normal_only = self.train_on == "normal" or (
+            self.train_on == "auto" and labels is not None and (labels == 0).any()
+        )
+        if self.train_on == "normal" and labels is None:
+            raise AecoreError("Training on normal rows only needs a label column (or y).")
+        split = split_rows(
+            len(frame),
+            method=self.split,
+            validation_share=self.validation_share,
+            test_share=self.test_share,
+            order=order,
+            normal_mask=(labels != 1) if normal_only else None,
+            seed=self.random_state,
+        )
+        if len(split.train) < 2:
+            raise AecoreError("Too few rows left to train on after the split.")
+
+        preprocessor = Preprocessor(self.scaling, self.log_transform)
+        preprocessor.fit(frame.iloc[split.train], roles)
+        x_all = preprocessor.transform(frame)
+        x_train = x_all[split.train]
+        x_val = x_all[split.validation]
+        n_inputs = x_all.shape[1]
+
+        code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
+        schedule = default_training(len(x_train), n_inputs)
+        for key in ("epochs", "batch_size", "learning_rate", "patience"):
+            if getattr(self, key) is not None:
+                schedule[key] = getattr(self, key)
+
+        keras.utils.set_random_seed(self.random_state)
+        autoencoder = build_autoencoder(
+            self.architecture,
+            n_inputs,
+            code_size=code_size,
+            hidden_sizes=self.hidden_sizes,
+            activation=self.activation,
+            l1=self.l1,
+            noise_std=self.noise_std,
+            dropout=self.dropout,
+            window=self.window,
+            kl_weight=self.kl_weight,
+            seed=self.random_state,
+        )
+        if self.window > 1:
+            from .scoring import make_windows
+
+            ordered = self._window_order(order, len(frame))
+            windows = make_windows(x_all[ordered], self.window)
+            position = np.empty(len(frame), dtype=np.int64)
+            position[ordered] = np.arange(len(frame))
+            train_in, val_in = windows[position[split.train]], windows[position[split.validation]]
+        else:
+            train_in, val_in = x_train, x_val
+        history = train_autoencoder(
+            autoencoder,
+            train_in,
+            val_in,
+            epochs=int(schedule["epochs"]),
+            batch_size=int(schedule["batch_size"]),
+            learning_rate=float(schedule["learning_rate"]),
+            patience=int(schedule["patience"]),
+            progress=progress,
+            should_stop=should_stop,
+            seed=self.random_state,
+        )
+
+        self.roles_ = roles
+        self.preprocessor_ = preprocessor
+        self.autoencoder_ = autoencoder
+        self.code_size_ = code_size
+        self.training_ = schedule
+        self.history_ = history
+        self.split_ = split
+        self.n_train_rows_ = int(len(split.train))
+        self.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
+        self.n_features_in_ = len(roles.inputs)
+        self.trained_on_ = "normal" if normal_only else "all"
+        self._scorer = None
+
+        reference_rows = split.validation if len(split.validation) else split.train
+        ref_in = frame.iloc[reference_rows]
+        self.reference_errors_ = self._score_encoded(
+            x_all[reference_rows], ref_in, latent=False
+        ).row_error
+        self._set_initial_threshold(frame, x_all, labels, order)
+        self.evaluation_ = self._evaluate_on(frame, x_all, labels, order, split)
+        return self
+
+    def _resolve_roles(self, frame: pd.DataFrame) -> ColumnRoles:
+        if isinstance(self.roles, ColumnRoles):
+            roles = self.roles
+        elif isinstance(self.roles, Mapping):
+            roles = data.infer_roles(frame, overrides=dict(self.roles))
+        else:
+            roles = data.infer_roles(frame)
+        missing = [c for c in [*roles.inputs, roles.time, roles.label] if c and c not in frame]
+        if missing:
+            raise AecoreError("Columns not in the data: " + ", ".join(map(repr, missing)) + ".")
+        return roles
+
+    @staticmethod
+    def _labels(frame, roles, y) -> np.ndarray | None:
+        if y is not None:
+            labels = data.binary_labels(pd.Series(np.asarray(y)))
+            if len(labels) != len(frame):
+                raise AecoreError(f"y has {len(labels)} values but the data has {len(frame)} rows.")
+        elif roles.label is not None:
+            labels = data.binary_labels(frame[roles.label])
+        else:
+            return None
+        return labels if (labels >= 0).any() else None
+
+    @staticmethod
+    def _order(frame, roles) -> np.ndarray | None:
+        if roles.time is None or roles.time not in frame:
+            return None
+        times = pd.to_datetime(frame[roles.time], errors="coerce", format="mixed")
+        if times.isna().all():
+            return None
+        return times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+    @staticmethod
+    def _window_order(order, n) -> np.ndarray:
+        return np.arange(n) if order is None else np.argsort(order, kind="stable")
+
+    def _set_initial_threshold(self, frame, x_all, labels, order) -> None:
+        method = self.threshold_method
+        params = dict(DEFAULT_THRESHOLD_PARAMS.get(method, {}))
+        params.update(self.threshold_params or {})
+        if method in ("best_f1", "min_cost"):
+            if labels is None:
+                raise AecoreError(f"The {method} threshold needs a label column (or y).")
+            ordering = self._window_order(order, len(frame))
+            errors = self._score_encoded(x_all, frame, latent=False).row_error
+            choice = thresholds.choose_threshold(
+                errors[ordering], method, labels=labels[ordering], **params
+            )
+        else:
+            choice = thresholds.choose_threshold(
+                self.reference_errors_, method, reference_errors=self.reference_errors_, **params
+            )
+        self.threshold_choice_ = choice
+        self.threshold_ = float(choice.value)
+
+    def _evaluate_on(self, frame, x_all, labels, order, split: Split) -> dict | None:
+        from .metrics import evaluate
+
+        if labels is None:
+            return None
+        rows = split.test
+        scope = "test"
+        if len(rows) == 0 or len(np.unique(labels[rows][labels[rows] >= 0])) < 2:
+            rows, scope = np.arange(len(frame)), "all rows"
+        ordering = self._window_order(None if order is None else order[rows], len(rows))
+        rows = rows[ordering]
+        errors = self._score_encoded(x_all[rows], frame.iloc[rows], latent=False).row_error
+        result = evaluate(errors, labels[rows], self.threshold_)
+        result["scope"] = scope
+        return result
+
+    # ---- scoring -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "autoencoder_"):
+            raise NotFittedError(
+                "This AnomalyDetector is not fitted yet: call fit(data) before scoring."
+            )
+
+    @property
+    def scorer_(self):
+        from .scoring import Scorer
+
+        self._check_fitted()
+        if getattr(self, "_scorer", None) is None:
+            kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
+            self._scorer = Scorer(
+                self.autoencoder_,
+                self.preprocessor_.group_matrix(),
+                include_kl=self.score_kl,
+                kl_weight=kl_weight,
+            )
+        return self._scorer
+
+    @property
+    def _n_encoded(self) -> int:
+        return self.preprocessor_.n_encoded
+
+    def transform_inputs(self, X) -> np.ndarray:
+        """The model's input matrix for ``X`` (columns matched by name; extra ones ignored)."""
+        self._check_fitted()
+        return self.preprocessor_.transform(as_frame(X))
+
+    def _score_encoded(self, x, frame, *, latent=True, reconstruction=False):
+        if self.autoencoder_.window > 1:
+            order = self._order(frame, self.roles_)
+            ordering = self._window_order(order, len(x))
+            inverse = np.empty_like(ordering)
+            inverse[ordering] = np.arange(len(ordering))
+            result = self.scorer_(x[ordering], latent=latent, reconstruction=reconstruction)
+            for name in ("row_error", "feature_errors", "latent", "reconstruction"):
+                value = getattr(result, name)
+                if value is not None and len(value):
+                    setattr(result, name, value[inverse])
+            return result
+        return self.scorer_(x, latent=latent, reconstruction=reconstruction)
+
+    def score(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
+        """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``)."""
+        frame = as_frame(X)
+        x = self.transform_inputs(frame)
+        result = self._score_encoded(x, frame, latent=latent, reconstruction=reconstruction)
+        recon = None
+        if reconstruction:
+            recon = self.preprocessor_.inverse_transform(result.reconstruction)
+            recon.index = frame.index
+        return Scores(
+            row_error=result.row_error,
+            feature_errors=pd.DataFrame(
+                result.feature_errors, columns=list(self.feature_names_in_), index=frame.index
+            ),
+            latent=result.latent,
+            flags=(result.row_error > self.threshold_).astype(np.int8),
+            threshold=self.threshold_,
+            reconstruction=recon,
+        )
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """One value per row: the row's mean squared reconstruction error in standardised units
+        (plus the weighted KL term for a variational model with ``score_kl``)."""
+        frame = as_frame(X)
+        return self._score_encoded(self.transform_inputs(frame), frame, latent=False).row_error
+
+    decision_function = reconstruction_error
+    score_samples = reconstruction_error
+
+    def feature_errors(self, X) -> pd.DataFrame:
+        """Squared error per original input column (one-hot groups summed into their column)."""
+        return self.score(X, latent=False).feature_errors
+
+    def encode(self, X) -> np.ndarray:
+        """The latent code of every row (the mean code for a variational model)."""
+        return self.score(X).latent
+
+    def reconstruct(self, X) -> pd.DataFrame:
+        """Reconstructions in original units (most likely category for categorical columns)."""
+        return self.score(X, latent=False, reconstruction=True).reconstruction
+
+    def predict(self, X) -> np.ndarray:
+        """1 for rows whose error exceeds ``threshold_`` (anomalies), else 0."""
+        return (self.reconstruction_error(X) > self.threshold_).astype(np.int8)
+
+    def set_threshold(self, threshold: float | thresholds.ThresholdChoice) -> AnomalyDetector:
+        """Move the cut (e.g. from a dashboard slider); the scores do not change."""
+        self._check_fitted()
+        if not isinstance(threshold, thresholds.ThresholdChoice):
+            threshold = thresholds.fixed_threshold(float(threshold))
+        if not math.isfinite(threshold.value):
+            raise AecoreError("The threshold must be a finite number.")
+        self.threshold_choice_ = threshold
+        self.threshold_ = float(threshold.value)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "autoencoder_")

@@ -1,0 +1,76 @@
+"""PCA beside the autoencoder: a linear baseline of the same size, and 2-D projections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
+
+from .errors import AecoreError
+
+
+def project_2d(values: np.ndarray, *, seed: int = 0, fit_rows: int = 50_000) -> np.ndarray:
+    """2-D view of ``values``: the values themselves when already 2-D, else their first two
+    principal components (fitted on at most ``fit_rows`` rows, applied to all)."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 2:
+        raise AecoreError("Expected a 2-D array to project.")
+    if values.shape[1] == 2:
+        return values
+    if values.shape[1] == 1:
+        return np.column_stack([values[:, 0], np.zeros(len(values), dtype=np.float32)])
+    sample = values
+    if len(values) > fit_rows:
+        sample = values[np.random.default_rng(seed).choice(len(values), fit_rows, replace=False)]
+    pca = PCA(n_components=2, random_state=seed).fit(sample)
+    return pca.transform(values).astype(np.float32)
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a - b) ** 2)) if len(a) else float("nan")
+
+
+def compare_with_pca(detector, train, test=None) -> dict:
+    """PCA with the autoencoder's code size, fitted on the same (preprocessed) training rows.
+
+    Returns reconstruction MSE of PCA and the autoencoder on train (and test), the variance PCA
+    explains, and for the ``linear`` architecture the principal angles (degrees) between the
+    decoder's column space and PCA's components: near 0 when the autoencoder found PCA's
+    subspace.
+    """
+    x_train = detector.transform_inputs(train)
+    k = int(min(detector.code_size_, x_train.shape[1], len(x_train)))
+    pca = PCA(n_components=k, random_state=0).fit(x_train)
+    result = {
+        "code_size": int(detector.code_size_),
+        "pca_explained_variance": float(pca.explained_variance_ratio_.sum()),
+        "pca_train_mse": _mse(x_train, pca.inverse_transform(pca.transform(x_train))),
+        "autoencoder_train_mse": float(np.mean(detector.reconstruction_error(train))),
+        "principal_angles_deg": None,
+    }
+    if test is not None and len(test):
+        x_test = detector.transform_inputs(test)
+        result["pca_test_mse"] = _mse(x_test, pca.inverse_transform(pca.transform(x_test)))
+        result["autoencoder_test_mse"] = float(np.mean(detector.reconstruction_error(test)))
+    if detector.architecture == "linear" and detector.autoencoder_.window == 1:
+        kernel = detector.autoencoder_.decoder.get_layer("output").get_weights()[0]  # (k, n)
+        angles = subspace_angles(kernel.T.astype(np.float64), pca.components_.T)
+        result["principal_angles_deg"] = sorted(float(a) for a in np.degrees(angles))
+    return result
+
+
+def comparison_table(result: dict) -> pd.DataFrame:
+    """The comparison as a small table for display."""
+    rows = [
+        ("Code size", result["code_size"], result["code_size"]),
+        ("Train reconstruction MSE", result["autoencoder_train_mse"], result["pca_train_mse"]),
+    ]
+    if "pca_test_mse" in result:
+        rows.append(
+            ("Test reconstruction MSE", result["autoencoder_test_mse"], result["pca_test_mse"])
+        )
+    rows.append(("Explained variance (PCA)", None, result["pca_explained_variance"]))
+    if result.get("principal_angles_deg"):
+        rows.append(("Largest principal angle (deg)", max(result["principal_angles_deg"]), None))
+    return pd.DataFrame(rows, columns=["measure", "autoencoder", "pca"]).set_index("measure")

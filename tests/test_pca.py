@@ -1,0 +1,34 @@
+"""A linear autoencoder learns PCA's subspace; the comparison reports it."""
+
+import numpy as np
+import pandas as pd
+
+from aecore import AnomalyDetector
+from aecore.pca import compare_with_pca, comparison_table, project_2d
+
+
+def _three_dimensional_subspace(n_rows=2000, n_features=10, seed=0):
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.normal(size=(n_features, 3)))
+    factors = rng.normal(size=(n_rows, 3)) * np.array([3.0, 2.0, 1.5])
+    values = factors @ basis.T + 0.05 * rng.normal(size=(n_rows, n_features))
+    return pd.DataFrame(values, columns=[f"v{i}" for i in range(n_features)])
+
+
+def test_linear_autoencoder_finds_the_principal_subspace():
+    frame = _three_dimensional_subspace()
+    detector = AnomalyDetector(
+        architecture="linear", code_size=3, scaling="standard", log_transform=False,
+        epochs=60, patience=8, batch_size=64, learning_rate=0.01,
+    ).fit(frame)
+    result = compare_with_pca(detector, frame)
+    assert max(result["principal_angles_deg"]) < 10
+    assert result["autoencoder_train_mse"] <= 1.05 * result["pca_train_mse"]
+    table = comparison_table(result)
+    assert "Largest principal angle (deg)" in table.index
+
+
+def test_projection_is_2d_and_keeps_2d_codes_as_they_are():
+    codes = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_array_equal(project_2d(codes), codes)
+    assert project_2d(np.random.default_rng(0).normal(size=(50, 5))).shape == (50, 2)

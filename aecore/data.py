@@ -1,0 +1,983 @@
+"""Reading analysts' CSV files and inferring what each column is for.
+
+Reading is strict about structure (one clear error per problem) and faithful about values.
+Role inference looks at a sample for speed, but every check that needs all rows (constant,
+unique, entirely empty) uses all rows, so sampling never changes a column's role.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .errors import AecoreError
+from .roles import ROLE_NAMES, ColumnRoles
+
+MIN_TRAIN_ROWS = 30
+SAMPLE_ROWS = 20_000
+MAX_CATEGORIES = 50
+MAX_LABEL_VALUES = 20
+TIMESTAMP_SHARE = 0.95
+
+_DELIMITERS = ",;\t|"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SNIFF_BYTES = 64 * 1024
+_BLOCK_SIZE = 4 * 1024 * 1024
+_UTF8_BOM = b"\xef\xbb\xbf"
+# pyarrow's defaults, written out so the pandas fallback reads missing cells the same way.
+# "None" is deliberately absent: in label columns it often means "no attack", not missing.
+_NULL_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
+]  # fmt: skip
+_BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a ZIP archive or an Excel .xlsx workbook",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x1f\x8b": "a gzip-compressed file",
+    b"PAR1": "a Parquet file",
+    b"SQLite format 3": "an SQLite database",
+}
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+_LABEL_NAMES = {
+    "label", "labels", "anomaly", "is_anomaly", "attack", "attack_type", "class", "target",
+    "outlier", "fraud", "is_fraud", "y",
+}  # fmt: skip
+_TIME_NAMES = {"time", "timestamp", "date", "datetime", "ts", "date_time"}
+_TIME_SUFFIXES = ("_time", "_at", "_date", "_timestamp", "_datetime", "_ts")
+_ID_NAMES = {"id", "index", "idx", "uuid", "guid", "row", "rownum", "row_number", "record_id"}
+_DATE_FORMATS = (
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
+    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y",
+    "%d %b %Y %H:%M:%S", "%d %b %Y", "%b %d %Y", "%d/%b/%Y:%H:%M:%S",
+)  # fmt: skip
+_NORMAL_WORDS = {
+    "normal", "benign", "ok", "no", "false", "0", "none", "legit", "legitimate", "clean",
+    "nominal", "negative", "background",
+}  # fmt: skip
+_SUMMARY_COLUMNS = [
+    "column", "role", "dtype", "missing", "missing_share", "distinct",
+    "min", "max", "mean", "std", "example", "note",
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_csv(source: Any, *, max_bytes: int | None = None) -> pd.DataFrame:
+    """Read a CSV from a path, raw bytes or a binary file object (e.g. Streamlit's upload).
+
+    Detects the encoding (UTF-8, UTF-8 with BOM, Windows-1252, Latin-1) and the delimiter
+    (comma, semicolon, tab, pipe); every unreadable input raises one clear ``AecoreError``.
+    """
+    data = _read_source(source, max_bytes)
+    payload, sample = _to_utf8(data)
+    delimiter = _detect_delimiter(sample)
+    header = _header_names(sample, delimiter)
+    payload = _trim_trailing_blank_lines(payload, delimiter)
+    try:
+        frame = _parse_with_arrow(payload, delimiter)
+    except _ArrowFieldCountError as error:
+        raise _field_count_error(payload, delimiter, error.detail) from None
+    except (pa.ArrowException, OverflowError):
+        frame = _parse_with_pandas(payload, delimiter, header)
+    return _finish(frame, delimiter)
+
+
+def _read_source(source: Any, max_bytes: int | None) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            raise AecoreError(f"{path} is a folder, not a CSV file.")
+        if not path.is_file():
+            raise AecoreError(f"File not found: {path}.")
+        _check_size(path.stat().st_size, max_bytes)
+        data = path.read_bytes()
+    elif hasattr(source, "read"):
+        size = getattr(source, "size", None)
+        if isinstance(size, int):
+            _check_size(size, max_bytes)
+        if hasattr(source, "seek"):
+            try:
+                source.seek(0)
+            except (OSError, ValueError):
+                pass
+        data = source.read() if max_bytes is None else source.read(max_bytes + 1)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes):
+            data = bytes(data)
+        _check_size(len(data), max_bytes, exact=max_bytes is None or len(data) <= max_bytes)
+        return data
+    else:
+        raise AecoreError(
+            f"Cannot read a CSV from a {type(source).__name__}; "
+            "give a file path, the file's bytes or an open binary file."
+        )
+    _check_size(len(data), max_bytes)
+    return data
+
+
+def _check_size(size: int, max_bytes: int | None, *, exact: bool = True) -> None:
+    if max_bytes is not None and size > max_bytes:
+        actual = f" (it is {_megabytes(size)} MB)" if exact else ""
+        raise AecoreError(
+            f"The file is larger than the {_megabytes(max_bytes)} MB limit{actual}. "
+            "Load a smaller extract of the data."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.2f}".rstrip("0").rstrip(".")
+
+
+def _to_utf8(data: bytes) -> tuple[bytes, str]:
+    """The file as UTF-8 bytes without BOM, and its first complete lines as text."""
+    if re.search(rb"[^\s\xef\xbb\xbf\xff\xfe]", data) is None:
+        raise AecoreError("The file is empty.")
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if data.startswith(signature):
+            raise AecoreError(
+                f"This does not look like a text CSV file: it looks like {kind}. "
+                "Export the data as CSV (comma-separated values) and load that file."
+            )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_text_error() from None
+    if b"\x00" in data:
+        raise _not_text_error()
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            data = text.encode("utf-8")
+    sample = data[:_SNIFF_BYTES].decode("utf-8", errors="ignore")
+    if len(data) > _SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    if len(_CONTROL_CHARS.findall(sample)) > max(2, len(sample) // 100):
+        raise _not_text_error()
+    return data, sample
+
+
+def _not_text_error() -> AecoreError:
+    return AecoreError(
+        "This does not look like a text CSV file: it contains binary data. "
+        "Export the data as CSV (comma-separated values) and load that file."
+    )
+
+
+def _trim_trailing_blank_lines(data: bytes, delimiter: str) -> bytes:
+    """Drop lines at the end that hold only spaces or delimiters (spreadsheet exports add them).
+
+    The last real row keeps its own trailing delimiters (empty last fields).
+    """
+    blank = b" \t\r\n\x0b\x0c" + delimiter.encode()
+    end = len(data)
+    while end > 0:
+        start = max(0, end - 65536)
+        stripped = data[start:end].rstrip(blank)
+        if stripped:
+            last = start + len(stripped)
+            break
+        end = start
+    else:
+        return data
+    newline = data.find(b"\n", last)
+    cut = len(data) if newline < 0 else newline + 1
+    return data if cut == len(data) else data[:cut]
+
+
+def _field_counts(sample: str, delimiter: str, limit: int = 200) -> list[int]:
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+    counts = []
+    try:
+        for row in reader:
+            if row:
+                counts.append(len(row))
+            if len(counts) >= limit:
+                break
+    except csv.Error:
+        return []
+    return counts
+
+
+def _detect_delimiter(sample: str) -> str:
+    """Sniff among comma, semicolon, tab and pipe; check the guess against field counts."""
+    scores = {}
+    for delimiter in _DELIMITERS:
+        counts = _field_counts(sample, delimiter)
+        if not counts or counts[0] < 2:
+            continue
+        rows = counts[1:]
+        consistency = sum(count == counts[0] for count in rows) / len(rows) if rows else 1.0
+        scores[delimiter] = (consistency, counts[0])
+    head = "".join(sample.splitlines(keepends=True)[:20])
+    try:
+        sniffed = csv.Sniffer().sniff(head, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in scores and scores[sniffed][0] >= 0.8:
+        return sniffed
+    if scores:
+        return max(scores, key=lambda delimiter: scores[delimiter])
+    return ","
+
+
+def _header_names(sample: str, delimiter: str) -> list[str] | None:
+    """Cleaned header names from the sample; raise on duplicates. ``None`` if unparseable."""
+    try:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+        raw = next(row for row in reader if row)
+    except (StopIteration, csv.Error):
+        return None
+    return _clean_names(raw)
+
+
+def _clean_names(raw: Iterable[str]) -> list[str]:
+    names = [str(name).strip() for name in raw]
+    names = [name if name else f"Unnamed: {position}" for position, name in enumerate(names)]
+    counts = pd.Series(names).value_counts(sort=False)
+    duplicated = [name for name, count in counts.items() if count > 1]
+    if duplicated:
+        listed = ", ".join(repr(name) for name in duplicated)
+        raise AecoreError(
+            f"Duplicate column names: {listed}. Every column needs its own name; "
+            "rename the duplicates and load the file again."
+        )
+    return names
+
+
+class _ArrowFieldCountError(Exception):
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
+    """Multithreaded parse with pyarrow; dates and times stay text, as written in the file."""
+    read_options = pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_SIZE)
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=b'"' in payload, ignore_empty_lines=True
+    )
+    forced: dict[str, pa.DataType] = {}
+    try:
+        with pacsv.open_csv(
+            pa.BufferReader(payload),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=_BLOCK_SIZE),
+            parse_options=parse_options,
+            convert_options=_convert_options(forced),
+        ) as reader:
+            schema = reader.schema
+        names = _clean_names(schema.names)
+        forced = {field.name: pa.string() for field in schema if _is_temporal(field.type)}
+        table = None
+        for _ in range(2):
+            table = pacsv.read_csv(
+                pa.BufferReader(payload),
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=_convert_options(forced),
+            )
+            late = {f.name: pa.string() for f in table.schema if _is_temporal(f.type)}
+            if not late:
+                break
+            forced.update(late)
+    except pa.ArrowInvalid as error:
+        match = re.search(r"Expected \d+ columns, got \d+.*", str(error), flags=re.S)
+        if match:
+            raise _ArrowFieldCountError(match.group(0)) from error
+        raise
+    for position, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            # Entirely empty columns become float NaN, as pandas reads them.
+            table = table.set_column(position, field.name, pa.nulls(len(table), pa.float64()))
+    return table.rename_columns(names).to_pandas()
+
+
+def _convert_options(column_types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        column_types=column_types,
+        null_values=_NULL_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+
+
+def _is_temporal(data_type: pa.DataType) -> bool:
+    return pa.types.is_temporal(data_type)
+
+
+def _parse_with_pandas(payload: bytes, delimiter: str, header: list[str] | None) -> pd.DataFrame:
+    """Fallback for what pyarrow cannot parse (e.g. one value larger than a parse block)."""
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(payload),
+            sep=delimiter,
+            header=0,
+            keep_default_na=False,
+            na_values=_NULL_VALUES,
+            skip_blank_lines=True,
+            low_memory=False,
+            encoding="utf-8",
+        )
+    except pd.errors.ParserError as error:
+        raise _field_count_error(payload, delimiter, str(error)) from error
+    except (ValueError, UnicodeDecodeError, csv.Error) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AecoreError(f"This file could not be read as CSV: {reason}") from error
+    raw = header if header is not None and len(header) == frame.shape[1] else frame.columns
+    frame.columns = _clean_names(raw)
+    if len(frame):
+        # pandas pads short rows silently; pyarrow and this reader treat them as an error.
+        _check_field_counts_by_scan(payload, delimiter)
+    return frame
+
+
+def _check_field_counts_by_scan(payload: bytes, delimiter: str) -> None:
+    error = _locate_bad_row(payload, delimiter)
+    if error is not None:
+        raise error
+
+
+def _field_count_error(payload: bytes, delimiter: str, detail: str) -> AecoreError:
+    located = _locate_bad_row(payload, delimiter)
+    if located is not None:
+        return located
+    found = re.search(r"Expected (\d+) columns, got (\d+)(?::\s*(.*))?", detail, flags=re.S)
+    if found:
+        expected, got = int(found.group(1)), int(found.group(2))
+        text = (found.group(3) or "").strip().splitlines()
+        near = f" (row: {text[0][:80]!r})" if text else ""
+        return AecoreError(
+            f"A row has {_fields(got)} but the header has {expected}{near}. "
+            f"Check for an unquoted {_DELIMITER_NAMES[delimiter]} inside a value."
+        )
+    return AecoreError(f"Rows have different numbers of fields: {detail.strip()[:200]}")
+
+
+def _locate_bad_row(payload: bytes, delimiter: str) -> AecoreError | None:
+    """The first row whose field count differs from the header's, by physical line number."""
+    text = payload.decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    expected = None
+    start = 1
+    try:
+        for row in reader:
+            if row and expected is None:
+                expected = len(row)
+            elif row and len(row) != expected:
+                span = reader.line_num - start + 1
+                hint = (
+                    f" The row runs over {span} lines: check for an unbalanced quote (\")."
+                    if span > 1
+                    else f" Check for an unquoted {_DELIMITER_NAMES[delimiter]} inside a value"
+                    " or a missing value."
+                )
+                return AecoreError(
+                    f"Line {start} has {_fields(len(row))} but the header has {expected}.{hint}"
+                )
+            start = reader.line_num + 1
+    except csv.Error:
+        return None
+    return None
+
+
+def _fields(count: int) -> str:
+    return "1 field" if count == 1 else f"{count} fields"
+
+
+def _finish(frame: pd.DataFrame, delimiter: str) -> pd.DataFrame:
+    if len(frame) == 0:
+        raise AecoreError("The file has a header but no data rows.")
+    if delimiter == ";":
+        frame = _read_decimal_commas(frame)
+    return frame
+
+
+def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Semicolon files from European spreadsheets write 1,5 for 1.5: read those as numbers."""
+    converted = {}
+    for column in frame.columns:
+        series = frame[column]
+        if _kind(series) != "text":
+            continue
+        present = series.dropna().astype(str).str.strip()
+        if present.empty or not present.iloc[:1000].str.contains(",", regex=False).any():
+            continue
+        if present.str.fullmatch(r"[+-]?(?:\d+|\d*,\d+)(?:[eE][+-]?\d+)?").all():
+            numbers = pd.to_numeric(series.str.strip().str.replace(",", ".", regex=False))
+            converted[column] = numbers.astype("float64")
+    return frame.assign(**converted) if converted else frame
+
+
+# --------------------------------------------------------------------------------------------
+# Column roles
+# --------------------------------------------------------------------------------------------
+
+
+def infer_roles(
+    frame: pd.DataFrame, *, overrides: dict[str, str] | None = None
+) -> ColumnRoles:
+    """Guess each column's role (feature, categorical, time, label, ignore); overrides win."""
+    _check_unique_columns(frame)
+    overrides = _checked_overrides(frame, overrides)
+    sample = _sample(frame)
+    mapping: dict[str, str] = {}
+    time_column = next((c for c, role in overrides.items() if role == "time"), None)
+    label_column = next((c for c, role in overrides.items() if role == "label"), None)
+    for column in frame.columns:
+        if column in overrides:
+            mapping[column] = overrides[column]
+            continue
+        role, _ = _infer_column(
+            column, frame[column], sample[column], time_column, label_column is not None
+        )
+        if role == "time":
+            time_column = column
+        elif role == "label":
+            label_column = column
+        mapping[column] = role
+    return ColumnRoles.from_mapping(mapping)
+
+
+def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
+    """A short reason per column for its role, and what will happen to its missing values."""
+    _check_unique_columns(frame)
+    sample = _sample(frame)
+    notes = {}
+    for column in frame.columns:
+        series = frame[column]
+        role = roles.role_of(column)
+        other_time = roles.time if roles.time != column else None
+        label_taken = roles.label is not None and roles.label != column
+        inferred, reason = _infer_column(column, series, sample[column], other_time, label_taken)
+        if inferred != role:
+            reason = _chosen_reason(role, series)
+        missing = int(series.isna().sum())
+        if role in ("feature", "categorical") and 0 < missing < len(series):
+            share = _percent(missing / len(series))
+            how = " with the median" if role == "feature" else ""
+            reason = f"{reason}; {share} missing: will be imputed{how}"
+        notes[column] = reason
+    return notes
+
+
+def _chosen_reason(role: str, series: pd.Series) -> str:
+    reasons = {
+        "feature": "marked as a numeric feature",
+        "categorical": "marked as categorical: one-hot encoded",
+        "time": "marked as the time column: used to order rows",
+        "label": "marked as the label: used to evaluate, never as a model input",
+        "ignore": "marked as ignore: not used",
+    }
+    reason = reasons[role]
+    if role == "feature" and _kind(series) == "text":
+        reason += ", but holds text"
+    return reason
+
+
+def _check_unique_columns(frame: pd.DataFrame) -> None:
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        listed = ", ".join(repr(name) for name in duplicated)
+        raise AecoreError(f"Duplicate column names: {listed}. Every column needs its own name.")
+
+
+def _checked_overrides(frame: pd.DataFrame, overrides: dict[str, str] | None) -> dict[str, str]:
+    overrides = dict(overrides or {})
+    unknown_columns = [column for column in overrides if column not in frame.columns]
+    unknown_roles = [f"{role!r} (for {column!r})" for column, role in overrides.items()
+                     if role not in ROLE_NAMES]  # fmt: skip
+    problems = []
+    if unknown_columns:
+        problems.append(
+            "these columns are not in the data: " + ", ".join(repr(c) for c in unknown_columns)
+        )
+    if unknown_roles:
+        problems.append(
+            f"unknown roles {', '.join(unknown_roles)}; choose one of {', '.join(ROLE_NAMES)}"
+        )
+    if problems:
+        raise AecoreError("Cannot apply the chosen roles: " + "; ".join(problems) + ".")
+    return overrides
+
+
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    if len(frame) <= SAMPLE_ROWS:
+        return frame
+    rows = np.sort(np.random.default_rng(0).choice(len(frame), SAMPLE_ROWS, replace=False))
+    return frame.take(rows)
+
+
+def _normalised(name: Any) -> str:
+    return re.sub(r"[\s\-.]+", "_", str(name).strip().lower())
+
+
+def _is_label_name(name: Any) -> bool:
+    return _normalised(name) in _LABEL_NAMES
+
+
+def _time_name(name: Any) -> str | None:
+    """``"exact"`` for names like ``time``, ``"suffix"`` for ``created_at``, else ``None``."""
+    normalised = _normalised(name)
+    if normalised in _TIME_NAMES:
+        return "exact"
+    if normalised.endswith(_TIME_SUFFIXES):
+        return "suffix"
+    return None
+
+
+def _is_id_name(name: Any) -> bool:
+    text = str(name).strip()
+    normalised = _normalised(text)
+    return (
+        normalised in _ID_NAMES
+        or normalised.endswith("_id")
+        or re.search(r"[a-z](Id|ID)$", text) is not None
+        or text.startswith("Unnamed:")
+    )
+
+
+def _kind(series: pd.Series) -> str:
+    """``bool``, ``numeric``, ``datetime``, ``text``, ``bool_text`` (bools and missing) or
+    ``other``."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "text"
+    if pd.api.types.is_object_dtype(dtype):
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if inferred == "boolean":
+            return "bool_text"
+        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+            return "numeric"
+        if inferred in ("datetime", "datetime64", "date"):
+            return "datetime"
+        return "text"
+    if pd.api.types.is_string_dtype(dtype):
+        return "text"
+    return "other"
+
+
+def _infer_column(
+    name: Any,
+    series: pd.Series,
+    sample: pd.Series,
+    time_column: Any,
+    label_taken: bool,
+) -> tuple[str, str]:
+    """The inferred role of one column and the reason, given the time and label already chosen."""
+    rows = len(series)
+    present = rows - int(series.isna().sum())
+    if present == 0:
+        return "ignore", "entirely empty: ignored"
+    kind = _kind(series)
+    sample_present = sample.dropna()
+
+    if _is_label_name(name):
+        distinct = _distinct(series, kind)
+        if distinct <= MAX_LABEL_VALUES and label_taken:
+            return "ignore", (
+                "looks like a second label column: ignored, so that no model input "
+                "gives the answer away"
+            )
+        if distinct <= MAX_LABEL_VALUES:
+            values = ", ".join(_format_value(v) for v in _top_values(series, 5))
+            more = ", ..." if distinct > 5 else ""
+            return "label", (
+                f"label ({distinct} values: {values}{more}): "
+                "used to evaluate, never as a model input"
+            )
+
+    constant = _constant_value(series, sample_present, kind)
+    if constant is not _NOT_CONSTANT:
+        return "ignore", f"constant (always {_format_value(constant)}): ignored"
+
+    time_hint = _time_name(name)
+    looks_like_time = _looks_like_time(kind, sample_present, series, time_hint)
+    if looks_like_time and time_column is None:
+        return "time", looks_like_time
+    if looks_like_time and kind in ("text", "datetime"):
+        return "ignore", f"timestamps, but {time_column!r} already orders the rows: ignored"
+
+    if kind in ("numeric", "bool"):
+        if kind == "numeric" and _is_id_name(name) and _is_unique_integer(series):
+            return "ignore", "a different whole number on every row, named like an id: ignored"
+        if kind == "bool":
+            return "feature", "true/false: model input as 0/1"
+        return "feature", "numeric: model input"
+
+    if kind in ("text", "bool_text"):
+        distinct = _distinct(series, kind)
+        if distinct >= 2 and distinct >= 0.95 * present:
+            if sample_present.astype(str).str.strip().str.contains(" ", regex=False).mean() > 0.5:
+                return "ignore", "free text, different on (nearly) every row: ignored"
+            return "ignore", "unique text on every row: looks like an identifier, ignored"
+        mostly_numbers = _mostly_numbers(sample_present)
+        if mostly_numbers is not None:
+            return "ignore", (
+                f"mostly numbers, but holds text such as {mostly_numbers!r}: ignored "
+                "(fix those cells in the file to use it as a feature)"
+            )
+        if distinct > MAX_CATEGORIES and distinct > 0.5 * present:
+            if sample_present.astype(str).str.contains(" ", regex=False).mean() > 0.5:
+                return "ignore", f"free text ({distinct:,} distinct values): ignored"
+            return "ignore", (
+                f"text with {distinct:,} distinct values ({_percent(distinct / present)} of rows): "
+                "too varied to be categories, ignored"
+            )
+        if distinct > MAX_CATEGORIES:
+            return "ignore", (
+                f"text with {distinct:,} distinct values: too many categories, ignored "
+                "(mark it categorical to use it anyway)"
+            )
+        return "categorical", f"text with {distinct} categories: one-hot encoded"
+
+    if kind == "datetime":
+        return "ignore", f"dates/times, but {time_column!r} already orders the rows: ignored"
+    return "ignore", f"unsupported type ({series.dtype}): ignored"
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant_value(series: pd.Series, sample_present: pd.Series, kind: str) -> Any:
+    """The single value of a constant column (checked on all rows), else ``_NOT_CONSTANT``."""
+    try:
+        if sample_present.nunique() != 1:
+            return _NOT_CONSTANT
+        value = sample_present.iloc[0]
+        if kind == "numeric":
+            values = pd.to_numeric(series, errors="coerce")
+            same = values.min() == values.max()
+        else:
+            same = bool(((series == value) | series.isna()).all())
+    except TypeError:
+        return _NOT_CONSTANT
+    return value if same else _NOT_CONSTANT
+
+
+def _looks_like_time(kind: str, sample_present: pd.Series, series: pd.Series,
+                     time_hint: str | None) -> str | None:  # fmt: skip
+    """Why the column can order rows, or ``None``."""
+    if kind == "datetime":
+        return "dates/times: used to order rows"
+    if kind == "text":
+        if _timestamp_share(sample_present) >= TIMESTAMP_SHARE:
+            return "parsed as timestamps: used to order rows"
+        return None
+    if kind == "numeric" and time_hint == "exact":
+        return "named like a time column: used to order rows"
+    if kind == "numeric" and time_hint == "suffix":
+        # "response_time" is a measurement; only a column that only grows orders the rows.
+        values = pd.to_numeric(series, errors="coerce").dropna()
+        if values.is_monotonic_increasing:
+            return "named like a time column and only increases: used to order rows"
+    return None
+
+
+def _timestamp_share(values: pd.Series) -> float:
+    """Share of the (sampled) text values that parse as ISO 8601 or one common date format."""
+    if values.empty:
+        return 0.0
+    text = values.astype(str).str.strip()
+    if not text.str.contains(r"\d[-/.:T ]?\d", regex=True).all():
+        return 0.0
+    best = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            best = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).notna().mean()
+        except (ValueError, TypeError, OverflowError):
+            best = 0.0
+        if best >= TIMESTAMP_SHARE:
+            return float(best)
+        head = text.iloc[:200]
+        for date_format in _DATE_FORMATS:
+            try:
+                if pd.to_datetime(head, format=date_format, errors="coerce").notna().mean() < 0.9:
+                    continue
+                share = pd.to_datetime(text, format=date_format, errors="coerce").notna().mean()
+            except (ValueError, TypeError, OverflowError):
+                continue
+            best = max(best, float(share))
+            if best >= TIMESTAMP_SHARE:
+                break
+    return float(best)
+
+
+def _mostly_numbers(values: pd.Series) -> str | None:
+    """An example of the text in a column that is otherwise at least 90% numbers."""
+    if values.empty:
+        return None
+    numbers = pd.to_numeric(values, errors="coerce")
+    share = numbers.notna().mean()
+    if 0.9 <= share < 1.0:
+        return str(values[numbers.isna()].iloc[0])
+    return None
+
+
+def _is_unique_integer(series: pd.Series) -> bool:
+    values = pd.to_numeric(series, errors="coerce").dropna()
+    if len(values) < 2 or len(values) < len(series):
+        return False
+    array = values.to_numpy()
+    if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        return False
+    return bool(values.is_unique)
+
+
+def _distinct(series: pd.Series, kind: str | None = None) -> int:
+    """Exact number of distinct non-missing values (numbers: by sorting, which is quicker)."""
+    kind = kind or _kind(series)
+    if kind == "numeric" and series.dtype != object:
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        values = np.sort(values[~np.isnan(values)])
+        return int(np.count_nonzero(np.diff(values)) + 1) if len(values) else 0
+    try:
+        return int(series.nunique(dropna=True))
+    except TypeError:
+        return int(series.astype(str).where(series.notna()).nunique(dropna=True))
+
+
+def _top_values(series: pd.Series, count: int) -> list[Any]:
+    return series.value_counts(dropna=True).index[:count].tolist()
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(value)
+
+
+def _percent(share: float) -> str:
+    if share < 0.001:
+        return "<0.1%"
+    if share < 0.01:
+        return f"{share:.1%}"
+    return f"{share:.0%}"
+
+
+# --------------------------------------------------------------------------------------------
+# Summary and checks
+# --------------------------------------------------------------------------------------------
+
+
+def summarise_columns(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
+    """One row per column: role, dtype, missing, distinct, numeric statistics, example, note."""
+    notes = role_notes(frame, roles)
+    records = []
+    rows = len(frame)
+    for column in frame.columns:
+        series = frame[column]
+        kind = _kind(series)
+        missing = int(series.isna().sum())
+        stats = dict.fromkeys(("min", "max", "mean", "std"), np.nan)
+        if kind in ("numeric", "bool") and missing < rows:
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            values = values[~np.isnan(values)]
+            if len(values):
+                stats = {
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                }
+        first = series.first_valid_index()
+        records.append(
+            {
+                "column": column,
+                "role": roles.role_of(column),
+                "dtype": str(series.dtype),
+                "missing": missing,
+                "missing_share": missing / rows if rows else 0.0,
+                "distinct": _distinct(series, kind) if missing < rows else 0,
+                **stats,
+                "example": "" if first is None else _format_value(series.at[first]),
+                "note": notes[column],
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=_SUMMARY_COLUMNS)
+
+
+def check_trainable(
+    frame: pd.DataFrame, roles: ColumnRoles, *, min_rows: int = MIN_TRAIN_ROWS
+) -> None:
+    """Raise ``AecoreError`` with the reason when a model cannot be trained on these columns."""
+    named = [*roles.features, *roles.categorical, roles.time, roles.label, *roles.ignore]
+    absent = [c for c in dict.fromkeys(named) if c is not None and c not in frame.columns]
+    if absent:
+        listed = ", ".join(repr(c) for c in absent)
+        noun = "column is" if len(absent) == 1 else "columns are"
+        raise AecoreError(f"The chosen roles name data that is not there: the {noun} {listed} "
+                          "not in the file.")  # fmt: skip
+    if len(frame) < min_rows:
+        raise AecoreError(
+            f"Too few rows to train: {len(frame)} rows, at least {min_rows} are needed."
+        )
+    if not roles.inputs:
+        raise AecoreError(_no_features_message(frame, roles))
+    for column in roles.inputs:
+        if frame[column].isna().all():
+            raise AecoreError(f"Column {column!r} is entirely empty; mark it as ignore.")
+    for column in roles.features:
+        series = frame[column]
+        kind = _kind(series)
+        if kind == "datetime":
+            raise AecoreError(
+                f"Column {column!r} is marked as a numeric feature but holds dates/times; "
+                "mark it as time or ignore."
+            )
+        if kind in ("numeric", "bool"):
+            continue
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = series.notna() & numbers.isna()
+        if bad.any():
+            example = series[bad].iloc[0]
+            raise AecoreError(
+                f"Column {column!r} is marked as a numeric feature but holds text such as "
+                f"{str(example)!r} ({int(bad.sum()):,} rows); mark it as categorical or ignore."
+            )
+
+
+def _no_features_message(frame: pd.DataFrame, roles: ColumnRoles) -> str:
+    if frame.shape[1] == 0:
+        return "No usable feature columns: the data has no columns."
+    notes = role_notes(frame, roles)
+    reasons = [f"{column!r}: {note}" for column, note in notes.items()]
+    shown = "; ".join(reasons[:6]) + (f"; and {len(reasons) - 6} more" if len(reasons) > 6 else "")
+    return (
+        "No usable feature columns: no column is a numeric feature or categorical "
+        f"({shown}). Mark at least one column as feature or categorical."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+
+
+def binary_labels(values: Any) -> np.ndarray:
+    """1 = anomaly, 0 = normal, -1 = unknown (missing or empty cell), as int8.
+
+    Numbers: 0 is normal, anything else an anomaly. Booleans: True is an anomaly. Text: words
+    such as "normal" or "benign" are normal; without any, the most frequent value is normal.
+    """
+    series, missing = _label_series(values)
+    labels = np.full(len(series), -1, dtype=np.int8)
+    present = series[~missing]
+    if present.empty:
+        return labels
+    labels[~missing] = np.where(_normal_mask(present), 0, 1)
+    return labels
+
+
+def class_labels(values: Any) -> tuple[np.ndarray, list[str]]:
+    """Integer class codes (-1 = unknown) and class names, normal classes first.
+
+    Classes are then ordered by how often they occur, so codes are stable for the same data.
+    """
+    series, missing = _label_series(values)
+    codes = np.full(len(series), -1, dtype=np.int32)
+    present = series[~missing]
+    if present.empty:
+        return codes, []
+    names = _label_names(present)
+    normal = _normal_mask(present)
+    frequency = names.value_counts()
+    first_seen = {name: position for position, name in enumerate(pd.unique(names))}
+    normal_names = set(names[normal])
+    ordered = sorted(
+        frequency.index,
+        key=lambda name: (name not in normal_names, -frequency[name], first_seen[name]),
+    )
+    lookup = {name: code for code, name in enumerate(ordered)}
+    codes[~missing] = names.map(lookup).to_numpy(dtype=np.int32)
+    return codes, [str(name) for name in ordered]
+
+
+def _label_series(values: Any) -> tuple[pd.Series, np.ndarray]:
+    if isinstance(values, pd.DataFrame):
+        raise AecoreError("Labels must be one column, not a table.")
+    if isinstance(values, pd.Series):
+        series = values.reset_index(drop=True)
+    else:
+        array = values if isinstance(values, np.ndarray) else list(values)
+        series = pd.Series(array)
+    missing = series.isna().to_numpy()
+    if _kind(series) in ("text", "bool_text", "other"):
+        blank = series.astype(str).str.strip().eq("").to_numpy()
+        missing = missing | blank
+    return series, missing
+
+
+def _label_mode(present: pd.Series) -> str:
+    """``bool``, ``numeric`` or ``text``: how the non-missing label values are read."""
+    kind = _kind(present)
+    if kind in ("bool", "bool_text"):
+        return "bool"
+    if kind == "numeric":
+        return "numeric"
+    if pd.to_numeric(present, errors="coerce").notna().all():
+        return "numeric"
+    return "text"
+
+
+def _normal_mask(present: pd.Series) -> np.ndarray:
+    mode = _label_mode(present)
+    if mode == "bool":
+        return ~present.astype(bool).to_numpy()
+    if mode == "numeric":
+        return (pd.to_numeric(present, errors="coerce") == 0).to_numpy()
+    text = present.astype(str).str.strip()
+    normal = text.str.lower().isin(_NORMAL_WORDS).to_numpy()
+    if not normal.any():
+        normal = (text == text.value_counts(sort=False).idxmax()).to_numpy()
+    return normal
+
+
+def _label_names(present: pd.Series) -> pd.Series:
+    mode = _label_mode(present)
+    if mode == "bool":
+        return present.astype(bool).map(str)
+    if mode == "numeric":
+        return pd.to_numeric(present, errors="coerce").map(_format_value)
+    return present.astype(str).str.strip()

@@ -34,6 +34,7 @@ _DELIMITERS = ",;\t|"
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _SNIFF_BYTES = 64 * 1024
 _BLOCK_SIZE = 4 * 1024 * 1024
+_PEEK_BLOCK_SIZE = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 # pyarrow's defaults, written out so the pandas fallback reads missing cells the same way.
 # "None" is deliberately absent: in label columns it often means "no attack", not missing.
@@ -292,7 +293,7 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
     try:
         with pacsv.open_csv(
             pa.BufferReader(payload),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=_BLOCK_SIZE),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=_PEEK_BLOCK_SIZE),
             parse_options=parse_options,
             convert_options=_convert_options(forced),
         ) as reader:
@@ -390,6 +391,8 @@ def _locate_bad_row(payload: bytes, delimiter: str) -> AecoreError | None:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     expected = None
     start = 1
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text)))
     try:
         for row in reader:
             if row and expected is None:
@@ -408,6 +411,8 @@ def _locate_bad_row(payload: bytes, delimiter: str) -> AecoreError | None:
             start = reader.line_num + 1
     except csv.Error:
         return None
+    finally:
+        csv.field_size_limit(limit)
     return None
 
 
@@ -697,7 +702,7 @@ def _looks_like_time(kind: str, sample_present: pd.Series, series: pd.Series,
     if kind == "datetime":
         return "dates/times: used to order rows"
     if kind == "text":
-        if _timestamp_share(sample_present) >= TIMESTAMP_SHARE:
+        if _timestamp_format(sample_present) is not None:
             return "parsed as timestamps: used to order rows"
         return None
     if kind == "numeric" and time_hint == "exact":
@@ -710,34 +715,58 @@ def _looks_like_time(kind: str, sample_present: pd.Series, series: pd.Series,
     return None
 
 
-def _timestamp_share(values: pd.Series) -> float:
-    """Share of the (sampled) text values that parse as ISO 8601 or one common date format."""
+def _timestamp_format(values: pd.Series) -> str | None:
+    """``"ISO8601"`` or the common date format that at least 95% of the text values parse with."""
     if values.empty:
-        return 0.0
+        return None
     text = values.astype(str).str.strip()
     if not text.str.contains(r"\d[-/.:T ]?\d", regex=True).all():
-        return 0.0
-    best = 0.0
+        return None
+    head = text.iloc[:200]
+    for date_format in ("ISO8601", *_DATE_FORMATS):
+        if date_format != "ISO8601" and _parsed_share(head, date_format) < 0.9:
+            continue
+        if _parsed_share(text, date_format) >= TIMESTAMP_SHARE:
+            return date_format
+    return None
+
+
+def _parsed_share(text: pd.Series, date_format: str) -> float:
+    return float(_to_datetime(text, date_format).notna().mean())
+
+
+def _to_datetime(text: pd.Series, date_format: str) -> pd.Series:
+    """Parse with one format; unparseable cells become NaT, mixed UTC offsets become UTC."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            best = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).notna().mean()
+            return pd.to_datetime(text, format=date_format, errors="coerce")
         except (ValueError, TypeError, OverflowError):
-            best = 0.0
-        if best >= TIMESTAMP_SHARE:
-            return float(best)
-        head = text.iloc[:200]
-        for date_format in _DATE_FORMATS:
             try:
-                if pd.to_datetime(head, format=date_format, errors="coerce").notna().mean() < 0.9:
-                    continue
-                share = pd.to_datetime(text, format=date_format, errors="coerce").notna().mean()
+                return pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
             except (ValueError, TypeError, OverflowError):
-                continue
-            best = max(best, float(share))
-            if best >= TIMESTAMP_SHARE:
-                break
-    return float(best)
+                return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """A time column as values that sort in time order, for ordering and plotting rows.
+
+    Text timestamps become datetimes, parsed with the format that made the column a time column
+    (ISO 8601 or a common format such as 31/12/2024 23:59); numbers and datetimes are returned
+    as they are. Cells that do not parse become NaT.
+    """
+    kind = _kind(values)
+    if kind in ("numeric", "datetime", "bool"):
+        return values
+    present = values.dropna()
+    date_format = _timestamp_format(_sample(present.to_frame()).iloc[:, 0])
+    if date_format is None:
+        example = str(present.iloc[0]) if len(present) else "nothing"
+        raise AecoreError(
+            f"Column {values.name!r} does not hold timestamps (it holds e.g. {example!r}); "
+            "choose another time column or none."
+        )
+    return _to_datetime(values.astype(str).str.strip().where(values.notna()), date_format)
 
 
 def _mostly_numbers(values: pd.Series) -> str | None:

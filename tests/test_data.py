@@ -14,6 +14,7 @@ from aecore.data import (
     check_trainable,
     class_labels,
     infer_roles,
+    parse_times,
     read_csv,
     role_notes,
     summarise_columns,
@@ -64,6 +65,12 @@ def test_windows_1252_text_is_decoded():
     frame = read_csv(text.encode("cp1252"))
     assert frame["name"].tolist() == ["Müller", "Garçon"]
     assert frame["price"].tolist() == ["€ 5", "10 €"]
+
+
+def test_utf16_with_bom_is_decoded():
+    frame = read_csv("name\tvalue\nMüller\t1\n".encode("utf-16"))
+    assert frame["name"].tolist() == ["Müller"]
+    assert frame["value"].tolist() == [1]
 
 
 def test_windows_1252_character_far_beyond_the_sniffed_start_is_decoded():
@@ -298,6 +305,22 @@ def test_numeric_measurement_named_like_time_stays_a_feature():
     roles = infer_roles(frame)
     assert roles.time == "elapsed_time"
     assert roles.features == ["response_time"]
+
+
+def test_timestamps_in_a_common_format_make_the_time_column_and_parse_in_order():
+    stamps = pd.date_range("2024-12-30 22:00", periods=40, freq="37min")
+    frame = pd.DataFrame(
+        {"x": np.arange(40.0), "seen": stamps.strftime("%d/%m/%Y %H:%M"), "y": np.ones(40)}
+    )
+    frame.loc[5, "seen"] = None
+    roles = infer_roles(frame)
+    assert roles.time == "seen"
+    parsed = parse_times(frame["seen"])
+    assert parsed.isna().tolist() == [index == 5 for index in range(40)]
+    assert parsed.dropna().is_monotonic_increasing
+    assert parsed.iloc[0] == pd.Timestamp("2024-12-30 22:00")
+    with pytest.raises(AecoreError, match="does not hold timestamps"):
+        parse_times(pd.Series(["mon", "tue"], name="day"))
 
 
 def test_free_text_and_many_categories_are_ignored():

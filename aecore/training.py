@@ -63,7 +63,8 @@ def default_training(n_rows: int, n_inputs: int) -> dict:
 
 
 class _Monitor(keras.callbacks.Callback):
-    """Early stopping that always restores the best weights, plus progress and cancel."""
+    """Early stopping that always restores the best weights, a learning-rate cut when the
+    validation loss stalls for half the patience, plus progress and cancel."""
 
     def __init__(self, epochs, patience, min_delta, progress, should_stop, monitor):
         super().__init__()
@@ -89,11 +90,16 @@ class _Monitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         current = float(logs.get(self.monitor, math.nan))
-        if math.isfinite(current) and current < self.best - self.min_delta * abs(self.best):
+        improved = not math.isfinite(self.best) or current < self.best - self.min_delta * abs(
+            self.best
+        )
+        if math.isfinite(current) and improved:
             self.best, self.best_epoch, self.wait = current, epoch + 1, 0
             self.best_weights = self.model.get_weights()
         else:
             self.wait += 1
+            if self.wait == max(1, (self.patience + 1) // 2):
+                self._reduce_learning_rate()
             if self.wait >= self.patience:
                 self.stopped_early = True
                 self.model.stop_training = True
@@ -114,6 +120,11 @@ class _Monitor(keras.callbacks.Callback):
         if self.should_stop is not None and self.should_stop():
             self.cancelled = True
             self.model.stop_training = True
+
+    def _reduce_learning_rate(self) -> None:
+        rate = self.model.optimizer.learning_rate
+        current = float(keras.ops.convert_to_numpy(rate))
+        rate.assign(max(current * 0.3, 1e-5))
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:

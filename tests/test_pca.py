@@ -11,7 +11,7 @@ def _three_dimensional_subspace(n_rows=2000, n_features=10, seed=0):
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.normal(size=(n_features, 3)))
     factors = rng.normal(size=(n_rows, 3)) * np.array([3.0, 2.0, 1.5])
-    values = factors @ basis.T + 0.05 * rng.normal(size=(n_rows, n_features))
+    values = factors @ basis.T + 0.3 * rng.normal(size=(n_rows, n_features))
     return pd.DataFrame(values, columns=[f"v{i}" for i in range(n_features)])
 
 

@@ -299,7 +299,7 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
         ) as reader:
             schema = reader.schema
         names = _clean_names(schema.names)
-        forced = {field.name: pa.string() for field in schema if _is_temporal(field.type)}
+        forced = {field.name: pa.string() for field in schema if pa.types.is_temporal(field.type)}
         table = None
         for _ in range(2):
             table = pacsv.read_csv(
@@ -308,7 +308,7 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
                 parse_options=parse_options,
                 convert_options=_convert_options(forced),
             )
-            late = {f.name: pa.string() for f in table.schema if _is_temporal(f.type)}
+            late = {f.name: pa.string() for f in table.schema if pa.types.is_temporal(f.type)}
             if not late:
                 break
             forced.update(late)
@@ -333,10 +333,6 @@ def _convert_options(column_types: dict[str, pa.DataType]) -> pacsv.ConvertOptio
     )
 
 
-def _is_temporal(data_type: pa.DataType) -> bool:
-    return pa.types.is_temporal(data_type)
-
-
 def _parse_with_pandas(payload: bytes, delimiter: str, header: list[str] | None) -> pd.DataFrame:
     """Fallback for what pyarrow cannot parse (e.g. one value larger than a parse block)."""
     try:
@@ -359,14 +355,10 @@ def _parse_with_pandas(payload: bytes, delimiter: str, header: list[str] | None)
     frame.columns = _clean_names(raw)
     if len(frame):
         # pandas pads short rows silently; pyarrow and this reader treat them as an error.
-        _check_field_counts_by_scan(payload, delimiter)
+        error = _locate_bad_row(payload, delimiter)
+        if error is not None:
+            raise error
     return frame
-
-
-def _check_field_counts_by_scan(payload: bytes, delimiter: str) -> None:
-    error = _locate_bad_row(payload, delimiter)
-    if error is not None:
-        raise error
 
 
 def _field_count_error(payload: bytes, delimiter: str, detail: str) -> AecoreError:
@@ -382,7 +374,8 @@ def _field_count_error(payload: bytes, delimiter: str, detail: str) -> AecoreErr
             f"A row has {_fields(got)} but the header has {expected}{near}. "
             f"Check for an unquoted {_DELIMITER_NAMES[delimiter]} inside a value."
         )
-    return AecoreError(f"Rows have different numbers of fields: {detail.strip()[:200]}")
+    reason = detail.strip().splitlines()[0][:200] if detail.strip() else "unknown problem"
+    return AecoreError(f"This file could not be read as CSV: {reason}")
 
 
 def _locate_bad_row(payload: bytes, delimiter: str) -> AecoreError | None:

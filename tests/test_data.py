@@ -147,6 +147,23 @@ def test_values_are_faithful_floats_round_trip_and_timestamps_stay_as_written():
     assert frame["when"].iloc[0] == "2024-03-01T10:00:00+01:00"
 
 
+def test_pandas_fallback_reads_the_same_frame_and_still_rejects_short_rows(monkeypatch):
+    import pyarrow as pa
+
+    import aecore.data as data_module
+
+    good = _mixed_frame(40).to_csv(index=False).encode("utf-8")
+    expected = read_csv(good)
+
+    def refuse(*args, **kwargs):
+        raise pa.ArrowInvalid("straddling object straddles two block boundaries")
+
+    monkeypatch.setattr(data_module, "_parse_with_arrow", refuse)
+    pd.testing.assert_frame_equal(read_csv(good), expected)
+    with pytest.raises(AecoreError, match="Line 4 has 2 fields but the header has 3"):
+        read_csv(b"a,b,c\n1,2,3\n4,5,6\n7,8\n9,9,9\n")
+
+
 def test_semicolon_files_with_decimal_commas_read_numbers():
     frame = read_csv("Gerät;Wert\nPumpe;1,5\nVentil;-2,25\n".encode("cp1252"))
     assert frame["Wert"].tolist() == [1.5, -2.25]

@@ -10,12 +10,12 @@ Keras safe mode (no Lambda layers).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
+from .defaults import default_hidden_sizes
 from .errors import AecoreError
 
 ARCHITECTURES = {
@@ -87,13 +87,6 @@ class Autoencoder:
         if self.is_variational:
             code = code[0]
         return keras.Model(inputs, [code, self.decoder(code)], name="scorer")
-
-
-def default_hidden_sizes(n_inputs: int, code_size: int) -> list[int]:
-    """Two hidden layers narrowing geometrically from about 2x the input width to the code."""
-    first = int(min(128, max(16, 2 * n_inputs)))
-    second = int(max(code_size + 1, round(math.sqrt(first * code_size))))
-    return [first, second] if second < first else [first]
 
 
 def build_autoencoder(

@@ -16,11 +16,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from . import data, thresholds
+from .defaults import default_code_size, default_training
 from .errors import AecoreError, NotFittedError
 from .preprocessing import Preprocessor
 from .roles import ColumnRoles
 from .splits import Split, split_rows
-from .training import EpochProgress, default_training  # noqa: F401  (re-exported for UIs)
+from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
 DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
 
@@ -45,23 +46,6 @@ def as_frame(X) -> pd.DataFrame:
     if array.ndim != 2:
         raise AecoreError(f"Expected a table (2-D data), got an array of shape {array.shape}.")
     return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
-
-
-def default_code_size(x: np.ndarray, *, variance: float = 0.9, seed: int = 0) -> int:
-    """The number of principal components explaining ``variance`` of the (standardised) training
-    rows: an estimate of the data's intrinsic dimension, kept between 2 and half the width."""
-    n_inputs = x.shape[1]
-    upper = int(max(1, min(32, n_inputs // 2)))
-    if n_inputs <= 2:
-        return 1
-    sample = x
-    if len(x) > 10_000:
-        sample = x[np.random.default_rng(seed).choice(len(x), 10_000, replace=False)]
-    sample = sample - sample.mean(axis=0)
-    singular = np.linalg.svd(sample.astype(np.float64), compute_uv=False)
-    explained = np.cumsum(singular**2) / max(float(np.sum(singular**2)), 1e-12)
-    k = int(np.searchsorted(explained, variance) + 1)
-    return int(np.clip(k, min(2, upper), upper))
 
 
 class AnomalyDetector(BaseEstimator):
@@ -409,3 +393,9 @@ class AnomalyDetector(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "autoencoder_")
+
+    def save(self, name: str, **kwargs):
+        """Save as bundle ``models/<name>/`` (``aecore.persistence.save``); returns its Path."""
+        from .persistence import save
+
+        return save(self, name, **kwargs)

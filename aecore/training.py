@@ -36,32 +36,6 @@ ProgressHook = Callable[[EpochProgress], None]
 StopCheck = Callable[[], bool]
 
 
-def default_training(n_rows: int, n_inputs: int) -> dict:
-    """Epochs, batch size, learning rate and patience suited to the data's size.
-
-    Small data: small batches and many epochs. Large data: large batches (with a learning rate
-    raised with the square root of the batch size) so an epoch costs few optimizer steps, and
-    fewer epochs, since each one already sees many rows.
-    """
-    if n_rows <= 2_000:
-        batch_size = 32
-    elif n_rows <= 20_000:
-        batch_size = 64
-    elif n_rows <= 200_000:
-        batch_size = 256
-    else:
-        batch_size = 1024
-    learning_rate = min(4e-3, 1e-3 * math.sqrt(batch_size / 32))
-    steps_per_epoch = max(1, n_rows // batch_size)
-    epochs = int(np.clip(30_000 // steps_per_epoch, 15, 100))
-    return {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": float(learning_rate),
-        "patience": 5,
-    }
-
-
 class _Monitor(keras.callbacks.Callback):
     """Early stopping that always restores the best weights, a learning-rate cut when the
     validation loss stalls for half the patience, plus progress and cancel."""

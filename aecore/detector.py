@@ -246,10 +246,13 @@ class AnomalyDetector(BaseEstimator):
     def _order(frame, roles) -> np.ndarray | None:
         if roles.time is None or roles.time not in frame:
             return None
-        times = pd.to_datetime(frame[roles.time], errors="coerce", format="mixed")
+        times = data.parse_times(frame[roles.time])
         if times.isna().all():
             return None
-        return times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        if pd.api.types.is_numeric_dtype(times):
+            return times.to_numpy(dtype=np.float64, na_value=np.inf)
+        stamps = times.to_numpy(dtype="datetime64[ns]")
+        return np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.astype(np.int64))
 
     @staticmethod
     def _window_order(order, n) -> np.ndarray:

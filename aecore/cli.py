@@ -1,0 +1,449 @@
+"""``python -m aecore``: train, score, list and show saved models from the command line.
+
+Bad input ends with one line on stderr and exit code 2, never a traceback. TensorFlow is only
+imported by the commands that need it, after their arguments and files have been checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import AecoreError
+from .roles import ROLE_NAMES
+from .thresholds import METHODS as THRESHOLD_METHODS
+
+EXIT_BAD_INPUT = 2
+# As in ``aecore.architectures`` (not imported here: it loads Keras, which --help does not need).
+ARCHITECTURES = ("linear", "dense", "sparse", "denoising", "conv", "variational")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors reported as one line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see '{self.prog} --help')\n")
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class EpochBar:
+    """Training progress on stderr: a redrawn bar on a terminal, a line every few epochs else."""
+
+    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.width = width
+        self.drawn = False
+
+    def __call__(self, progress: Any) -> None:
+        epochs = max(int(progress.epochs), 1)
+        filled = int(round(self.width * min(progress.epoch, epochs) / epochs))
+        bar = "#" * filled + "-" * (self.width - filled)
+        val = "" if progress.val_loss is None else f"  val_loss {progress.val_loss:.4g}"
+        text = f"epoch {progress.epoch}/{epochs} [{bar}] loss {progress.loss:.4g}{val}"
+        if self.tty:
+            self.stream.write("\r" + text)
+            self.drawn = True
+        elif progress.epoch == 1 or progress.epoch % max(1, epochs // 10) == 0:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+class RowCounter:
+    """Scoring progress on stderr (terminal only): the rows done so far, redrawn in place."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.drawn = False
+
+    def __call__(self, stage: str, rows: int) -> None:
+        if self.tty:
+            self.stream.write(f"\r{stage}: {rows:,} rows ")
+            self.stream.flush()
+            self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _existing_file(path: str) -> Path:
+    """Check the data file before anything slow is imported."""
+    file = Path(path)
+    if file.is_dir():
+        raise AecoreError(f"{file} is a folder, not a CSV file.")
+    if not file.is_file():
+        raise AecoreError(f"File not found: {file}")
+    return file
+
+
+def _key_values(pairs: Sequence[str], what: str) -> dict[str, str]:
+    result = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AecoreError(f"{what} must look like NAME=VALUE, got {pair!r}.")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def _number(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _format_number(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.6g}"
+    return str(value)
+
+
+def _params_text(params: dict) -> str:
+    shown = {k: v for k, v in (params or {}).items() if v is not None}
+    return ", ".join(f"{k}={_format_number(v)}" for k, v in shown.items())
+
+
+def _warn_lines(caught: list) -> None:
+    for warning in caught:
+        print(f"warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
+
+
+def _load(name: str, models_dir: str | None, version: str | None = None):
+    from . import persistence
+
+    persistence.check_name(name)
+    persistence.read_meta(name, models_dir=models_dir, version=version)  # fails before TF loads
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", persistence.BundleVersionWarning)
+        detector = persistence.load(name, models_dir=models_dir, version=version)
+    _warn_lines([w for w in caught if issubclass(w.category, persistence.BundleVersionWarning)])
+    return detector
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import persistence
+
+    persistence.check_name(args.name)
+    source = _existing_file(args.data)
+    overrides = _key_values(args.role, "--role")
+    for column, role in overrides.items():
+        if role not in ROLE_NAMES:
+            raise AecoreError(
+                f"Unknown role {role!r} for {column!r}; choose one of {', '.join(ROLE_NAMES)}."
+            )
+    if args.label:
+        overrides[args.label] = "label"
+    if args.time:
+        overrides[args.time] = "time"
+    threshold_params = {
+        key: _number(value)
+        for key, value in _key_values(args.threshold_param, "--threshold-param").items()
+    }
+
+    from . import data
+    from .detector import AnomalyDetector
+
+    frame = data.read_csv(source)
+    detector = AnomalyDetector(
+        architecture=args.architecture,
+        code_size=args.code_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        split=args.split,
+        test_share=args.test_share,
+        threshold_method=args.threshold_method,
+        threshold_params=threshold_params or None,
+        window=args.window,
+        roles=overrides or None,
+        random_state=args.seed,
+    )
+    bar = EpochBar(tty=None if not args.quiet else False)
+    try:
+        detector.fit(frame, progress=None if args.quiet else bar)
+    finally:
+        bar.close()
+    versions_before = _version_count(args.name, args.models_dir)
+    folder = persistence.save(
+        detector, args.name, models_dir=args.models_dir, description=args.description
+    )
+    print(_train_summary(detector, frame, args.name, folder, versions_before))
+    return 0
+
+
+def _version_count(name: str, models_dir: str | None) -> int:
+    from . import persistence
+
+    try:
+        return len(persistence.list_versions(name, models_dir=models_dir))
+    except AecoreError:
+        return 0
+
+
+def _train_summary(detector, frame, name: str, folder: Path, versions_before: int) -> str:
+    from .persistence import metrics_text
+
+    roles = detector.roles_
+    history = detector.history_
+    val_loss = history.get("best_val_loss")
+    if val_loss is None and history.get("val_loss"):
+        val_loss = min(history["val_loss"])
+    choice = detector.threshold_choice_
+    lines = [
+        f"Trained {name!r} on {len(frame):,} rows ({detector.n_train_rows_:,} used for training; "
+        f"trained on {detector.trained_on_} rows).",
+        f"Features: {len(roles.features)} numeric, {len(roles.categorical)} categorical"
+        + (f"; time column {roles.time!r}" if roles.time else "")
+        + (f"; label column {roles.label!r}" if roles.label else "")
+        + (f"; ignored: {', '.join(roles.ignore)}" if roles.ignore else "")
+        + ".",
+        f"Architecture {detector.autoencoder_.architecture}, code size {detector.code_size_}; "
+        f"{history.get('epochs_run', 0)} epochs run, validation loss "
+        f"{_format_number(float(val_loss)) if val_loss is not None else 'n/a'}.",
+        f"Threshold {_format_number(detector.threshold_)} ({choice.method}"
+        + (f": {_params_text(choice.params)}" if choice.params else "")
+        + ").",
+    ]
+    evaluation = getattr(detector, "evaluation_", None)
+    if evaluation:
+        lines.append(
+            f"Evaluation ({evaluation.get('scope', 'labelled rows')}): "
+            f"{metrics_text(evaluation)}, "
+            f"{evaluation.get('n_flagged', 0)} flagged of {evaluation.get('n_rows', 0)}."
+        )
+    kept = " (the previous version is kept)" if versions_before else ""
+    lines.append(f"Saved to {folder}{kept}.")
+    return "\n".join(lines)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from . import persistence
+
+    persistence.check_name(args.model)
+    source = _existing_file(args.data)
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
+    detector = _load(args.model, args.models_dir, args.version)
+
+    from .export import score_csv
+
+    counter = RowCounter()
+    try:
+        result = score_csv(
+            source,
+            detector,
+            args.output,
+            model_name=args.model,
+            all_rows=args.all,
+            chunksize=args.chunksize,
+            progress=counter,
+        )
+    finally:
+        counter.close()
+    print(
+        f"Scored {result['rows']:,} rows with model {args.model!r}: {result['flagged']:,} flagged "
+        f"(threshold {_format_number(result['threshold'])})."
+    )
+    print(f"Wrote {result['exported']:,} rows to {result['output']}.")
+    if result["extra_columns"]:
+        print(f"Not used by the model: {', '.join(result['extra_columns'])}.")
+    for column, values in result["unseen_categories"].items():
+        shown = ", ".join(map(repr, values[:5])) + (", ..." if len(values) > 5 else "")
+        print(f"Categories of {column!r} the model never saw (encoded as none): {shown}.")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from . import persistence
+
+    models = persistence.list_models(args.models_dir)
+    if models.empty:
+        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
+        return 0
+    table = models[
+        ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
+         "metrics", "n_train_rows", "versions"]
+    ].copy()
+    table["threshold"] = table["threshold"].map(_format_number)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from . import persistence
+
+    meta = persistence.read_meta(args.name, models_dir=args.models_dir, version=args.version)
+    if args.json:
+        print(json.dumps(meta, indent=1, ensure_ascii=False))
+        return 0
+    architecture = meta.get("architecture") or {}
+    threshold = meta.get("threshold") or {}
+    history = meta.get("history") or {}
+    roles = meta.get("roles") or {}
+    features = meta.get("features") or []
+    versions = persistence.list_versions(args.name, models_dir=args.models_dir)
+    lines = [
+        f"name:          {meta.get('name')}",
+        f"version:       {meta.get('version')} ({len(versions)} saved)",
+        f"created:       {meta.get('created')}",
+    ]
+    if meta.get("description"):
+        lines.append(f"description:   {meta['description']}")
+    lines += [
+        f"architecture:  {architecture.get('name')} (code size {architecture.get('code_size')}, "
+        f"window {architecture.get('window')}, {architecture.get('parameters', '?')} weights)",
+        f"features ({len(features)}): "
+        + ", ".join(f"{f['name']} [{f.get('kind', f.get('role'))}]" for f in features[:30])
+        + (f", ... and {len(features) - 30} more (see --json)" if len(features) > 30 else ""),
+        f"time column:   {roles.get('time') or '-'}",
+        f"label column:  {roles.get('label') or '-'}",
+        f"ignored:       {', '.join(roles.get('ignore') or []) or '-'}",
+        f"training rows: {meta.get('n_train_rows')} ({meta.get('trained_on')} rows)",
+        f"epochs run:    {history.get('epochs_run')} (best {history.get('best_epoch')}, "
+        f"validation loss {_format_number(history.get('best_val_loss'))})",
+        f"threshold:     {_format_number(threshold.get('value'))} ({threshold.get('method')}"
+        + (f": {_params_text(threshold.get('params'))}" if threshold.get("params") else "")
+        + ")",
+        f"evaluation:    {persistence.metrics_text(meta.get('evaluation')) or '-'}",
+        "libraries:     "
+        + ", ".join(f"{k} {v}" for k, v in (meta.get("libraries") or {}).items()),
+        f"model sha256:  {meta.get('model_sha256')}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m aecore`` argument parser (one sub-parser per command)."""
+    parser = _Parser(
+        prog="python -m aecore",
+        description="Autoencoder anomaly detection for CSV files: train, score, list, show.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def models_dir(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--models-dir",
+            metavar="DIR",
+            help="folder of saved models (default: $AECORE_MODELS_DIR, else the project's models/)",
+        )
+
+    train = commands.add_parser(
+        "train", help="train a model on a CSV file and save it",
+        description="Train an autoencoder on DATA.csv and save it as a model bundle.",
+    )
+    train.add_argument("data", metavar="DATA.csv", help="training data (CSV)")
+    train.add_argument("--name", required=True, help="model name (letters, digits, - _ .)")
+    train.add_argument("--architecture", choices=ARCHITECTURES, default="dense")
+    train.add_argument("--code-size", type=int, metavar="N", help="latent size (default: auto)")
+    train.add_argument("--epochs", type=int, metavar="N", help="maximum epochs (default: auto)")
+    train.add_argument("--batch-size", type=int, metavar="N")
+    train.add_argument("--window", type=int, default=1, metavar="N",
+                       help="rows per window (conv architecture only)")
+    train.add_argument("--label", metavar="COL", help="column of known labels (1/anomaly)")
+    train.add_argument("--time", metavar="COL", help="column that orders the rows in time")
+    train.add_argument("--role", action="append", metavar="COL=ROLE",
+                       help=f"a column's role ({', '.join(ROLE_NAMES)}); repeatable")
+    train.add_argument("--split", choices=("random", "chronological"), default="random")
+    train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
+                       help="share of rows held out to evaluate against labels")
+    train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
+    train.add_argument("--threshold-param", action="append", metavar="KEY=VALUE",
+                       help="e.g. percentile=99.5 or k=3; repeatable")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--description", default="", help="a note saved with the model")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    models_dir(train)
+    train.set_defaults(handler=_train)
+
+    score = commands.add_parser(
+        "score", help="score a CSV file with a saved model and export the result",
+        description="Score DATA.csv with a saved model; write flagged rows (or --all) to a CSV "
+        "with the error, rank, flag, top features, model and threshold.",
+    )
+    score.add_argument("data", metavar="DATA.csv", help="data to score (CSV, any size)")
+    score.add_argument("--model", required=True, help="name of a saved model")
+    score.add_argument("--output", required=True, metavar="OUT.csv", help="export file to write")
+    score.add_argument("--all", action="store_true", help="export every row, not only flagged")
+    score.add_argument("--version", help="a previous version of the model (see 'show')")
+    score.add_argument("--chunksize", type=int, default=100_000, metavar="ROWS",
+                       help="rows per chunk; bounds the memory used (default 100000)")
+    models_dir(score)
+    score.set_defaults(handler=_score)
+
+    listing = commands.add_parser(
+        "list", help="list saved models", description="List the saved models."
+    )
+    models_dir(listing)
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser(
+        "show", help="show a saved model's metadata",
+        description="Show a saved model's columns, training, threshold and evaluation.",
+    )
+    show.add_argument("name", help="model name")
+    show.add_argument("--version", help="a previous version")
+    show.add_argument("--json", action="store_true", help="print the whole meta.json")
+    models_dir(show)
+    show.set_defaults(handler=_show)
+    return parser
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 2 bad input, 1 unexpected failure)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except AecoreError as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+    except FileNotFoundError as error:
+        print(f"error: File not found: {error.filename}", file=sys.stderr)
+    except OSError as error:
+        print(f"error: {_one_line(error.strerror or error)}: {error.filename}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("AECORE_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(error).__name__}: {_one_line(error)} "
+            "(set AECORE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+    return EXIT_BAD_INPUT

@@ -283,8 +283,14 @@ def build_meta(detector: Any, name: str, *, description: str = "") -> dict:
 
 
 def _write_model(detector: Any, folder: Path) -> Path:
+    """Save the network alone, without the optimizer's state (two thirds of the file for Adam):
+    a saved model is only ever loaded to score."""
+    import keras
+
+    model = detector.autoencoder_.model
+    network = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, uncompiled
     path = folder / MODEL_FILE
-    detector.autoencoder_.model.save(path)
+    network.save(path)
     return path
 
 

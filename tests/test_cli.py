@@ -1,0 +1,167 @@
+"""``python -m aecore``: end to end in a subprocess (few: each pays TensorFlow's import), the
+rest in-process through ``aecore.cli.main``."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from aecore import cli, persistence
+from aecore.samples import gaussian
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AECORE_MODELS_DIR": str(cwd / "unused")}
+    return subprocess.run(
+        [sys.executable, "-m", "aecore", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A sample file, and a model trained on it by the CLI (the train step of the end-to-end)."""
+    folder = tmp_path_factory.mktemp("cli")
+    gaussian(seed=0, n_normal=300, n_anomalies=10).to_csv(folder / "sample.csv", index=False)
+    result = run_cli(
+        "train", "sample.csv", "--name", "blobs", "--epochs", "4", "--label", "label",
+        "--seed", "1", "--models-dir", "models", cwd=folder,
+    )  # fmt: skip
+    return folder, result
+
+
+def test_train_then_score_end_to_end(workspace):
+    folder, trained = workspace
+    assert trained.returncode == 0, trained.stderr
+    assert "Trained 'blobs' on 310 rows" in trained.stdout
+    for fact in ("20 numeric", "epochs run", "validation loss", "Threshold", "Saved to"):
+        assert fact in trained.stdout
+    assert "epoch 1/4" in trained.stderr  # progress, one line per few epochs off a terminal
+
+    scored = run_cli(
+        "score", "sample.csv", "--model", "blobs", "--output", "flagged.csv",
+        "--models-dir", "models", cwd=folder,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    detector = persistence.load("blobs", models_dir=folder / "models")
+    frame = pd.read_csv(folder / "sample.csv")
+    flagged = int(detector.predict(frame).sum())
+    assert f"{flagged} flagged" in scored.stdout and "Not used by the model: label" in scored.stdout
+    with open(folder / "flagged.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == flagged + 1
+    assert rows[0][-4:] == ["top3_feature", "top3_share", "model", "threshold"]
+    export = pd.read_csv(folder / "flagged.csv")
+    assert export["rank"].tolist() == list(range(1, flagged + 1))
+    assert export["label"].head(10).eq(1).all()  # the planted anomalies rank first
+
+
+def test_bad_input_gives_one_line_and_exit_code_2_without_traceback(workspace):
+    folder, _ = workspace
+    missing = run_cli("score", "nope.csv", "--model", "blobs", "--output", "o.csv", cwd=folder)
+    assert missing.returncode == 2
+    assert error_lines(missing.stderr) == ["error: File not found: nope.csv"]
+
+    pd.read_csv(folder / "sample.csv").drop(columns=["x03", "x07"]).to_csv(
+        folder / "fewer.csv", index=False
+    )
+    wrong = run_cli(
+        "score", "fewer.csv", "--model", "blobs", "--output", "o.csv", "--models-dir", "models",
+        cwd=folder,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert error_lines(wrong.stderr) == [
+        "error: The data lacks feature columns the model needs: 'x03', 'x07'."
+    ]
+    assert not (folder / "o.csv").exists()
+
+
+def test_list_and_show(workspace, capsys):
+    folder, _ = workspace
+    models = str(folder / "models")
+    assert cli.main(["list", "--models-dir", models]) == 0
+    out = capsys.readouterr().out
+    assert "blobs" in out and "dense" in out and "F1" in out
+    assert cli.main(["show", "blobs", "--models-dir", models]) == 0
+    out = capsys.readouterr().out
+    assert "name:          blobs" in out and "x01 [numeric]" in out and "percentile" in out
+    assert cli.main(["show", "blobs", "--json", "--models-dir", models]) == 0
+    assert '"schema_version": 1' in capsys.readouterr().out
+    assert cli.main(["list", "--models-dir", str(folder / "empty")]) == 0
+    assert "No saved models" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "nothing", "--models-dir", "{models}"], "No saved model named 'nothing'"),
+        (["show", "../x", "--models-dir", "{models}"], "not a valid model name"),
+        (["train", "{data}", "--name", "a/b", "--models-dir", "{models}"],
+         "not a valid model name"),
+        (["train", "{folder}/nope.csv", "--name", "ok"], "File not found"),
+        (["train", "{data}", "--name", "ok", "--role", "x01"], "NAME=VALUE"),
+        (["score", "{data}", "--model", "blobs", "--output", "{folder}/no/o.csv"],
+         "does not exist"),
+        (["train", "{data}"], "required: --name"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)  # fmt: skip
+def test_bad_input_in_process(workspace, capsys, args, message):
+    folder, _ = workspace
+    values = {"models": str(folder / "models"), "data": str(folder / "sample.csv"),
+              "folder": str(folder)}  # fmt: skip
+    try:
+        code = cli.main([a.format(**values) for a in args])
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    assert code == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+@pytest.mark.parametrize("command", ["train", "score", "list", "show", None])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"] if command else ["--help"])
+    assert stop.value.code == 0
+    assert "usage: python -m aecore" in capsys.readouterr().out
+
+
+def test_the_cli_offers_every_architecture():
+    from aecore.architectures import ARCHITECTURES
+
+    assert set(cli.ARCHITECTURES) == set(ARCHITECTURES)
+
+
+def test_progress_is_a_redrawn_bar_on_a_terminal_and_lines_otherwise():
+    from aecore.training import EpochProgress
+
+    def epochs(bar, n=20):
+        for epoch in range(1, n + 1):
+            bar(EpochProgress(epoch, n, loss=1.0 / epoch, val_loss=1.1 / epoch, elapsed=0.1,
+                              best_epoch=epoch))  # fmt: skip
+        bar.close()
+
+    terminal = io.StringIO()
+    epochs(cli.EpochBar(terminal, tty=True))
+    text = terminal.getvalue()
+    assert text.count("\r") == 20 and text.endswith("\n") and text.count("\n") == 1
+    assert "epoch 20/20 [" + "#" * 30 + "]" in text
+
+    log = io.StringIO()
+    epochs(cli.EpochBar(log, tty=False))
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and 2 <= len(lines) <= 12
+    assert lines[0].startswith("epoch 1/20") and lines[-1].startswith("epoch 20/20")

@@ -512,8 +512,9 @@ def score_csv(
     """Score a CSV file of any size and write its export (as ``export_frame`` + ``to_safe_csv``
     would for the whole file at once, byte for byte) to ``output_path``.
 
-    Memory: peak use is bounded by ``chunksize`` rows, plus one float per row of the file (the
-    errors, kept sorted after the first pass to give every row its global rank). The file is
+    Memory: peak use is bounded by ``chunksize`` rows, plus one float32 per row of the file (the
+    errors, kept sorted after the first pass to give every row its global rank; briefly two
+    while the chunks' errors are joined). The file is
     read twice: pass 1 scores every chunk and settles each column's type over the whole file
     (and is repeated in the rare case that a categorical input was typed differently by chunk);
     pass 2 scores again and writes the exported rows into temporary Arrow files grouped by rank;

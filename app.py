@@ -1,7 +1,73 @@
-"""Entry page of the dashboard (placeholder until the dashboard lands)."""
+"""Entry page of the dashboard: navigation, what the tool does, and the embedded demo.
+
+Run with ``streamlit run app.py``. A fresh session opens with the server-metrics sample loaded
+and the bundled demo model scoring it, so every page has content at once.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="Autoencoder anomaly finder", layout="wide")
-st.title("Autoencoder anomaly finder")
-st.write("Upload a CSV, train an autoencoder, and find the rows it cannot reconstruct.")
+from ui import session, state, widgets
+
+widgets.page_setup()
+
+
+def home() -> None:
+    """What the tool does, how to start, and where this session stands."""
+    st.title("Autoencoder anomaly finder")
+    st.markdown(
+        "Find the rows of a table that do not look like the rest. An **autoencoder** learns to "
+        "compress and rebuild your normal rows; a row it cannot rebuild well has a high "
+        "**reconstruction error** and is **flagged** when that error is above the threshold "
+        "you choose."
+    )
+    st.markdown(
+        "1. **Data**: upload a CSV (or pick a sample) and check each column's role.\n"
+        "2. **Train**: choose an architecture and train it (or load a saved model).\n"
+        "3. **Threshold**: drag the threshold over the error histogram.\n"
+        "4. **Latent space & PCA**: see the rows as the model sees them.\n"
+        "5. **Explain**: which features make each flagged row unusual.\n"
+        "6. **Export**: download the flagged rows, or the model.\n"
+    )
+    widgets.show_notice()
+    st.subheader("Right now")
+    st.caption(
+        "A new session starts with the server-metrics sample (4,000 minutes of 107 sensors "
+        "with 7 labelled incidents) scored by the demo model, so every page has content."
+    )
+    scored, model, problem = session.scored()
+    left, middle, right = st.columns(3)
+    frame = state.get(state.DATA_FRAME)
+    left.metric("Rows in the data", "none" if frame is None else f"{len(frame):,}")
+    left.caption(widgets.data_caption())
+    middle.metric("Model", model.name if model else "none")
+    middle.caption(widgets.model_caption())
+    if scored is not None:
+        threshold = session.threshold()
+        flagged = scored.count_above(threshold)
+        right.metric(
+            "Flagged rows",
+            f"{flagged:,}",
+            f"{flagged / scored.n_rows:.2%} of rows at threshold {threshold:.4g}",
+            delta_color="off",
+            delta_arrow="off",
+        )
+    if problem is not None:
+        widgets.show_problem(problem)
+    else:
+        st.page_link(session.THRESHOLD_PAGE, label="Set the threshold", icon=":material/tune:")
+        st.page_link(session.DATA_PAGE, label="Bring your own CSV", icon=":material/upload:")
+
+
+pages = [
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page(session.DATA_PAGE, title="Data", icon=":material/table:"),
+    st.Page(session.TRAIN_PAGE, title="Train", icon=":material/model_training:"),
+    st.Page(session.THRESHOLD_PAGE, title="Threshold", icon=":material/tune:"),
+    st.Page(session.LATENT_PAGE, title="Latent space & PCA", icon=":material/scatter_plot:"),
+    st.Page(session.EXPLAIN_PAGE, title="Explain", icon=":material/search_insights:"),
+    st.Page(session.EXPORT_PAGE, title="Export", icon=":material/download:"),
+    st.Page(session.MODELS_PAGE, title="Models", icon=":material/inventory_2:"),
+]
+navigation = st.navigation(pages)
+widgets.sidebar_status()
+navigation.run()

@@ -1,0 +1,333 @@
+"""A scored data set and what the dashboard derives from it, computed once and reused.
+
+``ScoredData`` holds one scoring pass of a frame (errors, per-feature errors, codes) with the
+errors sorted once (``ErrorIndex``), the labels and the time order. Everything a threshold move
+needs (count above, histogram, metrics at a threshold) is an O(log n) query or a memoised
+result, so moving the threshold never scores again. Pure: no streamlit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import data, thresholds
+from .errors import AecoreError
+from .explain import top_features
+
+GRID_LINEAR = 200
+GRID_LOG = 300
+COMPARISON_ROWS = 20_000
+
+
+def content_key(payload: bytes) -> str:
+    """A short, stable fingerprint of a file's bytes (identifies data in caches)."""
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def labels_of(frame: pd.DataFrame, label_column: str | None) -> np.ndarray | None:
+    """Binary labels (1 anomaly, 0 normal, -1 unknown) of ``label_column``, or None when there
+    is no such column or no known label."""
+    if not label_column or label_column not in frame:
+        return None
+    labels = data.binary_labels(frame[label_column])
+    return labels if (labels >= 0).any() else None
+
+
+def time_axis(frame: pd.DataFrame, time_column: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(order, x, title)``: row positions in time order, the values to plot along the x axis
+    in that order, and the axis title. Row order when there is no (parsable) time column."""
+    if time_column and time_column in frame:
+        try:
+            times = data.parse_times(frame[time_column])
+        except AecoreError:
+            times = None
+        if times is not None and not times.isna().all():
+            order = np.argsort(times.to_numpy(), kind="stable")
+            values = times.to_numpy()[order]
+            return order, values, str(time_column)
+    order = np.arange(len(frame))
+    return order, order.copy(), "row"
+
+
+def threshold_grid(sorted_errors: np.ndarray, extra: tuple[float, ...] = ()) -> list[float]:
+    """Thresholds a slider can stop at: an even grid and a log-spaced grid over the errors'
+    range, the percentiles analysts ask for, and the ``extra`` values exactly (the current
+    threshold, the model's). Rounded to 4 significant digits, one per displayed value.
+    ``sorted_errors`` must be sorted (percentiles are read off by position, O(1) each)."""
+    values = np.asarray(sorted_errors, dtype=np.float64)
+    low, high = float(values[0]), float(values[-1])
+    grids = [np.linspace(low, high, GRID_LINEAR)]
+    first_positive = int(np.searchsorted(values, 0.0, side="right"))
+    if first_positive < len(values) and values[first_positive] < high:
+        grids.append(np.geomspace(float(values[first_positive]), high, GRID_LOG))
+    shares = np.array([0.5, 0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 0.9999])
+    grids.append(values[np.minimum((shares * len(values)).astype(np.int64), len(values) - 1)])
+    grid = np.concatenate(grids)
+    rounded = {f"{v:.4g}": float(f"{v:.4g}") for v in grid.tolist() if math.isfinite(v)}
+    for value in extra:
+        if value is not None and math.isfinite(value):
+            rounded[f"{float(value):.4g}"] = float(value)
+    return sorted(rounded.values())
+
+
+@dataclass(eq=False)
+class ScoredData:
+    """One scoring pass of ``frame`` plus its labels and time order, with memoised views."""
+
+    frame: pd.DataFrame
+    scores: Any  # aecore.detector.Scores
+    label_column: str | None = None
+    time_column: str | None = None
+    reference_errors: np.ndarray | None = None
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.errors = np.asarray(self.scores.row_error)
+        if len(self.errors) != len(self.frame):
+            raise AecoreError("The scores do not cover the rows of the data: score it again.")
+        self.index = thresholds.ErrorIndex(self.errors)
+        self.labels = labels_of(self.frame, self.label_column)
+        self.order, self.time_values, self.time_title = time_axis(self.frame, self.time_column)
+
+    # ---- counts at a threshold (O(log n))
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.errors))
+
+    def count_above(self, threshold: float) -> int:
+        """How many rows the threshold flags."""
+        return self.index.count_above(threshold)
+
+    def flags(self, threshold: float) -> np.ndarray:
+        """Boolean flag per row (``error > threshold``)."""
+        return thresholds.flag(self.errors, threshold)
+
+    def histogram(self, *, log: bool = False, bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
+        """Binned errors (counts, edges); the same for every threshold, so computed once."""
+        key = ("histogram", log, bins)
+        if key not in self._memo:
+            if log and self.index.sorted_errors[-1] <= 0:
+                log = False
+            self._memo[key] = self.index.histogram(bins=bins, log=log)
+        return self._memo[key]
+
+    def options(self, *extra: float) -> list[float]:
+        """Threshold values for the slider (see ``threshold_grid``), with ``extra`` included."""
+        if "grid" not in self._memo:
+            self._memo["grid"] = threshold_grid(self.index.sorted_errors)
+        grid = self._memo["grid"]
+        if not extra:
+            return list(grid)
+        merged = {f"{v:.4g}": v for v in grid}
+        merged.update({f"{float(v):.4g}": float(v) for v in extra if math.isfinite(v)})
+        return sorted(merged.values())
+
+    # ---- labelled metrics
+    @property
+    def has_labels(self) -> bool:
+        """True when known labels hold both classes (metrics and best-F1/min-cost apply)."""
+        if self.labels is None:
+            return False
+        return bool((self.labels == 1).any() and (self.labels == 0).any())
+
+    def sweep(
+        self, *, tolerance: int = 0, c_alarm: float = 1.0, c_missed: float = 1.0
+    ) -> thresholds.Sweep | None:
+        """Metrics at every threshold, rows in time order (memoised per parameters)."""
+        if not self.has_labels:
+            return None
+        key = ("sweep", int(tolerance), float(c_alarm), float(c_missed))
+        if key not in self._memo:
+            for old in [k for k in self._memo if k[0] == "sweep"][:-3]:
+                del self._memo[old]
+            self._memo[key] = thresholds.sweep(
+                self.errors[self.order],
+                self.labels[self.order],
+                tolerance=int(tolerance),
+                c_alarm=float(c_alarm),
+                c_missed=float(c_missed),
+            )
+        return self._memo[key]
+
+    def choose(self, method: str, *, basis: str = "data", **params: Any) -> float:
+        """A threshold by method: ``percentile`` / ``mean_std`` on this data's errors
+        (``basis="data"``) or the model's held-out errors (``basis="model"``); ``best_f1`` /
+        ``min_cost`` against the labels (``tolerance``, ``c_alarm``, ``c_missed``)."""
+        if method in ("best_f1", "min_cost"):
+            sweep = self.sweep(**params)
+            if sweep is None:
+                raise AecoreError(
+                    f"{method} needs a label column with both anomalies (1) and normal rows (0)."
+                )
+            return float((sweep.best_f1() if method == "best_f1" else sweep.min_cost()).value)
+        reference = None
+        if basis == "model":
+            if self.reference_errors is None or len(self.reference_errors) == 0:
+                raise AecoreError("This model kept no held-out errors; use this data's errors.")
+            reference = self.reference_errors
+        choice = thresholds.choose_threshold(
+            self.errors, method, reference_errors=reference, **params
+        )
+        return float(choice.value)
+
+    # ---- views for the other pages
+    def timeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+        """``(x, errors, labels, x_title)`` in time order, for the error-over-time chart."""
+        if "timeline" not in self._memo:
+            labels = None if self.labels is None else self.labels[self.order]
+            self._memo["timeline"] = (
+                self.time_values, self.errors[self.order], labels, self.time_title
+            )
+        return self._memo["timeline"]
+
+    def latent_2d(self) -> tuple[np.ndarray, str]:
+        """The codes in 2-D and how: the code itself when 2-D, else its first two principal
+        components (said in the returned note)."""
+        if "latent" not in self._memo:
+            from .pca import project_2d
+
+            latent = self.scores.latent
+            if latent is None:
+                raise AecoreError("These scores were computed without latent codes.")
+            size = latent.shape[1]
+            if size == 2:
+                note = "The code is 2-D: plotted as it is."
+            elif size == 1:
+                note = "The code is 1-D: plotted along x."
+            else:
+                note = f"The code has {size} dimensions: shown as its first 2 principal components."
+            self._memo["latent"] = (project_2d(latent), note)
+        return self._memo["latent"]
+
+    def inputs_2d(self, detector: Any) -> np.ndarray:
+        """The model's (preprocessed) inputs projected on their first two principal components."""
+        if "inputs" not in self._memo:
+            from .pca import project_2d
+
+            self._memo["inputs"] = project_2d(detector.transform_inputs(self.frame))
+        return self._memo["inputs"]
+
+    def ranked_flagged(self, threshold: float, limit: int | None = None) -> np.ndarray:
+        """Positions of the flagged rows, highest error first (at most ``limit``)."""
+        flagged = np.flatnonzero(self.flags(threshold))
+        ranked = flagged[np.argsort(-self.errors[flagged], kind="stable")]
+        return ranked if limit is None else ranked[:limit]
+
+    def top_features_text(self, rows: np.ndarray, k: int = 3) -> list[str]:
+        """Per row, its ``k`` largest-error features with their share of the row's error."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        top = top_features(self.scores.feature_errors.iloc[rows], k=k)
+        parts = []
+        for j in range(1, k + 1):
+            if f"top{j}_feature" in top:
+                names = top[f"top{j}_feature"].astype(str).to_numpy()
+                shares = top[f"top{j}_share"].to_numpy(dtype=np.float64)
+                parts.append([f"{n} {s:.0%}" for n, s in zip(names, shares, strict=True)])
+        return [", ".join(items) for items in zip(*parts, strict=True)] if parts else []
+
+    def rows_table(self, rows: np.ndarray, threshold: float, k: int = 3) -> pd.DataFrame:
+        """The given rows with their error, flag and top features, then the original columns."""
+        rows = np.asarray(rows, dtype=np.int64)
+        part = self.frame.iloc[rows]
+        head = pd.DataFrame(
+            {
+                "row": rows,
+                "error": self.errors[rows],
+                "flagged": self.errors[rows] > threshold,
+                "top features": self.top_features_text(rows, k),
+            },
+            index=part.index,
+        )
+        return pd.concat([head, part], axis=1)
+
+    def mean_feature_errors(self, threshold: float) -> pd.Series:
+        """Mean error per feature over the flagged rows, largest first."""
+        flagged = self.flags(threshold)
+        return self.scores.feature_errors[flagged].mean(axis=0).sort_values(ascending=False)
+
+
+def reconstruct_row(detector: Any, frame: pd.DataFrame, row: int) -> pd.DataFrame:
+    """Input vs reconstruction, in original units, of one row (position ``row``): one line per
+    input column with ``input``, ``reconstruction``, ``error``, ``difference`` (numeric
+    columns) and ``share of row error``, largest error first.
+
+    For a model over windows of consecutive rows, the row is reconstructed with the rows that
+    precede it in time, as when the whole frame is scored.
+    """
+    window = int(getattr(detector.autoencoder_, "window", 1))
+    if window > 1:
+        order = detector._window_order(detector._order(frame, detector.roles_), len(frame))
+        position = int(np.flatnonzero(order == row)[0])
+        context = order[max(0, position - window + 1) : position + 1]
+    else:
+        context = np.asarray([row])
+    part = frame.iloc[context]
+    rebuilt = detector.reconstruct(part).iloc[-1]
+    columns = list(detector.feature_names_in_)
+    errors = detector.feature_errors(part).iloc[-1]
+    original = part.iloc[-1]
+    table = pd.DataFrame(
+        {
+            "input": [original[c] for c in columns],
+            "reconstruction": [rebuilt[c] for c in columns],
+            "error": [float(errors[c]) for c in columns],
+        },
+        index=pd.Index(columns, name="feature"),
+    )
+    numeric = set(detector.roles_.features)
+    table["difference"] = [
+        _number(rebuilt[c]) - _number(original[c]) if c in numeric else np.nan for c in columns
+    ]
+    total = table["error"].sum()
+    table["share of row error"] = table["error"] / total if total > 0 else 0.0
+    return table.sort_values("error", ascending=False)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def pca_comparison(
+    detector: Any, frame: pd.DataFrame, *, trained_on_frame: bool = False, seed: int = 0
+) -> tuple[dict, str]:
+    """``compare_with_pca`` on at most ``COMPARISON_ROWS`` rows, and a note saying on what.
+
+    A model trained on ``frame`` (``trained_on_frame``) is compared on its own training and
+    validation rows; otherwise on a sample of ``frame`` (a saved model's rows are not kept)."""
+    from .pca import compare_with_pca
+
+    rng = np.random.default_rng(seed)
+
+    def sample(rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        if len(rows) <= COMPARISON_ROWS:
+            return rows
+        return np.sort(rng.choice(rows, COMPARISON_ROWS, replace=False))
+
+    split = getattr(detector, "split_", None)
+    if trained_on_frame and split is not None and len(split.train):
+        train = sample(split.train)
+        test = sample(split.validation) if len(split.validation) else None
+        note = f"PCA fitted on {len(train):,} of the model's training rows"
+        if test is not None:
+            note += f"; test = {len(test):,} validation rows"
+        result = compare_with_pca(
+            detector, frame.iloc[train], None if test is None else frame.iloc[test]
+        )
+    else:
+        rows = sample(np.arange(len(frame)))
+        note = f"PCA fitted on {len(rows):,} rows of the current data (not the model's "
+        note += "training rows, which are only known for a model trained on this data here)"
+        result = compare_with_pca(detector, frame.iloc[rows])
+    return result, note

@@ -1,0 +1,124 @@
+"""Latent space & PCA: the rows as the model's code sees them, beside PCA of the inputs."""
+
+import numpy as np
+import streamlit as st
+
+from aecore import charts
+from aecore.pca import comparison_table
+from ui import cache, session, state, widgets
+
+MAX_SELECTED_ROWS = 1_000
+
+widgets.page_setup()
+st.title("Latent space & PCA")
+widgets.show_notice()
+scored, model, problem = session.scored()
+if problem:
+    widgets.show_problem(problem)
+    st.stop()
+
+threshold = session.threshold()
+flags = scored.flags(threshold)
+choices = ["error", "flag"] + (["label"] if scored.labels is not None else [])
+color_by = st.radio(
+    "Colour the points by",
+    choices,
+    index=1,
+    horizontal=True,
+    key="latent_color",
+    format_func={
+        "error": "reconstruction error",
+        "flag": f"flag (threshold {threshold:.4g})",
+        "label": f"label ({scored.label_column})",
+    }.get,
+)
+
+rows = charts.downsample(flags, priority=scored.errors)
+row_flags = flags[rows]
+hover = np.full(len(rows), "", dtype=object)
+hover[row_flags] = ["top features: " + text for text in scored.top_features_text(rows[row_flags])]
+labels = None if scored.labels is None else scored.labels[rows]
+n_flagged = int(flags.sum())
+if len(rows) < scored.n_rows:
+    sample_note = (
+        f"{len(rows):,} of {scored.n_rows:,} rows drawn: every flagged row "
+        f"({min(n_flagged, charts.MAX_FLAGGED_POINTS):,}) plus a random sample of the others."
+    )
+else:
+    sample_note = f"All {scored.n_rows:,} rows drawn."
+
+latent_xy, latent_note = scored.latent_2d()
+code_size = scored.scores.latent.shape[1]
+axis = "code unit" if code_size <= 2 else "PC {} of the codes"
+inputs_xy = scored.inputs_2d(model.detector)
+
+left, right = st.columns(2, gap="medium")
+with left:
+    figure, latent_traces = charts.scatter_2d(
+        latent_xy[rows], rows, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
+        hover=hover, title=f"Latent space (code size {code_size})", note=latent_note,
+        x_title=axis.format(1) if "{}" in axis else f"{axis} 1",
+        y_title=axis.format(2) if "{}" in axis else f"{axis} 2",
+    )  # fmt: skip
+    latent_event = st.plotly_chart(
+        figure, key="latent_scatter", on_select="rerun", selection_mode=("box", "lasso")
+    )
+with right:
+    figure, input_traces = charts.scatter_2d(
+        inputs_xy[rows], rows, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
+        hover=hover, title="PCA of the model's inputs",
+        note="First 2 principal components of the scaled input columns.",
+        x_title="PC 1 of the inputs", y_title="PC 2 of the inputs",
+    )  # fmt: skip
+    input_event = st.plotly_chart(
+        figure, key="inputs_scatter", on_select="rerun", selection_mode=("box", "lasso")
+    )
+st.caption(
+    sample_note + " Drag a box (or pick the lasso in the chart's toolbar) to list rows below; "
+    "hover a point for its row, error and (if flagged) its top features."
+)
+
+
+def selected(event, traces) -> list[int]:
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    chosen = []
+    for point in points:
+        curve, index = point.get("curve_number"), point.get("point_index")
+        if curve is not None and index is not None and curve < len(traces):
+            chosen.append(int(traces[curve][index]))
+    return chosen
+
+
+picked = sorted(set(selected(latent_event, latent_traces) + selected(input_event, input_traces)))
+st.subheader("Selected rows")
+if picked:
+    shown = np.asarray(picked[:MAX_SELECTED_ROWS])
+    st.caption(
+        f"{len(picked):,} rows selected"
+        + (f"; the first {MAX_SELECTED_ROWS:,} are listed." if len(picked) > len(shown) else ".")
+    )
+    st.dataframe(scored.rows_table(shown, threshold), hide_index=True, height=300)
+else:
+    st.caption("Nothing selected yet.")
+
+st.subheader("Autoencoder vs PCA at the same size")
+trained_here = model.kind == "session" and model.data_key == state.get(state.DATA_KEY)
+result, note = cache.pca_table(
+    model.key, state.get(state.DATA_KEY), trained_here, model.detector, scored.frame
+)
+table = comparison_table(result)
+if not trained_here:
+    table = table.rename(index={"Train reconstruction MSE": "Reconstruction MSE (current data)"})
+st.dataframe(table, column_config={"autoencoder": st.column_config.NumberColumn(format="%.4g"),
+                                   "pca": st.column_config.NumberColumn(format="%.4g")})
+st.caption(
+    note + ". Reconstruction MSE in the model's standardised units; PCA keeps as many "
+    "components as the code has units. An autoencoder that does no better than PCA has "
+    "learned little beyond a linear subspace."
+)
+if result.get("principal_angles_deg"):
+    angles = ", ".join(f"{a:.1f}°" for a in result["principal_angles_deg"])
+    st.caption(
+        f"Principal angles between the linear decoder's subspace and PCA's: {angles} "
+        "(near 0° = the autoencoder found PCA's subspace)."
+    )

@@ -1,0 +1,159 @@
+"""Models: the saved bundles and their metadata; use one, score a new CSV with it, delete one."""
+
+import pandas as pd
+import streamlit as st
+
+from aecore import data, persistence
+from aecore.errors import AecoreError
+from aecore.export import check_columns
+from ui import cache, session, state, widgets
+
+widgets.page_setup()
+st.title("Saved models")
+widgets.show_notice()
+folder = session.models_dir()
+models = cache.model_list(folder)
+st.caption(f"Bundles in `{folder}`: each is `model.keras` + `meta.json`.")
+if models.empty:
+    st.info("No saved model yet.")
+    st.page_link(session.TRAIN_PAGE, label="Train one and save it", icon=":material/arrow_forward:")
+    st.stop()
+
+st.dataframe(
+    models,
+    hide_index=True,
+    column_config={
+        "threshold": st.column_config.NumberColumn(format="%.4g"),
+        "features": st.column_config.TextColumn(width="medium"),
+        "n_train_rows": st.column_config.NumberColumn("training rows", format="%d"),
+        "n_features": st.column_config.NumberColumn("inputs"),
+    },
+)
+
+names = list(models["name"])
+ref = state.get(state.MODEL_REF)
+current = ref["name"] if ref and ref["kind"] == "bundle" and ref["name"] in names else names[0]
+pick_name, pick_version = st.columns(2)
+name = pick_name.selectbox("Model", names, index=names.index(current), key="models_name")
+try:
+    versions = persistence.list_versions(name, models_dir=folder)
+except AecoreError as error:
+    st.error(str(error))
+    st.stop()
+version = pick_version.selectbox(
+    "Version",
+    [v["version"] for v in versions],
+    format_func=lambda v: next(
+        f"{item['created']}" + (" (newest)" if item["current"] else "")
+        for item in versions
+        if item["version"] == v
+    ),
+    key="models_version",
+)
+meta = cache.bundle_meta(name, version, folder)
+in_use = ref is not None and ref["kind"] == "bundle" and (ref["name"], ref["version"]) == (
+    name,
+    version,
+)
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    if in_use:
+        st.success("This is the current model.")
+    elif st.button("Use this model", type="primary", icon=":material/check:", key="use_model"):
+        session.use_bundle(name, version)
+        st.rerun()
+    if meta.get("description"):
+        st.caption(meta["description"])
+    architecture = meta.get("architecture", {})
+    threshold = meta.get("threshold", {})
+    st.markdown(
+        f"- architecture **{architecture.get('name', '?')}**, code size "
+        f"{architecture.get('code_size', '?')}, {architecture.get('parameters', 0):,} weights\n"
+        f"- threshold **{threshold.get('value', float('nan')):.4g}** "
+        f"({threshold.get('method', '?')})\n"
+        f"- trained on {meta.get('n_train_rows', 0):,} rows ({meta.get('trained_on', '?')})\n"
+        f"- saved {meta.get('created', '?')}"
+    )
+    metrics = persistence.metrics_text(meta.get("evaluation"))
+    if metrics:
+        st.caption(f"Against the labels: {metrics}.")
+with right:
+    features = pd.DataFrame(meta.get("features") or [])
+    st.markdown(f"**{len(features)} input columns**")
+    st.dataframe(features, hide_index=True, height=220)
+
+st.subheader("Score a new CSV with this model")
+upload = st.file_uploader(
+    f"CSV with the model's columns (up to {int(st.get_option('server.maxUploadSize')):,} MB)",
+    type=["csv", "tsv", "txt"],
+    key="models_upload",
+    help="Columns are matched by name; extra columns are ignored.",
+)
+if upload is not None and upload.file_id != st.session_state.get("models_upload_seen"):
+    st.session_state["models_upload_seen"] = upload.file_id
+    try:
+        frame, key = session.read_upload(upload.getvalue())
+        detector = cache.load_bundle(name, version, folder)
+        report = check_columns(frame, detector)
+        named = detector.roles_
+        known = [*named.features, *named.categorical, *named.ignore, named.time, named.label]
+        overrides = {c: named.role_of(c) for c in known if c is not None and c in frame.columns}
+        roles = data.infer_roles(frame, overrides=overrides)
+    except AecoreError as error:
+        st.session_state["models_upload_result"] = ("error", upload.name, str(error))
+    else:
+        session.set_data(frame, key, upload.name, "models page", roles)
+        session.use_bundle(name, version)
+        st.session_state["models_upload_result"] = ("ok", upload.name, report)
+result = st.session_state.get("models_upload_result")
+if upload is not None and result is not None and result[1] == upload.name:
+    if result[0] == "error":
+        st.error(
+            f"**{upload.name}** cannot be scored by **{name}**: {result[2]} The data loaded "
+            "before is still in use."
+        )
+    else:
+        report = result[2]
+        scored, model, problem = session.scored()
+        if problem:
+            widgets.show_problem(problem)
+        else:
+            flagged = scored.count_above(session.threshold())
+            st.success(
+                f"**{upload.name}** is now the current data, scored by **{name}**: {flagged:,} "
+                f"of {scored.n_rows:,} rows are above the model's threshold."
+            )
+        notes = []
+        if report["extra_columns"]:
+            notes.append("ignored (not model inputs): " + ", ".join(report["extra_columns"]))
+        if report["reordered"]:
+            notes.append("columns are in another order than at training (matched by name)")
+        for column, values in report["unseen_categories"].items():
+            shown = ", ".join(map(str, values[:5])) + (" …" if len(values) > 5 else "")
+            notes.append(f"{column}: categories not seen in training ({shown}) encode as zeros")
+        for note in notes:
+            st.caption(f"- {note}")
+        links = st.columns(3)
+        links[0].page_link(session.THRESHOLD_PAGE, label="Threshold", icon=":material/tune:")
+        links[1].page_link(session.EXPLAIN_PAGE, label="Explain", icon=":material/search_insights:")
+        links[2].page_link(session.EXPORT_PAGE, label="Export", icon=":material/download:")
+
+st.subheader("Delete")
+with st.expander(f"Delete {name}"):
+    confirmed = st.checkbox(
+        f"Yes, delete **{name}** and all its {len(versions)} saved version(s) for good",
+        key="confirm_delete",
+    )
+    if st.button("Delete", disabled=not confirmed, icon=":material/delete:", key="delete_model"):
+        try:
+            persistence.delete_model(name, models_dir=folder)
+        except AecoreError as error:
+            st.error(str(error))
+        else:
+            cache.clear_model_caches()
+            if ref is not None and ref["kind"] == "bundle" and ref["name"] == name:
+                state.put(state.MODEL_REF, None)
+            state.put(state.NOTICE, ("success", f"Deleted {name}."))
+            del st.session_state["confirm_delete"]
+            st.rerun()

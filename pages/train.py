@@ -1,0 +1,303 @@
+"""Train: choose an architecture and its settings, watch it train live, then save it."""
+
+import re
+
+import streamlit as st
+
+from aecore import charts, data, persistence
+from aecore.analysis import labels_of
+from aecore.architectures import ARCHITECTURES
+from aecore.defaults import default_training
+from aecore.errors import AecoreError
+from aecore.preprocessing import SCALINGS
+from ui import cache, jobs, session, state, widgets
+
+widgets.page_setup()
+st.title("Train a model")
+widgets.show_notice()
+
+problem = session.missing_data()
+if problem:
+    widgets.show_problem(problem)
+    st.stop()
+frame = state.get(state.DATA_FRAME)
+roles = state.get(state.ROLES)
+data_name = state.get(state.DATA_NAME)
+st.caption(f"Data: {widgets.data_caption()}")
+
+
+@st.fragment(run_every=jobs.POLL_SECONDS)
+def live_panel() -> None:
+    """Progress bar, loss curve and Cancel, redrawn every half second while training runs."""
+    job = state.get(state.JOB)
+    if job is None:
+        return
+    if not job.running:
+        st.rerun()
+    progress = list(job.progress)
+    done = len(progress)
+    total = progress[-1].epochs if progress else None
+    if total:
+        text = f"Epoch {done} of at most {total} (early stopping may end it sooner)"
+        text += f" · {job.seconds:.0f} s"
+        st.progress(min(done / total, 1.0), text=text)
+        figure = charts.loss_curve(
+            [p.loss for p in progress],
+            [p.val_loss for p in progress if p.val_loss is not None],
+            best_epoch=progress[-1].best_epoch,
+            total_epochs=total,
+        )
+        st.plotly_chart(figure, key="live_loss")
+    else:
+        st.progress(0.0, text=f"Preparing the data and building the model… {job.seconds:.0f} s")
+    if job._cancel.is_set():
+        st.caption("Stopping after the current batch…")
+    elif st.button("Cancel training", icon=":material/stop_circle:", key="cancel_training"):
+        job.cancel()
+        st.caption("Stopping after the current batch…")
+
+
+def default_name(architecture: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", data_name.rsplit(".", 1)[0]).strip("-") or "data"
+    return f"{stem}-{architecture}"[:64]
+
+
+job = state.get(state.JOB)
+if job is not None and job.running:
+    st.subheader(f"Training a {job.params['architecture']} autoencoder on {job.data_name}")
+    live_panel()
+    st.stop()
+
+if job is not None and not job.collected:
+    job.collected = True
+    if job.detector is not None:
+        name = default_name(job.params["architecture"])
+        job.model_id = session.add_session_model(job.detector, name, job.data_key)
+
+# ---------------------------------------------------------------- result of the last training
+if job is not None:
+    st.subheader("Last training")
+    history = job.detector.history_ if job.detector is not None else {}
+    if job.status == "failed":
+        st.error(job.error)
+    elif job.status == "cancelled":
+        st.warning(
+            f"Training was cancelled after {history.get('epochs_run', 0)} epochs. The model "
+            f"keeps the weights of its best epoch ({history.get('best_epoch', 0)}) and can be used."
+        )
+    else:
+        stopped = "stopped early" if history.get("stopped_early") else "ran every epoch"
+        st.success(
+            f"Trained in {job.seconds:.0f} s: {history.get('epochs_run', 0)} epochs ({stopped}), "
+            f"best epoch {history.get('best_epoch', 0)}. It is now the current model."
+        )
+    detector = job.detector
+    if detector is not None:
+        cols = st.columns(5)
+        cols[0].metric("Architecture", detector.architecture)
+        cols[1].metric("Code size", detector.code_size_)
+        cols[2].metric("Inputs", f"{detector.n_features_in_} columns")
+        cols[3].metric("Training rows", f"{detector.n_train_rows_:,}")
+        best = history.get("best_val_loss")
+        cols[4].metric("Best validation loss", "–" if best is None else f"{best:.4g}")
+        choice = detector.threshold_choice_
+        how = ", ".join(
+            f"{key} {value:g}" for key, value in choice.params.items() if key in ("percentile", "k")
+        )
+        st.caption(
+            f"Threshold {detector.threshold_:.4g} ({choice.method}{', ' + how if how else ''}); "
+            f"trained on {detector.trained_on_} rows."
+        )
+        evaluation = getattr(detector, "evaluation_", None)
+        if evaluation:
+            cols = st.columns(4)
+            cols[0].metric("Precision", f"{evaluation['precision']:.2f}")
+            cols[1].metric("Recall", f"{evaluation['recall']:.2f}")
+            cols[2].metric("F1", f"{evaluation['f1']:.2f}")
+            cols[3].metric("ROC AUC", f"{evaluation['roc_auc']:.3f}")
+            st.caption(f"Against the labels, on {evaluation.get('scope', 'held-out')} rows.")
+        st.plotly_chart(
+            charts.loss_curve(
+                history.get("loss", []),
+                history.get("val_loss", []),
+                best_epoch=history.get("best_epoch"),
+            ),
+            key="final_loss",
+        )
+        st.page_link(session.THRESHOLD_PAGE, label="Set its threshold", icon=":material/tune:")
+
+        model_id = job.model_id
+        with st.form("save_model"):
+            st.markdown("**Save this model** to `models/` (a name already used keeps the old "
+                        "model as a previous version).")
+            name = st.text_input("Name", value=default_name(detector.architecture), max_chars=64)
+            description = st.text_input("Description (optional)")
+            current = session.current_model()
+            own_threshold = None
+            if current is not None and current.session_id == model_id:
+                chosen = state.get(state.THRESHOLD)
+                if chosen is not None and state.get(state.THRESHOLD_FOR) and (
+                    state.get(state.THRESHOLD_FOR)[0] == current.key
+                ) and abs(chosen - detector.threshold_) > 1e-12:
+                    own_threshold = chosen
+            keep_threshold = False
+            if own_threshold is not None:
+                keep_threshold = st.checkbox(
+                    f"Save with the threshold set on the Threshold page ({own_threshold:.4g}) "
+                    f"instead of {detector.threshold_:.4g}",
+                    value=True,
+                )
+            if st.form_submit_button("Save", icon=":material/save:"):
+                try:
+                    if keep_threshold:
+                        detector.set_threshold(own_threshold)  # this session's own model
+                    folder = persistence.save(detector, name, description=description)
+                except AecoreError as error:
+                    st.error(str(error))
+                else:
+                    cache.clear_model_caches()
+                    session.mark_saved(model_id, name)
+                    st.success(f"Saved as `{folder}`.")
+
+# ---------------------------------------------------------------- a new training
+st.subheader("Train a new model")
+try:
+    data.check_trainable(frame, roles)
+except AecoreError as error:
+    st.warning(f"This data cannot be trained on yet: {error}")
+    st.page_link(session.DATA_PAGE, label="Fix the column roles", icon=":material/table:")
+    st.stop()
+
+labelled = labels_of(frame, roles.label) is not None
+n_inputs_guess = len(roles.features) + sum(
+    int(min(frame[c].nunique(), 50)) for c in roles.categorical
+)
+schedule = default_training(int(len(frame) * 0.8), max(n_inputs_guess, 1))
+
+architecture = st.radio(
+    "Architecture",
+    list(ARCHITECTURES),
+    index=list(ARCHITECTURES).index("dense"),
+    captions=list(ARCHITECTURES.values()),
+    horizontal=False,
+    key="train_architecture",
+)
+
+with st.form("train_form"):
+    st.caption(
+        f"Defaults chosen by aecore for about {int(len(frame) * 0.8):,} training rows and "
+        f"{n_inputs_guess} inputs."
+    )
+    left, middle, right = st.columns(3)
+    with left:
+        st.markdown("**Network**")
+        code_size = st.number_input(
+            "Code size (0 = automatic)", min_value=0, max_value=256, value=0,
+            help="Automatic: the number of principal components that explain 90% of the "
+            "training rows' variance (between 2 and half the number of inputs).",
+        )  # fmt: skip
+        hidden_text = st.text_input(
+            "Hidden layer widths", value="auto",
+            help="Encoder side, e.g. '64, 16' (the decoder mirrors it). 'auto': about twice "
+            "the inputs, narrowing towards the code.",
+        )  # fmt: skip
+        activation = st.selectbox("Activation", ["relu", "tanh", "elu", "selu"])
+        scaling = st.selectbox("Scaling", list(SCALINGS), help="How numeric inputs are scaled.")
+    with middle:
+        st.markdown("**Training**")
+        epochs = st.number_input("Epochs (at most)", 1, 1000, int(schedule["epochs"]))
+        batch_size = st.number_input("Batch size", 1, 65536, int(schedule["batch_size"]))
+        learning_rate = st.number_input(
+            "Learning rate", 1e-6, 1.0, float(schedule["learning_rate"]), format="%.5f"
+        )
+        patience = st.number_input(
+            "Early-stopping patience (epochs)", 1, 100, int(schedule["patience"])
+        )
+        seed = st.number_input("Random seed", 0, 2**31 - 1, 0)
+    with right:
+        st.markdown("**Rows and threshold**")
+        split = st.radio(
+            "Split", ["random", "chronological"], horizontal=True,
+            index=1 if roles.time else 0,
+            help="Chronological keeps the earliest rows (by the time column, else row order) "
+            "for training: no future row leaks into training.",
+        )  # fmt: skip
+        validation_share = st.slider("Validation share", 0.05, 0.5, 0.2, 0.05)
+        test_share = st.slider("Test share", 0.0, 0.5, 0.0, 0.05)
+        train_on = st.selectbox(
+            "Train on",
+            ["auto", "all", "normal"],
+            format_func={
+                "auto": "auto (normal rows only when labelled)",
+                "all": "all rows",
+                "normal": "normal rows only (needs labels)",
+            }.get,
+            help="With labels, training on normal rows only is the classic novelty setting.",
+        )
+        methods = ["percentile", "mean_std"] + (["best_f1", "min_cost"] if labelled else [])
+        threshold_method = st.selectbox(
+            "Initial threshold", methods,
+            format_func={
+                "percentile": "percentile of held-out errors",
+                "mean_std": "mean + k std of held-out errors",
+                "best_f1": "best F1 against the labels",
+                "min_cost": "minimum cost against the labels",
+            }.get,
+        )  # fmt: skip
+        percentile = st.number_input("Percentile (percentile method)", 50.0, 99.999, 99.0)
+        k_std = st.number_input("k (mean + k std method)", 0.0, 20.0, 3.0)
+    extra: dict = {}
+    if architecture == "sparse":
+        extra["l1"] = st.number_input("L1 penalty on the code", 0.0, 1.0, 1e-4, format="%.5f")
+    elif architecture == "denoising":
+        extra["noise_std"] = st.number_input("Input noise (std)", 0.0, 5.0, 0.1)
+        extra["dropout"] = st.number_input("Input dropout", 0.0, 0.9, 0.0)
+    elif architecture == "conv":
+        extra["window"] = st.number_input(
+            "Window of consecutive rows (1 = convolve over the features of one row)", 1, 256, 1
+        )
+    elif architecture == "variational":
+        kl = st.number_input("KL weight (0 = automatic: 1 / inputs)", 0.0, 10.0, 0.0)
+        extra["kl_weight"] = kl or None
+        extra["score_kl"] = st.checkbox("Add the KL term to the anomaly score")
+    submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
+
+if submitted:
+    hidden = None
+    if hidden_text.strip().lower() not in ("", "auto"):
+        try:
+            hidden = [int(part) for part in re.split(r"[,\s]+", hidden_text.strip()) if part]
+            if not hidden or min(hidden) < 1:
+                raise ValueError
+        except ValueError:
+            st.error("Hidden layer widths must be whole numbers such as '64, 16', or 'auto'.")
+            st.stop()
+    params = {
+        "architecture": architecture,
+        "code_size": int(code_size) or None,
+        "hidden_sizes": hidden,
+        "activation": activation,
+        "scaling": scaling,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "patience": int(patience),
+        "split": split,
+        "validation_share": float(validation_share),
+        "test_share": float(test_share),
+        "train_on": train_on,
+        "threshold_method": threshold_method,
+        "threshold_params": (
+            {"percentile": float(percentile)} if threshold_method == "percentile"
+            else {"k": float(k_std)} if threshold_method == "mean_std"
+            else None
+        ),
+        "roles": roles,
+        "random_state": int(seed),
+        **extra,
+    }  # fmt: skip
+    state.put(
+        state.JOB,
+        jobs.start(frame, params, data_name=data_name, data_key=state.get(state.DATA_KEY)),
+    )
+    st.rerun()

@@ -1,0 +1,116 @@
+"""Every cache of the dashboard, in one module.
+
+- ``st.cache_data`` (shared across sessions, returns copies) for data: CSVs read, column
+  summaries, the PCA comparison. Keys are content fingerprints of the data (and the model's
+  identity), so a session only ever gets back what it already has.
+- ``st.cache_resource`` (shared, never copied) for saved models loaded from ``models/``: they
+  are only scored, never trained or changed (the analyst's threshold lives in session state).
+- This session's scoring results live in its session state (``scores_for``): one pass per
+  (model, data), reused by every page and every threshold move; ``SCORING_CALLS`` counts the
+  passes so tests can check that a slider move does not score again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from aecore import data, persistence
+from aecore.analysis import content_key, pca_comparison
+from aecore.samples import SAMPLES
+
+from . import state
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+MAX_SESSION_SCORES = 2
+
+SCORING_CALLS = 0
+_COUNTER_LOCK = threading.Lock()
+
+
+@st.cache_data(max_entries=3, ttl=3600, show_spinner="Reading the CSV…")
+def read_csv(data_key: str, _payload: bytes, max_bytes: int | None) -> pd.DataFrame:
+    """An uploaded CSV read by ``aecore.data.read_csv`` (raises ``AecoreError``)."""
+    return data.read_csv(_payload, max_bytes=max_bytes)
+
+
+@st.cache_data(max_entries=len(SAMPLES) + 1, ttl=24 * 3600, show_spinner="Loading the sample…")
+def read_sample(name: str, modified: float) -> tuple[pd.DataFrame, str]:
+    """A committed sample CSV and its content key (``modified`` refreshes it if it changes)."""
+    payload = (SAMPLE_DIR / SAMPLES[name].filename).read_bytes()
+    return data.read_csv(payload), content_key(payload)
+
+
+def sample_modified(name: str) -> float:
+    """Modification time of a sample's file (part of its cache key)."""
+    return (SAMPLE_DIR / SAMPLES[name].filename).stat().st_mtime
+
+
+@st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Loading the model…")
+def load_bundle(name: str, version: str, models_dir: str):
+    """A saved model, shared by every session: only ever scored, never trained or changed."""
+    return persistence.load(name, models_dir=models_dir, version=version)
+
+
+@st.cache_data(max_entries=4, ttl=10, show_spinner=False)
+def model_list(models_dir: str) -> pd.DataFrame:
+    """The saved models (refreshed every 10 s, and cleared after a save or delete)."""
+    return persistence.list_models(models_dir)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def bundle_meta(name: str, version: str, models_dir: str) -> dict:
+    """A bundle's ``meta.json``."""
+    return persistence.read_meta(name, models_dir=models_dir, version=version)
+
+
+def roles_json(roles) -> str:
+    """A stable text form of ColumnRoles, for cache keys."""
+    return json.dumps(roles.to_dict(), sort_keys=True)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Summarising the columns…")
+def column_summary(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> pd.DataFrame:
+    """``aecore.data.summarise_columns`` of the current data and roles."""
+    return data.summarise_columns(_frame, _roles)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def role_notes(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> dict[str, str]:
+    """``aecore.data.role_notes``: why each column has its role, what gets imputed."""
+    return data.role_notes(_frame, _roles)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Comparing with PCA…")
+def pca_table(
+    model_key: str, data_key: str, trained_on_frame: bool, _detector, _frame: pd.DataFrame
+) -> tuple[dict, str]:
+    """The autoencoder vs PCA comparison (``aecore.analysis.pca_comparison``)."""
+    return pca_comparison(_detector, _frame, trained_on_frame=trained_on_frame)
+
+
+def scores_for(model_key: str, data_key: str, detector, frame: pd.DataFrame):
+    """This session's scores of ``frame`` by ``detector``: one scoring pass per (model, data),
+    kept in session state (the last ``MAX_SESSION_SCORES`` pairs)."""
+    global SCORING_CALLS
+    store = state.get(state.SCORES)
+    key = (model_key, data_key)
+    if key not in store:
+        with _COUNTER_LOCK:
+            SCORING_CALLS += 1
+        with st.spinner(f"Scoring {len(frame):,} rows…"):
+            result = detector.score(frame, latent=True)
+        while len(store) >= MAX_SESSION_SCORES:
+            store.pop(next(iter(store)))
+        store[key] = result
+    return store[key]
+
+
+def clear_model_caches() -> None:
+    """After a save or delete: list the models afresh."""
+    model_list.clear()
+    bundle_meta.clear()

@@ -1,0 +1,273 @@
+"""What this session works on: its data, its model, their scores and the threshold.
+
+Pages ask here for the current data / model / scored data; when a step is missing they get a
+``Problem`` that says what to do and on which page.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from aecore import data, persistence
+from aecore.analysis import ScoredData, content_key
+from aecore.errors import AecoreError
+from aecore.roles import ColumnRoles
+from aecore.samples import SAMPLES
+
+from . import cache, state
+
+DEMO_MODEL = "server-metrics-demo"
+DEFAULT_SAMPLE = "server_metrics"
+MAX_SESSION_MODELS = 3
+
+DATA_PAGE = "pages/data.py"
+TRAIN_PAGE = "pages/train.py"
+THRESHOLD_PAGE = "pages/threshold.py"
+LATENT_PAGE = "pages/latent.py"
+EXPLAIN_PAGE = "pages/explain.py"
+EXPORT_PAGE = "pages/export.py"
+MODELS_PAGE = "pages/models.py"
+
+
+@dataclass
+class Problem:
+    """Why a page cannot show its content yet, and where to go to fix it."""
+
+    message: str
+    page: str
+    link_label: str
+    level: str = "info"  # info, warning or error
+
+
+@dataclass
+class Model:
+    """The current model: the detector, its identity for caches, and how to describe it."""
+
+    detector: Any
+    key: str
+    label: str
+    kind: str  # "bundle" or "session"
+    name: str
+    version: str | None = None
+    data_key: str | None = None  # for a session model: the data it was trained on
+    saved_as: str | None = None  # for a session model saved to models/: the bundle's name
+    session_id: str | None = None  # for a session model: its id in SESSION_MODELS
+
+
+def max_upload_bytes() -> int:
+    """The upload limit from ``.streamlit/config.toml`` (``server.maxUploadSize``, in MB)."""
+    return int(st.get_option("server.maxUploadSize")) * 1024 * 1024
+
+
+def models_dir() -> str:
+    return str(persistence.models_dir_path())
+
+
+# ---------------------------------------------------------------- data
+
+
+def set_data(frame: pd.DataFrame, key: str, name: str, source: str, roles=None) -> None:
+    """Make ``frame`` the session's data (roles inferred unless given)."""
+    if roles is None:
+        roles = data.infer_roles(frame)
+    state.put(state.DATA_FRAME, frame)
+    state.put(state.DATA_KEY, key)
+    state.put(state.DATA_NAME, name)
+    state.put(state.DATA_SOURCE, source)
+    state.put(state.ROLES, roles)
+
+
+def sample_roles(name: str, frame: pd.DataFrame) -> ColumnRoles:
+    """The documented roles of a sample, with any column it does not name inferred."""
+    roles = SAMPLES[name].roles()
+    named = [*roles.features, *roles.categorical, *roles.ignore, roles.time, roles.label]
+    given = {c: roles.role_of(c) for c in named if c is not None and c in frame.columns}
+    return data.infer_roles(frame, overrides=given)
+
+
+def load_sample(name: str) -> None:
+    """Load a committed sample CSV (raises ``AecoreError`` if it cannot be read)."""
+    frame, key = cache.read_sample(name, cache.sample_modified(name))
+    set_data(frame, key, SAMPLES[name].filename, "sample", sample_roles(name, frame))
+
+
+def read_upload(payload: bytes) -> tuple[pd.DataFrame, str]:
+    """Read uploaded bytes (raises ``AecoreError`` with the message to show)."""
+    key = content_key(payload)
+    return cache.read_csv(key, payload, max_upload_bytes()), key
+
+
+def load_default() -> None:
+    """The embedded default: the server-metrics sample, scored by the demo model."""
+    try:
+        load_sample(DEFAULT_SAMPLE)
+    except (AecoreError, OSError) as error:
+        state.put(state.NOTICE, ("warning", f"The default sample could not be loaded: {error}"))
+    if demo_available():
+        try:
+            use_bundle(DEMO_MODEL)
+        except AecoreError as error:
+            state.put(state.NOTICE, ("warning", f"The demo model could not be used: {error}"))
+
+
+def demo_available() -> bool:
+    """Is the demo bundle ``models/server-metrics-demo/`` there?"""
+    try:
+        return bool(persistence.list_versions(DEMO_MODEL, models_dir=models_dir()))
+    except AecoreError:
+        return False
+
+
+# ---------------------------------------------------------------- models
+
+
+def use_bundle(name: str, version: str | None = None) -> None:
+    """Make saved model ``name`` (its newest version unless given) the current model."""
+    if version is None:
+        version = str(persistence.read_meta(name, models_dir=models_dir())["version"])
+    state.put(state.MODEL_REF, {"kind": "bundle", "name": name, "version": version})
+
+
+def add_session_model(detector, name: str, data_key: str | None) -> str:
+    """Keep a model trained in this session (the last few) and make it current."""
+    models = state.get(state.SESSION_MODELS)
+    model_id = f"{int(time.time() * 1000):x}-{len(models)}"
+    models[model_id] = {"detector": detector, "name": name, "data_key": data_key}
+    while len(models) > MAX_SESSION_MODELS:
+        models.pop(next(iter(models)))
+    state.put(state.MODEL_REF, {"kind": "session", "id": model_id})
+    return model_id
+
+
+def mark_saved(model_id: str, name: str) -> None:
+    """Remember that a session model was saved as bundle ``name``."""
+    entry = state.get(state.SESSION_MODELS).get(model_id)
+    if entry is not None:
+        entry["saved_as"] = name
+
+
+def current_model() -> Model | None:
+    """The current model, or None; raises ``AecoreError`` when a saved one cannot be loaded."""
+    ref = state.get(state.MODEL_REF)
+    if ref is None:
+        return None
+    if ref["kind"] == "session":
+        entry = state.get(state.SESSION_MODELS).get(ref["id"])
+        if entry is None:
+            state.put(state.MODEL_REF, None)
+            return None
+        return Model(
+            detector=entry["detector"],
+            key=f"session:{ref['id']}",
+            label=f"{entry['name']} (trained in this session"
+            + (f", saved as {entry['saved_as']})" if entry.get("saved_as") else ", not saved)"),
+            kind="session",
+            name=entry["name"],
+            data_key=entry.get("data_key"),
+            saved_as=entry.get("saved_as"),
+            session_id=ref["id"],
+        )
+    detector = cache.load_bundle(ref["name"], ref["version"], models_dir())
+    return Model(
+        detector=detector,
+        key=f"bundle:{models_dir()}:{ref['name']}@{ref['version']}",
+        label=f"{ref['name']} (saved model)",
+        kind="bundle",
+        name=ref["name"],
+        version=ref["version"],
+    )
+
+
+# ---------------------------------------------------------------- scored data and threshold
+
+
+def missing_data() -> Problem | None:
+    if state.get(state.DATA_FRAME) is None:
+        return Problem("No data is loaded yet: load a CSV or a sample first.", DATA_PAGE, "Data")
+    return None
+
+
+def missing_model() -> Problem:
+    note = "" if demo_available() else (
+        f" (The demo model `models/{DEMO_MODEL}/` is not there: build it with "
+        "`python models/build_demo.py`.)"
+    )
+    return Problem(
+        "No model yet: train one on the Train page, or load a saved one on the Models page."
+        + note,
+        TRAIN_PAGE,
+        "Train a model",
+    )
+
+
+def scored() -> tuple[ScoredData | None, Model | None, Problem | None]:
+    """The current data scored by the current model, computed once per (model, data)."""
+    problem = missing_data()
+    if problem:
+        return None, None, problem
+    try:
+        model = current_model()
+    except AecoreError as error:
+        return None, None, Problem(
+            f"The saved model could not be loaded: {error}", MODELS_PAGE, "Models", "error"
+        )
+    if model is None:
+        return None, None, missing_model()
+    frame = state.get(state.DATA_FRAME)
+    data_key = state.get(state.DATA_KEY)
+    roles: ColumnRoles = state.get(state.ROLES)
+    detector = model.detector
+    label = roles.label or (detector.roles_.label if detector.roles_.label in frame else None)
+    time_column = roles.time or (detector.roles_.time if detector.roles_.time in frame else None)
+    key = (model.key, data_key, label, time_column)
+    cached = state.get(state.SCORED)
+    if cached is not None and cached[0] == key:
+        result = cached[1]
+    else:
+        try:
+            if (model.key, data_key) not in state.get(state.SCORES):
+                from aecore.export import check_columns
+
+                check_columns(frame, detector)
+            scores = cache.scores_for(model.key, data_key, detector, frame)
+            result = ScoredData(
+                frame,
+                scores,
+                label_column=label,
+                time_column=time_column,
+                reference_errors=getattr(detector, "reference_errors_", None),
+            )
+        except AecoreError as error:
+            return None, model, Problem(
+                f"The model **{model.name}** cannot score the data **{state.get(state.DATA_NAME)}**"
+                f": {error}",
+                MODELS_PAGE,
+                "Choose another model",
+                "error",
+            )
+        state.put(state.SCORED, (key, result))
+    sync_threshold(model, data_key)
+    return result, model, None
+
+
+def sync_threshold(model: Model, data_key: str) -> None:
+    """Start from the model's threshold whenever the model or the data changes."""
+    owner = (model.key, data_key)
+    if state.get(state.THRESHOLD_FOR) != owner or state.get(state.THRESHOLD) is None:
+        state.put(state.THRESHOLD, float(model.detector.threshold_))
+        state.put(state.THRESHOLD_FOR, owner)
+
+
+def threshold() -> float:
+    """The analyst's current threshold (call after ``scored()``)."""
+    return float(state.get(state.THRESHOLD))
+
+
+def set_threshold(value: float) -> None:
+    """Move the analyst's threshold (the model itself is not changed)."""
+    state.put(state.THRESHOLD, float(value))

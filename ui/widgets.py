@@ -1,0 +1,72 @@
+"""Small pieces of UI every page uses: the "what is missing" box, notices, the sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import session, state
+
+
+def page_setup() -> None:
+    """First call of every page: wide layout and session state ready (also when a page runs
+    on its own, e.g. a deep link served before ``app.py`` has run in a new server process)."""
+    st.set_page_config(
+        page_title="Autoencoder anomaly finder", page_icon=":material/troubleshoot:", layout="wide"
+    )
+    state.init()
+
+
+def show_problem(problem: session.Problem) -> None:
+    """Say what is missing and link to the page that fixes it."""
+    show = {"info": st.info, "warning": st.warning, "error": st.error}[problem.level]
+    show(problem.message)
+    st.page_link(problem.page, label=f"Go to {problem.link_label}", icon=":material/arrow_forward:")
+
+
+def show_notice() -> None:
+    """Show (once) the message a previous run left, e.g. after a save."""
+    notice = state.get(state.NOTICE)
+    if notice:
+        level, message = notice
+        {"success": st.success, "warning": st.warning, "info": st.info}.get(level, st.info)(message)
+        state.put(state.NOTICE, None)
+
+
+def data_caption() -> str:
+    frame = state.get(state.DATA_FRAME)
+    if frame is None:
+        return "no data loaded"
+    return f"{state.get(state.DATA_NAME)} · {len(frame):,} rows × {frame.shape[1]} columns"
+
+
+def model_caption() -> str:
+    ref = state.get(state.MODEL_REF)
+    if ref is None:
+        return "no model"
+    if ref["kind"] == "bundle":
+        return f"{ref['name']} (saved)"
+    entry = state.get(state.SESSION_MODELS).get(ref["id"])
+    if entry is None:
+        return "no model"
+    saved = f"saved as {entry['saved_as']}" if entry.get("saved_as") else "not saved"
+    return f"{entry['name']} (this session, {saved})"
+
+
+def sidebar_status() -> None:
+    """What this session is working on, shown on every page."""
+    with st.sidebar:
+        st.caption("**This session**")
+        st.caption(f":material/table: {data_caption()}")
+        st.caption(f":material/model_training: {model_caption()}")
+        job = state.get(state.JOB)
+        if job is not None and job.running:
+            done = len(job.progress)
+            total = job.progress[-1].epochs if job.progress else None
+            st.caption(
+                f":material/hourglass_top: training: epoch {done}" + (f"/{total}" if total else "")
+            )
+
+
+def fmt_threshold(value: float) -> str:
+    """A threshold as shown everywhere: 4 significant digits."""
+    return f"{value:.4g}"

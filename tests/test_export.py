@@ -122,9 +122,12 @@ def test_safe_csv_neutralises_formulas_and_round_trips_through_the_csv_module(tm
     assert path.read_bytes() == payload
 
 
-def test_safe_csv_writes_plain_utf8_text_with_a_bom():
-    payload = to_safe_csv(pd.DataFrame({"città": ["naïve", "日本"]}))
-    assert payload.decode("utf-8-sig").split("\r\n")[:3] == ["città", "naïve", "日本"]
+def test_safe_csv_is_utf8_with_a_bom_quoting_text_but_not_numbers():
+    frame = pd.DataFrame({"città": ["naïve", "日本"], "n": [-1.5, 2.0], "ok": [True, False]})
+    payload = to_safe_csv(frame)
+    assert read_back(payload) == [["città", "n", "ok"], ["naïve", "-1.5", "true"],
+                                  ["日本", "2", "false"]]  # fmt: skip
+    assert payload.decode("utf-8-sig").split("\r\n")[1] == '"naïve",-1.5,true'
 
 
 # ---------------------------------------------------------------------------- column checks

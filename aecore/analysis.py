@@ -177,12 +177,28 @@ class ScoredData:
         return float(choice.value)
 
     # ---- views for the other pages
-    def timeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
-        """``(x, errors, labels, x_title)`` in time order, for the error-over-time chart."""
+    def curve(self, *, tolerance: int = 0, c_alarm: float = 1.0, c_missed: float = 1.0):
+        """The sweep thinned for plotting (``aecore.charts.Curve``), or None without labels."""
+        key = ("curve", int(tolerance), float(c_alarm), float(c_missed))
+        if key not in self._memo:
+            from .charts import thin_sweep
+
+            sweep = self.sweep(tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed)
+            if sweep is None:
+                return None
+            for old in [k for k in self._memo if k[0] == "curve"][:-3]:
+                del self._memo[old]
+            self._memo[key] = thin_sweep(sweep)
+        return self._memo[key]
+
+    def timeline(self):
+        """The error signal in time order, reduced for plotting (``aecore.charts.Timeline``)."""
         if "timeline" not in self._memo:
+            from .charts import reduce_timeline
+
             labels = None if self.labels is None else self.labels[self.order]
-            self._memo["timeline"] = (
-                self.time_values, self.errors[self.order], labels, self.time_title
+            self._memo["timeline"] = reduce_timeline(
+                self.time_values, self.errors[self.order], labels, x_title=self.time_title
             )
         return self._memo["timeline"]
 

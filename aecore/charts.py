@@ -6,12 +6,17 @@ timeline is reduced to the highest error of each of ``TIMELINE_BUCKETS`` runs of
 plots use WebGL on at most ``MAX_SCATTER_POINTS`` sampled rows plus every flagged row (see
 :func:`downsample`), and heatmaps show at most ``HEATMAP_MAX_ROWS`` rows. Numeric arrays travel
 as binary (base64) typed arrays, so a figure stays under a few MB at 1,000,000 rows.
+
+Figures are assembled as plain dicts and wrapped without plotly's property validation (a
+third of the cost of a threshold-slider move otherwise); ``tests/test_charts.py`` validates
+every builder's output with plotly's validator instead.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,35 +44,62 @@ def payload_bytes(figure: go.Figure) -> int:
     return len(pio.to_json(figure, validate=False).encode("utf-8"))
 
 
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+def _axis(title: str, log: bool = False, **extra) -> dict:
+    """An axis with a title; a log one is labelled 0.01, 0.02, 0.05, 0.1 (not bare digits)."""
+    axis = {"title": {"text": title, "standoff": 8}, "type": "log" if log else "linear"}
+    if log:
+        axis.update(dtick="D2", tickformat="~g")
+    return {**axis, **extra}
+
+
 def _layout(
-    figure: go.Figure,
     *,
     title: str,
-    x_title: str,
-    y_title: str,
+    x_axis: dict,
+    y_axis: dict,
     height: int = 380,
     legend: bool = True,
-) -> go.Figure:
-    figure.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
-        height=height + (40 if legend else 0),
-        margin={"l": 70, "r": 20, "t": 60, "b": 60 + (40 if legend else 0)},
-        showlegend=legend,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
-        hovermode="closest",
-    )
-    figure.update_xaxes(title_text=x_title, title_standoff=8)
-    figure.update_yaxes(title_text=y_title)
-    return figure
+    subtitle: str = "",
+    **extra,
+) -> dict:
+    title_spec: dict = {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}}
+    if subtitle:
+        title_spec["subtitle"] = {"text": subtitle, "font": {"size": 12}}
+    return {
+        "title": title_spec,
+        "height": height + (40 if legend else 0),
+        "margin": {"l": 70, "r": 20, "t": 80 if subtitle else 60, "b": 60 + (40 if legend else 0)},
+        "showlegend": legend,
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+        "hovermode": "closest",
+        "xaxis": x_axis,
+        "yaxis": y_axis,
+        **extra,
+    }
 
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _axis_type(log: bool) -> dict:
-    """A linear axis, or a log one labelled 0.01, 0.02, 0.05, 0.1 (not plotly's bare digits)."""
-    return {"type": "log", "dtick": "D2", "tickformat": "~g"} if log else {"type": "linear"}
+def _threshold_shape(threshold: float, text: str, *, vertical: bool) -> dict:
+    line = {"color": FLAGGED_COLOR, "width": 2, "dash": "dash"}
+    label = {"text": text, "font": {"color": FLAGGED_COLOR, "size": 12}, "textposition": "end"}
+    if vertical:
+        label.update(textangle=0, xanchor="left", yanchor="top", padding=6)
+        return {
+            "type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold,
+            "y0": 0, "y1": 1, "line": line, "label": label,
+        }  # fmt: skip
+    label.update(yanchor="bottom")
+    return {
+        "type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": threshold,
+        "y1": threshold, "line": line, "label": label,
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------- down-sampling
@@ -132,24 +164,74 @@ def bucket_peaks(values: np.ndarray, buckets: int = TIMELINE_BUCKETS) -> np.ndar
     return peaks[peaks < n]
 
 
+@dataclass
+class Curve:
+    """Metrics at thinned candidate thresholds, in increasing threshold order."""
+
+    thresholds: np.ndarray
+    cost: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    best_cost: int  # index (in these arrays) of the minimum cost
+    best_f1: int  # index of the best F1
+
+
+def thin_sweep(sweep, max_points: int = CURVE_POINTS) -> Curve:
+    """A ``thresholds.Sweep`` thinned to about ``max_points`` candidates for plotting, keeping
+    the minimum-cost and best-F1 ones (computed once per sweep, not per slider move)."""
+    best_cost, best_f1 = int(np.argmin(sweep.cost)), int(np.argmax(sweep.f1))
+    keep = thin_indices(len(sweep.thresholds), max_points, keep=[best_cost, best_f1])
+    keep = keep[np.argsort(sweep.thresholds[keep], kind="stable")]
+    return Curve(
+        thresholds=np.asarray(sweep.thresholds[keep], dtype=np.float64),
+        cost=np.asarray(sweep.cost[keep], dtype=np.float64),
+        precision=np.asarray(sweep.precision[keep], dtype=np.float64),
+        recall=np.asarray(sweep.recall[keep], dtype=np.float64),
+        f1=np.asarray(sweep.f1[keep], dtype=np.float64),
+        best_cost=int(np.flatnonzero(keep == best_cost)[0]),
+        best_f1=int(np.flatnonzero(keep == best_f1)[0]),
+    )
+
+
+@dataclass
+class Timeline:
+    """The error signal reduced for plotting: one point per run of rows (its peak)."""
+
+    x: np.ndarray
+    errors: np.ndarray
+    marked: np.ndarray | None  # 1 where the run holds a labelled anomaly
+    x_title: str
+    reduced: bool
+
+
+def reduce_timeline(
+    x: np.ndarray,
+    errors: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    x_title: str = "row",
+    buckets: int = TIMELINE_BUCKETS,
+) -> Timeline:
+    """Keep the highest error of each of ``buckets`` runs of rows (inputs in time order), and
+    whether each run holds a labelled anomaly, so no peak and no incident is lost."""
+    errors = np.asarray(errors)
+    peaks = bucket_peaks(errors, buckets)
+    reduced = len(peaks) < len(errors)
+    marked = None
+    if labels is not None:
+        anomaly = (np.asarray(labels) == 1).astype(np.int8)
+        if reduced:
+            size = math.ceil(len(errors) / buckets)
+            padded = np.zeros(size * math.ceil(len(errors) / size), dtype=np.int8)
+            padded[: len(anomaly)] = anomaly
+            marked = padded.reshape(-1, size).max(axis=1)[: len(peaks)]
+        else:
+            marked = anomaly[peaks]
+    return Timeline(np.asarray(x)[peaks], errors[peaks], marked, x_title, reduced)
+
+
 # ---------------------------------------------------------------- threshold page
-
-
-def _threshold_shape(figure: go.Figure, threshold: float, text: str, *, vertical: bool) -> None:
-    line = {"color": FLAGGED_COLOR, "width": 2, "dash": "dash"}
-    label = {"text": text, "font": {"color": FLAGGED_COLOR, "size": 12}}
-    if vertical:
-        figure.add_shape(
-            type="line", xref="x", yref="paper", x0=threshold, x1=threshold, y0=0, y1=1,
-            line=line,
-            label={**label, "textangle": 0, "textposition": "end", "xanchor": "left",
-                   "yanchor": "top", "padding": 6},
-        )  # fmt: skip
-    else:
-        figure.add_shape(
-            type="line", xref="paper", yref="y", x0=0, x1=1, y0=threshold, y1=threshold,
-            line=line, label={**label, "textposition": "end", "yanchor": "bottom"},
-        )  # fmt: skip
 
 
 def error_histogram(
@@ -168,43 +250,39 @@ def error_histogram(
     steps_y = np.append(counts, counts[-1] if len(counts) else 0.0)
     if log_y:
         steps_y = np.where(steps_y > 0, steps_y, np.nan)
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=edges, y=steps_y, mode="lines", line={"shape": "hv", "color": NORMAL_COLOR},
-            fill="tozeroy", name="rows per bin",
-            hovertemplate="error from %{x:.4g}<br>%{y:,.0f} rows<extra></extra>",
-        )
-    )  # fmt: skip
+    data = [
+        {
+            "type": "scatter", "x": edges, "y": steps_y, "mode": "lines", "fill": "tozeroy",
+            "line": {"shape": "hv", "color": NORMAL_COLOR}, "name": "rows per bin",
+            "hovertemplate": "error from %{x:.4g}<br>%{y:,.0f} rows<extra></extra>",
+        }
+    ]  # fmt: skip
     above = edges > threshold
     if above.any() and threshold < edges[-1]:
         first = int(np.argmax(above))
-        x = np.concatenate([[threshold], edges[first:]])
-        y = np.concatenate([[steps_y[max(first - 1, 0)]], steps_y[first:]])
-        figure.add_trace(
-            go.Scatter(
-                x=x, y=y, mode="lines", line={"shape": "hv", "color": FLAGGED_COLOR},
-                fill="tozeroy", name="flagged (error > threshold)", hoverinfo="skip",
-            )
+        data.append(
+            {
+                "type": "scatter", "x": np.concatenate([[threshold], edges[first:]]),
+                "y": np.concatenate([[steps_y[max(first - 1, 0)]], steps_y[first:]]),
+                "mode": "lines", "fill": "tozeroy", "hoverinfo": "skip",
+                "line": {"shape": "hv", "color": FLAGGED_COLOR},
+                "name": "flagged (error > threshold)",
+            }
         )  # fmt: skip
     text = f"threshold {_fmt(threshold)}"
     if n_flagged is not None:
         text += f" · {n_flagged:,} flagged"
-    _threshold_shape(figure, threshold, text, vertical=True)
-    _layout(
-        figure,
+    layout = _layout(
         title="Reconstruction error of every row",
-        x_title=ERROR_TITLE + (" (log scale)" if log_x else ""),
-        y_title="rows" + (" (log scale)" if log_y else ""),
+        x_axis=_axis(ERROR_TITLE + (" (log scale)" if log_x else ""), log_x),
+        y_axis=_axis("rows" + (" (log scale)" if log_y else ""), log_y),
+        shapes=[_threshold_shape(threshold, text, vertical=True)],
     )
-    figure.update_xaxes(**_axis_type(log_x))
-    figure.update_yaxes(**_axis_type(log_y))
-    return figure
+    return _figure(data, layout)
 
 
 def cost_curve(
-    thresholds: np.ndarray,
-    cost: np.ndarray,
+    curve: Curve,
     threshold: float,
     current_cost: float,
     *,
@@ -212,144 +290,92 @@ def cost_curve(
     c_missed: float,
     log_x: bool = False,
 ) -> go.Figure:
-    """Cost (``c_alarm * false alarms + c_missed * missed``) at every candidate threshold, thinned
-    to ``CURVE_POINTS`` points, with the current threshold and the cheapest one marked."""
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    cost = np.asarray(cost, dtype=np.float64)
-    best = int(np.argmin(cost))
-    keep = thin_indices(len(cost), keep=[best])
-    if log_x:
-        keep = keep[thresholds[keep] > 0]
-    order = keep[np.argsort(thresholds[keep])]
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=thresholds[order], y=cost[order], mode="lines", name="cost",
-            line={"color": NORMAL_COLOR, "shape": "hv"},
-            hovertemplate="threshold %{x:.4g}<br>cost %{y:,.4g}<extra></extra>",
-        )
-    )  # fmt: skip
-    figure.add_trace(
-        go.Scatter(
-            x=[thresholds[best]], y=[cost[best]], mode="markers", name="minimum cost",
-            marker={"color": BEST_COLOR, "size": 12, "symbol": "star"},
-            hovertemplate="minimum cost %{y:,.4g}<br>at threshold %{x:.4g}<extra></extra>",
-        )
-    )  # fmt: skip
-    figure.add_trace(
-        go.Scatter(
-            x=[threshold], y=[current_cost], mode="markers", name="current threshold",
-            marker={"color": FLAGGED_COLOR, "size": 11, "symbol": "diamond"},
-            hovertemplate="current threshold %{x:.4g}<br>cost %{y:,.4g}<extra></extra>",
-        )
-    )  # fmt: skip
-    _threshold_shape(figure, threshold, "", vertical=True)
-    _layout(
-        figure,
+    """Cost (``c_alarm * false alarms + c_missed * missed``) against the threshold, with the
+    current threshold and the cheapest one marked."""
+    shown = curve.thresholds > 0 if log_x else np.ones(len(curve.thresholds), dtype=bool)
+    best = curve.best_cost
+    data = [
+        {
+            "type": "scatter", "x": curve.thresholds[shown], "y": curve.cost[shown],
+            "mode": "lines", "name": "cost", "line": {"color": NORMAL_COLOR, "shape": "hv"},
+            "hovertemplate": "threshold %{x:.4g}<br>cost %{y:,.4g}<extra></extra>",
+        },
+        {
+            "type": "scatter", "x": [curve.thresholds[best]], "y": [curve.cost[best]],
+            "mode": "markers", "name": "minimum cost",
+            "marker": {"color": BEST_COLOR, "size": 12, "symbol": "star"},
+            "hovertemplate": "minimum cost %{y:,.4g}<br>at threshold %{x:.4g}<extra></extra>",
+        },
+        {
+            "type": "scatter", "x": [threshold], "y": [current_cost], "mode": "markers",
+            "name": "current threshold",
+            "marker": {"color": FLAGGED_COLOR, "size": 11, "symbol": "diamond"},
+            "hovertemplate": "current threshold %{x:.4g}<br>cost %{y:,.4g}<extra></extra>",
+        },
+    ]  # fmt: skip
+    layout = _layout(
         title=f"Cost = {c_alarm:g} × false alarms + {c_missed:g} × missed anomalies",
-        x_title="threshold" + (" (log scale)" if log_x else ""),
-        y_title="cost",
+        x_axis=_axis("threshold" + (" (log scale)" if log_x else ""), log_x),
+        y_axis=_axis("cost"),
+        shapes=[_threshold_shape(threshold, "", vertical=True)],
     )
-    figure.update_xaxes(**_axis_type(log_x))
-    return figure
+    return _figure(data, layout)
 
 
-def metric_curves(
-    thresholds: np.ndarray,
-    precision: np.ndarray,
-    recall: np.ndarray,
-    f1: np.ndarray,
-    threshold: float,
-    *,
-    log_x: bool = False,
-) -> go.Figure:
-    """Precision, recall and F1 against the threshold (thinned), with the threshold marked."""
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    keep = thin_indices(len(thresholds), keep=[int(np.argmax(f1))])
-    if log_x:
-        keep = keep[thresholds[keep] > 0]
-    order = keep[np.argsort(thresholds[keep])]
-    figure = go.Figure()
-    for name, values, color in (
-        ("precision", precision, NORMAL_COLOR),
-        ("recall", recall, LABEL_COLOR),
-        ("F1", f1, BEST_COLOR),
-    ):
-        figure.add_trace(
-            go.Scatter(
-                x=thresholds[order], y=np.asarray(values)[order], mode="lines", name=name,
-                line={"color": color, "shape": "hv"},
-                hovertemplate=f"threshold %{{x:.4g}}<br>{name} %{{y:.3f}}<extra></extra>",
-            )
-        )  # fmt: skip
-    _threshold_shape(figure, threshold, "", vertical=True)
-    _layout(
-        figure,
-        title="Precision, recall and F1 by threshold",
-        x_title="threshold" + (" (log scale)" if log_x else ""),
-        y_title="score (0 to 1)",
-    )
-    figure.update_xaxes(**_axis_type(log_x))
-    figure.update_yaxes(range=[0, 1.05])
-    return figure
-
-
-def error_timeline(
-    x: np.ndarray,
-    errors: np.ndarray,
-    threshold: float,
-    *,
-    labels: np.ndarray | None = None,
-    x_title: str = "row",
-    log_y: bool = False,
-    buckets: int = TIMELINE_BUCKETS,
-) -> go.Figure:
-    """The error signal in time (or row) order with the threshold line; labelled anomalies are
-    shaded. ``x``, ``errors`` and ``labels`` are already in time order. Long signals are reduced
-    to the highest error of each of ``buckets`` runs of rows, so no peak is lost."""
-    errors = np.asarray(errors)
-    peaks = bucket_peaks(errors, buckets)
-    x = np.asarray(x)
-    reduced = len(peaks) < len(errors)
-    figure = go.Figure()
-    if labels is not None:
-        labels = np.asarray(labels)
-        marked = (labels == 1).astype(np.int8)
-        if reduced:
-            size = math.ceil(len(errors) / buckets)
-            padded = np.zeros(size * math.ceil(len(errors) / size), dtype=np.int8)
-            padded[: len(marked)] = marked
-            marked = padded.reshape(-1, size).max(axis=1)[: len(peaks)]
-        else:
-            marked = marked[peaks]
-        if marked.any():
-            figure.add_trace(
-                go.Scatter(
-                    x=x[peaks], y=marked, yaxis="y2", mode="lines", name="labelled anomaly",
-                    line={"shape": "hvh", "width": 0, "color": LABEL_COLOR},
-                    fill="tozeroy", fillcolor="rgba(245,133,24,0.30)", hoverinfo="skip",
-                )
-            )  # fmt: skip
-    name = "error (highest per run of rows)" if reduced else "error"
-    figure.add_trace(
-        go.Scattergl(
-            x=x[peaks], y=errors[peaks], mode="lines", name=name,
-            line={"color": NORMAL_COLOR, "width": 1},
-            hovertemplate=f"{x_title} %{{x}}<br>error %{{y:.4g}}<extra></extra>",
+def metric_curves(curve: Curve, threshold: float, *, log_x: bool = False) -> go.Figure:
+    """Precision, recall and F1 against the threshold, with the current threshold marked."""
+    shown = curve.thresholds > 0 if log_x else np.ones(len(curve.thresholds), dtype=bool)
+    data = [
+        {
+            "type": "scatter", "x": curve.thresholds[shown], "y": values[shown],
+            "mode": "lines", "name": name, "line": {"color": color, "shape": "hv"},
+            "hovertemplate": f"threshold %{{x:.4g}}<br>{name} %{{y:.3f}}<extra></extra>",
+        }
+        for name, values, color in (
+            ("precision", curve.precision, NORMAL_COLOR),
+            ("recall", curve.recall, LABEL_COLOR),
+            ("F1", curve.f1, BEST_COLOR),
         )
+    ]  # fmt: skip
+    layout = _layout(
+        title="Precision, recall and F1 by threshold",
+        x_axis=_axis("threshold" + (" (log scale)" if log_x else ""), log_x),
+        y_axis=_axis("score (0 to 1)", range=[0, 1.05]),
+        shapes=[_threshold_shape(threshold, "", vertical=True)],
+    )
+    return _figure(data, layout)
+
+
+def error_timeline(timeline: Timeline, threshold: float, *, log_y: bool = False) -> go.Figure:
+    """The error signal in time (or row) order with the threshold line; runs of rows holding a
+    labelled anomaly are shaded. ``timeline`` comes from :func:`reduce_timeline`."""
+    data = []
+    if timeline.marked is not None and timeline.marked.any():
+        data.append(
+            {
+                "type": "scatter", "x": timeline.x, "y": timeline.marked, "yaxis": "y2",
+                "mode": "lines", "name": "labelled anomaly", "fill": "tozeroy",
+                "line": {"shape": "hvh", "width": 0, "color": LABEL_COLOR},
+                "fillcolor": "rgba(245,133,24,0.30)", "hoverinfo": "skip",
+            }
+        )  # fmt: skip
+    x_title = timeline.x_title
+    data.append(
+        {
+            "type": "scattergl", "x": timeline.x, "y": timeline.errors, "mode": "lines",
+            "name": "error (highest per run of rows)" if timeline.reduced else "error",
+            "line": {"color": NORMAL_COLOR, "width": 1},
+            "hovertemplate": f"{x_title} %{{x}}<br>error %{{y:.4g}}<extra></extra>",
+        }
     )  # fmt: skip
-    _threshold_shape(figure, threshold, f"threshold {_fmt(threshold)}", vertical=False)
-    _layout(
-        figure,
-        title="Reconstruction error over " + ("time" if x_title != "row" else "row order"),
-        x_title=x_title,
-        y_title="error" + (" (log scale)" if log_y else ""),
+    layout = _layout(
+        title="Reconstruction error over " + ("row order" if x_title == "row" else "time"),
+        x_axis=_axis(x_title),
+        y_axis=_axis("error" + (" (log scale)" if log_y else ""), log_y),
+        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+        shapes=[_threshold_shape(threshold, f"threshold {_fmt(threshold)}", vertical=False)],
     )
-    figure.update_layout(
-        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}
-    )
-    figure.update_layout(yaxis=_axis_type(log_y))
-    return figure
+    return _figure(data, layout)
 
 
 # ---------------------------------------------------------------- latent space
@@ -379,51 +405,49 @@ def scatter_2d(
     errors = np.asarray(errors, dtype=np.float64)
     flags = np.asarray(flags, dtype=bool)
     text = np.asarray(hover if hover is not None else [""] * len(rows), dtype=object)
-    custom = np.column_stack([rows.astype(np.float64), errors])
-    template = (
-        "row %{customdata[0]:.0f}<br>error %{customdata[1]:.4g}<br>%{text}<extra></extra>"
-    )
-    figure = go.Figure()
+    data: list[dict] = []
     trace_rows: list[np.ndarray] = []
 
-    def add(mask: np.ndarray, name: str, marker: dict) -> None:
-        if not mask.any():
+    def add(picked: np.ndarray, name: str, marker: dict) -> None:
+        if len(picked) == 0:
             return
-        figure.add_trace(
-            go.Scattergl(
-                x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name, marker=marker,
-                customdata=custom[mask], text=text[mask], hovertemplate=template,
-            )
+        data.append(
+            {
+                "type": "scattergl", "x": xy[picked, 0], "y": xy[picked, 1], "mode": "markers",
+                "name": name, "marker": marker, "text": text[picked],
+                "customdata": np.column_stack([rows[picked].astype(np.float64), errors[picked]]),
+                "hovertemplate": "row %{customdata[0]:.0f}<br>error %{customdata[1]:.4g}"
+                "<br>%{text}<extra></extra>",
+            }
         )  # fmt: skip
-        trace_rows.append(rows[mask])
+        trace_rows.append(rows[picked])
 
+    legend = True
     if color_by == "error":
         order = np.argsort(errors, kind="stable")  # highest errors drawn last, on top
-        xy, custom, text, rows = xy[order], custom[order], text[order], rows[order]
         shade = np.log10(np.maximum(errors[order], np.finfo(np.float64).tiny))
         marker = {
-            "size": 5,
-            "color": shade,
-            "colorscale": "Viridis",
+            "size": 5, "color": shade, "colorscale": "Viridis",
             "colorbar": {"title": {"text": "log10 error", "side": "right"}},
-        }
-        add(np.ones(len(rows), dtype=bool), "rows", marker)
+        }  # fmt: skip
+        add(order, "rows", marker)
         legend = False
     elif color_by == "label" and labels is not None:
         labels = np.asarray(labels)
-        add(labels == -1, "label unknown", {"size": 4, "color": UNKNOWN_COLOR, "opacity": 0.5})
-        add(labels == 0, "labelled normal", {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})
-        add(labels == 1, "labelled anomaly", {"size": 7, "color": LABEL_COLOR})
-        legend = True
+        add(np.flatnonzero(labels == -1), "label unknown",
+            {"size": 4, "color": UNKNOWN_COLOR, "opacity": 0.5})  # fmt: skip
+        add(np.flatnonzero(labels == 0), "labelled normal",
+            {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})  # fmt: skip
+        add(np.flatnonzero(labels == 1), "labelled anomaly", {"size": 7, "color": LABEL_COLOR})
     else:
-        add(~flags, "not flagged", {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})
-        add(flags, "flagged", {"size": 7, "color": FLAGGED_COLOR})
-        legend = True
-    _layout(figure, title=title, x_title=x_title, y_title=y_title, height=460, legend=legend)
-    if note:
-        figure.update_layout(title_subtitle_text=note, title_subtitle_font_size=12)
-    figure.update_layout(dragmode="select", margin={"t": 80})
-    return figure, trace_rows
+        add(np.flatnonzero(~flags), "not flagged",
+            {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})  # fmt: skip
+        add(np.flatnonzero(flags), "flagged", {"size": 7, "color": FLAGGED_COLOR})
+    layout = _layout(
+        title=title, subtitle=note, x_axis=_axis(x_title), y_axis=_axis(y_title), height=460,
+        legend=legend, dragmode="select",
+    )  # fmt: skip
+    return _figure(data, layout), trace_rows
 
 
 # ---------------------------------------------------------------- explain page
@@ -442,28 +466,26 @@ def feature_heatmap(
     not wash out the rest; hover shows the exact value.
     """
     values = np.asarray(values, dtype=np.float32)[:HEATMAP_MAX_ROWS]
-    row_names = list(row_names)[:HEATMAP_MAX_ROWS]
+    row_names = [str(name) for name in list(row_names)[:HEATMAP_MAX_ROWS]]
     top = float(np.quantile(values, 0.99)) if values.size else 1.0
-    figure = go.Figure(
-        go.Heatmap(
-            z=values, x=list(feature_names), y=row_names, colorscale="Reds", zmin=0,
-            zmax=top if top > 0 else None,
-            colorbar={"title": {"text": "squared error", "side": "right"}},
-            hovertemplate="%{y}<br>%{x}<br>error %{z:.4g}<extra></extra>",
-        )
-    )  # fmt: skip
-    height = int(min(1400, max(360, 150 + 16 * len(row_names))))
-    _layout(
-        figure,
+    data = [
+        {
+            "type": "heatmap", "z": values, "x": [str(f) for f in feature_names], "y": row_names,
+            "colorscale": "Reds", "zmin": 0, "zmax": top if top > 0 else None,
+            "colorbar": {"title": {"text": "squared error", "side": "right"}},
+            "hovertemplate": "%{y}<br>%{x}<br>error %{z:.4g}<extra></extra>",
+        }
+    ]  # fmt: skip
+    layout = _layout(
         title=title,
-        x_title="feature (largest mean error first)",
-        y_title="row (highest error first)",
-        height=height,
+        x_axis=_axis("feature (largest mean error first)", type="category", tickangle=-45,
+                     automargin=True),
+        y_axis=_axis("row (highest error first)", type="category", autorange="reversed",
+                     automargin=True),
+        height=int(min(1400, max(360, 150 + 16 * len(row_names)))),
         legend=False,
-    )
-    figure.update_yaxes(autorange="reversed", type="category")
-    figure.update_xaxes(tickangle=-45, type="category", automargin=True)
-    return figure
+    )  # fmt: skip
+    return _figure(data, layout)
 
 
 def feature_bars(
@@ -476,23 +498,21 @@ def feature_bars(
 ) -> go.Figure:
     """Horizontal bars, largest at the top: per-feature errors of one row, or mean errors."""
     values = values.sort_values(ascending=False).head(max_bars)
-    figure = go.Figure(
-        go.Bar(
-            x=values.to_numpy(dtype=np.float64), y=[str(i) for i in values.index],
-            orientation="h", marker={"color": color},
-            hovertemplate="%{y}<br>%{x:.4g}<extra></extra>",
-        )
-    )  # fmt: skip
-    _layout(
-        figure,
+    data = [
+        {
+            "type": "bar", "x": values.to_numpy(dtype=np.float64),
+            "y": [str(i) for i in values.index], "orientation": "h", "marker": {"color": color},
+            "hovertemplate": "%{y}<br>%{x:.4g}<extra></extra>",
+        }
+    ]  # fmt: skip
+    layout = _layout(
         title=title,
-        x_title=x_title,
-        y_title="feature",
+        x_axis=_axis(x_title),
+        y_axis=_axis("feature", autorange="reversed", automargin=True),
         height=int(max(300, 110 + 22 * len(values))),
         legend=False,
     )
-    figure.update_yaxes(autorange="reversed", automargin=True)
-    return figure
+    return _figure(data, layout)
 
 
 # ---------------------------------------------------------------- training
@@ -507,35 +527,35 @@ def loss_curve(
 ) -> go.Figure:
     """Training and validation loss per epoch (log scale), with the best epoch marked."""
     epochs = np.arange(1, len(loss) + 1)
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=epochs, y=list(loss), mode="lines+markers", name="training loss",
-            line={"color": NORMAL_COLOR},
-        )
-    )  # fmt: skip
+    data = [
+        {
+            "type": "scatter", "x": epochs, "y": np.asarray(loss, dtype=np.float64),
+            "mode": "lines+markers", "name": "training loss", "line": {"color": NORMAL_COLOR},
+        }
+    ]  # fmt: skip
     if val_loss:
-        figure.add_trace(
-            go.Scatter(
-                x=epochs[: len(val_loss)], y=list(val_loss), mode="lines+markers",
-                name="validation loss", line={"color": LABEL_COLOR},
-            )
+        data.append(
+            {
+                "type": "scatter", "x": epochs[: len(val_loss)],
+                "y": np.asarray(val_loss, dtype=np.float64), "mode": "lines+markers",
+                "name": "validation loss", "line": {"color": LABEL_COLOR},
+            }
         )  # fmt: skip
     if best_epoch and val_loss and 0 < best_epoch <= len(val_loss):
-        figure.add_trace(
-            go.Scatter(
-                x=[best_epoch], y=[val_loss[best_epoch - 1]], mode="markers", name="best epoch",
-                marker={"color": BEST_COLOR, "size": 12, "symbol": "star"},
-            )
+        data.append(
+            {
+                "type": "scatter", "x": [best_epoch], "y": [float(val_loss[best_epoch - 1])],
+                "mode": "markers", "name": "best epoch",
+                "marker": {"color": BEST_COLOR, "size": 12, "symbol": "star"},
+            }
         )  # fmt: skip
-    _layout(
-        figure,
+    x_axis = _axis("epoch")
+    if total_epochs:
+        x_axis["range"] = [0.5, max(total_epochs, len(loss)) + 0.5]
+    layout = _layout(
         title="Loss per epoch",
-        x_title="epoch",
-        y_title="loss (MSE, standardised units, log scale)",
+        x_axis=x_axis,
+        y_axis=_axis("loss (MSE, standardised units, log scale)", log=True),
         height=340,
     )
-    figure.update_yaxes(type="log")
-    if total_epochs:
-        figure.update_xaxes(range=[0.5, max(total_epochs, len(loss)) + 0.5])
-    return figure
+    return _figure(data, layout)

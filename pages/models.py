@@ -40,15 +40,11 @@ try:
 except AecoreError as error:
     st.error(str(error))
     st.stop()
+created = {
+    item["version"]: item["created"] + (" (newest)" if item["current"] else "") for item in versions
+}
 version = pick_version.selectbox(
-    "Version",
-    [v["version"] for v in versions],
-    format_func=lambda v: next(
-        f"{item['created']}" + (" (newest)" if item["current"] else "")
-        for item in versions
-        if item["version"] == v
-    ),
-    key="models_version",
+    "Version", list(created), format_func=lambda v: created.get(v, v), key=f"version_{name}"
 )
 meta = cache.bundle_meta(name, version, folder)
 in_use = ref is not None and ref["kind"] == "bundle" and (ref["name"], ref["version"]) == (

@@ -174,29 +174,23 @@ def threshold_panel() -> None:
         )
 
     if sweep is not None:
+        curve = scored.curve(tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed)
         left, right = st.columns(2)
         left.plotly_chart(
             charts.cost_curve(
-                sweep.thresholds, sweep.cost, threshold,
-                sweep.at(threshold)["cost"], c_alarm=sweep.c_alarm, c_missed=sweep.c_missed,
-                log_x=log_x,
+                curve, threshold, at["cost"], c_alarm=c_alarm, c_missed=c_missed, log_x=log_x
             ),
             key="threshold_cost",
-        )  # fmt: skip
+        )
         right.plotly_chart(
-            charts.metric_curves(
-                sweep.thresholds, sweep.precision, sweep.recall, sweep.f1, threshold,
-                log_x=log_x,
-            ),
-            key="threshold_metrics",
-        )  # fmt: skip
+            charts.metric_curves(curve, threshold, log_x=log_x), key="threshold_metrics"
+        )
 
-    x, errors, labels, x_title = scored.timeline()
+    timeline = scored.timeline()
     st.plotly_chart(
-        charts.error_timeline(x, errors, threshold, labels=labels, x_title=x_title, log_y=log_x),
-        key="threshold_timeline",
+        charts.error_timeline(timeline, threshold, log_y=log_x), key="threshold_timeline"
     )
-    if x_title == "row":
+    if timeline.x_title == "row":
         st.caption("No time column: rows are shown in file order.")
 
 

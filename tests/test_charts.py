@@ -1,0 +1,283 @@
+"""Figure builders on synthetic arrays: what they draw, and what they send at 1,000,000 rows."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from aecore import charts
+from aecore.thresholds import ErrorIndex, sweep
+
+MB = 1024 * 1024
+N_LARGE = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def large_errors():
+    """A million heavy-tailed errors with 1% clear anomalies, as float32 like the scorer's."""
+    rng = np.random.default_rng(0)
+    errors = rng.lognormal(mean=-2.0, sigma=0.5, size=N_LARGE).astype(np.float32)
+    anomalies = rng.choice(N_LARGE, N_LARGE // 100, replace=False)
+    errors[anomalies] *= 20
+    return errors
+
+
+def _line_shapes(figure):
+    return [shape for shape in figure.layout.shapes if shape.type == "line"]
+
+
+def _valid(figure):
+    """The builders skip plotly's validation for speed: check here that plotly accepts them."""
+    go.Figure(figure.to_dict())  # raises ValueError on any invalid property
+    return figure
+
+
+# ---------------------------------------------------------------- down-sampling
+
+
+def test_downsample_keeps_every_flagged_row_and_bounds_the_rest():
+    rng = np.random.default_rng(1)
+    flagged = rng.random(200_000) < 0.01
+    rows = charts.downsample(flagged, max_points=20_000)
+    assert set(np.flatnonzero(flagged)) <= set(rows.tolist())
+    assert len(rows) <= 20_000
+    assert np.all(np.diff(rows) > 0)  # sorted, no duplicates
+    assert (~flagged[rows]).sum() == 20_000 - flagged.sum()
+
+
+def test_downsample_is_seeded_and_keeps_context_when_many_rows_are_flagged():
+    flagged = np.zeros(100_000, dtype=bool)
+    flagged[:30_000] = True
+    first = charts.downsample(flagged, max_points=20_000, min_context=2_000, seed=3)
+    assert np.array_equal(first, charts.downsample(flagged, max_points=20_000, seed=3))
+    assert flagged[first].sum() == 30_000  # all flagged, even above max_points
+    assert (~flagged[first]).sum() == 2_000  # the normal cloud stays visible
+
+
+def test_downsample_over_the_flagged_cap_keeps_the_highest_errors():
+    flagged = np.ones(1_000, dtype=bool)
+    errors = np.arange(1_000, dtype=float)
+    rows = charts.downsample(flagged, priority=errors, max_flagged=100, max_points=50)
+    assert sorted(rows.tolist()) == list(range(900, 1_000))
+
+
+def test_downsample_small_data_draws_every_row():
+    flagged = np.array([False, True, False, False])
+    assert charts.downsample(flagged).tolist() == [0, 1, 2, 3]
+
+
+def test_thin_indices_keeps_the_requested_points_and_bounds_the_rest():
+    kept = charts.thin_indices(1_000_001, 1_000, keep=[123_457])
+    assert 123_457 in kept
+    assert kept[0] == 0 and kept[-1] == 1_000_000
+    assert len(kept) <= 1_001
+
+
+def test_bucket_peaks_keeps_every_spike():
+    signal = np.zeros(1_000_000)
+    spikes = [17, 333_333, 999_999]
+    signal[spikes] = [5.0, 7.0, 9.0]
+    peaks = charts.bucket_peaks(signal, buckets=2_000)
+    assert len(peaks) <= 2_000
+    assert set(spikes) <= set(peaks.tolist())
+
+
+# ---------------------------------------------------------------- threshold page
+
+
+def test_histogram_draws_the_binned_counts_and_the_threshold():
+    errors = np.concatenate([np.linspace(0.0, 1.0, 900), np.linspace(2.0, 3.0, 100)])
+    counts, edges = ErrorIndex(errors).histogram(bins=30)
+    figure = _valid(charts.error_histogram(counts, edges, threshold=1.5, n_flagged=100))
+    bins_trace, flagged_trace = figure.data
+    assert np.allclose(bins_trace.x, edges)
+    assert np.allclose(bins_trace.y[:-1], counts)  # step line: one more point than bins
+    assert flagged_trace.x[0] == 1.5 and min(flagged_trace.x) == 1.5  # red part starts there
+    (line,) = _line_shapes(figure)
+    assert line.x0 == line.x1 == 1.5
+    assert "100 flagged" in line.label.text
+    assert figure.layout.xaxis.title.text.startswith("reconstruction error")
+    assert figure.layout.yaxis.title.text == "rows"
+
+
+def test_histogram_log_scales_and_empty_bins():
+    counts, edges = np.array([5, 0, 3]), np.array([0.01, 0.1, 1.0, 10.0])
+    figure = _valid(
+        charts.error_histogram(counts, edges, threshold=20.0, log_x=True, log_y=True)
+    )
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.type == "log"
+    assert np.isnan(figure.data[0].y[1])  # an empty bin leaves a gap on a log axis
+    assert len(figure.data) == 1  # nothing above a threshold past the last bin
+
+
+@pytest.fixture(scope="module")
+def labelled_sweep():
+    rng = np.random.default_rng(4)
+    labels = (rng.random(20_000) < 0.05).astype(np.int8)
+    errors = rng.normal(size=20_000) + 2.5 * labels
+    return sweep(errors, labels, c_alarm=1.0, c_missed=5.0)
+
+
+def test_thin_sweep_keeps_the_best_thresholds(labelled_sweep):
+    curve = charts.thin_sweep(labelled_sweep)
+    assert len(curve.thresholds) <= charts.CURVE_POINTS + 2
+    assert np.all(np.diff(curve.thresholds) >= 0)
+    assert curve.cost[curve.best_cost] == labelled_sweep.cost.min()
+    assert curve.f1[curve.best_f1] == labelled_sweep.f1.max()
+    assert curve.thresholds[curve.best_cost] == labelled_sweep.min_cost().value
+
+
+def test_cost_curve_marks_the_current_threshold_and_the_minimum(labelled_sweep):
+    curve = charts.thin_sweep(labelled_sweep)
+    at = labelled_sweep.at(1.0)
+    figure = _valid(
+        charts.cost_curve(curve, 1.0, at["cost"], c_alarm=1, c_missed=5, log_x=False)
+    )
+    line, best, current = figure.data
+    assert best.y[0] == labelled_sweep.cost.min()
+    assert current.x[0] == 1.0 and current.y[0] == at["cost"]
+    assert "5 × missed" in figure.layout.title.text
+    assert _line_shapes(figure)[0].x0 == 1.0
+
+
+def test_metric_curves_stay_in_zero_one(labelled_sweep):
+    curve = charts.thin_sweep(labelled_sweep)
+    figure = _valid(charts.metric_curves(curve, 1.0, log_x=True))
+    assert [trace.name for trace in figure.data] == ["precision", "recall", "F1"]
+    assert min(figure.data[0].x) > 0  # a log axis shows positive thresholds only
+    assert list(figure.layout.yaxis.range) == [0, 1.05]
+
+
+def test_timeline_reduces_a_million_rows_but_keeps_peaks_and_labels(large_errors):
+    labels = np.zeros(N_LARGE, dtype=np.int8)
+    labels[500_000:500_010] = 1
+    timeline = charts.reduce_timeline(np.arange(N_LARGE), large_errors, labels)
+    assert timeline.reduced and len(timeline.errors) <= charts.TIMELINE_BUCKETS
+    assert float(timeline.errors.max()) == float(large_errors.max())
+    assert timeline.marked.sum() >= 1
+    figure = _valid(charts.error_timeline(timeline, threshold=1.0, log_y=True))
+    shading = next(trace for trace in figure.data if trace.name == "labelled anomaly")
+    assert shading.y.max() == 1
+    (threshold_line,) = _line_shapes(figure)
+    assert threshold_line.y0 == threshold_line.y1 == 1.0
+    assert figure.layout.xaxis.title.text == "row"
+
+
+def test_short_timeline_is_drawn_as_is():
+    timeline = charts.reduce_timeline(np.arange(5), np.arange(5.0), x_title="timestamp")
+    assert not timeline.reduced and timeline.marked is None
+    figure = _valid(charts.error_timeline(timeline, threshold=2.5))
+    assert figure.data[0].name == "error"
+    assert figure.layout.title.text == "Reconstruction error over time"
+
+
+# ---------------------------------------------------------------- latent space
+
+
+def test_scatter_maps_points_back_to_rows_and_colours_flags():
+    xy = np.array([[0, 0], [1, 1], [2, 2], [3, 3]], dtype=np.float32)
+    rows = np.array([10, 20, 30, 40])
+    flags = np.array([False, True, False, True])
+    figure, trace_rows = charts.scatter_2d(
+        xy, rows, np.array([0.1, 5.0, 0.2, 6.0]), flags, note="2-D code",
+        hover=["", "a 50%", "", "b 60%"], title="t", x_title="x", y_title="y",
+    )  # fmt: skip
+    _valid(figure)
+    assert [trace.name for trace in figure.data] == ["not flagged", "flagged"]
+    assert figure.layout.title.subtitle.text == "2-D code"
+    assert [r.tolist() for r in trace_rows] == [[10, 30], [20, 40]]
+    assert all(trace.type == "scattergl" for trace in figure.data)
+    assert list(figure.data[1].text) == ["a 50%", "b 60%"]
+    assert figure.layout.dragmode == "select"
+
+
+def test_scatter_by_error_draws_the_highest_errors_on_top():
+    errors = np.array([3.0, 1.0, 2.0])
+    figure, trace_rows = charts.scatter_2d(
+        np.zeros((3, 2)), np.array([0, 1, 2]), errors, np.zeros(3, bool),
+        color_by="error", title="t", x_title="x", y_title="y",
+    )  # fmt: skip
+    _valid(figure)
+    assert trace_rows[0].tolist() == [1, 2, 0]
+    assert figure.data[0].marker.colorbar.title.text == "log10 error"
+
+
+def test_scatter_by_label_has_a_trace_per_known_class():
+    figure, _ = charts.scatter_2d(
+        np.zeros((3, 2)), np.arange(3), np.ones(3), np.zeros(3, bool), color_by="label",
+        labels=np.array([0, 1, -1]), title="t", x_title="x", y_title="y",
+    )  # fmt: skip
+    _valid(figure)
+    assert {trace.name for trace in figure.data} == {
+        "labelled normal", "labelled anomaly", "label unknown"
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------- explain and training
+
+
+def test_heatmap_is_limited_to_the_top_rows():
+    values = np.random.default_rng(0).random((500, 8))
+    names = [f"row {i}" for i in range(500)]
+    figure = _valid(charts.feature_heatmap(values, names, [f"f{j}" for j in range(8)]))
+    heatmap = figure.data[0]
+    assert np.asarray(heatmap.z).shape == (charts.HEATMAP_MAX_ROWS, 8)
+    assert list(heatmap.y) == names[: charts.HEATMAP_MAX_ROWS]
+
+
+def test_feature_bars_put_the_largest_first():
+    values = pd.Series({"a": 1.0, "b": 3.0, "c": 2.0})
+    figure = _valid(charts.feature_bars(values, title="t"))
+    assert list(figure.data[0].y) == ["b", "c", "a"]
+    assert figure.layout.yaxis.autorange == "reversed"
+
+
+def test_loss_curve_marks_the_best_epoch():
+    figure = _valid(
+        charts.loss_curve([1.0, 0.5, 0.4], [1.1, 0.6, 0.7], best_epoch=2, total_epochs=10)
+    )
+    names = [trace.name for trace in figure.data]
+    assert names == ["training loss", "validation loss", "best epoch"]
+    assert figure.data[2].x[0] == 2 and figure.data[2].y[0] == 0.6
+    assert figure.layout.yaxis.type == "log"
+
+
+# ---------------------------------------------------------------- payloads at 1,000,000 rows
+
+
+def test_every_figure_stays_under_5_mb_at_a_million_rows(large_errors):
+    rng = np.random.default_rng(2)
+    index = ErrorIndex(large_errors)
+    threshold = float(np.quantile(large_errors, 0.99))
+    flags = large_errors > threshold
+
+    counts, edges = index.histogram(bins=100, log=True)
+    histogram = charts.error_histogram(counts, edges, threshold, log_x=True)
+
+    rows = charts.downsample(flags, priority=large_errors)
+    assert flags[rows].sum() == flags.sum()
+    hover = np.full(len(rows), "", dtype=object)
+    hover[flags[rows]] = "top features: srv1_cpu_temp_c 45%, srv2_fan_rpm 20%, humidity_pct 9%"
+    scatter, _ = charts.scatter_2d(
+        rng.normal(size=(len(rows), 2)), rows, large_errors[rows], flags[rows], hover=hover,
+        title="Latent space", x_title="PC 1", y_title="PC 2",
+    )  # fmt: skip
+
+    labels = np.zeros(N_LARGE, dtype=np.int8)
+    labels[large_errors > np.quantile(large_errors, 0.985)] = 1
+    curve = charts.thin_sweep(sweep(large_errors, labels))
+    cost_figure = charts.cost_curve(curve, threshold, 10.0, c_alarm=1, c_missed=1, log_x=True)
+    timeline = charts.error_timeline(
+        charts.reduce_timeline(
+            pd.date_range("2026-01-01", periods=N_LARGE, freq="s").to_numpy(), large_errors,
+            labels, x_title="timestamp",
+        ),
+        threshold,
+    )  # fmt: skip
+    feature_errors = rng.random((N_LARGE, 30), dtype=np.float32)
+    top = np.argsort(-large_errors)[: charts.HEATMAP_MAX_ROWS]
+    heatmap = charts.feature_heatmap(
+        feature_errors[top], [f"row {r}" for r in top], [f"feature_{j:02d}" for j in range(30)]
+    )
+    for figure in (histogram, scatter, cost_figure, timeline, heatmap):
+        assert charts.payload_bytes(figure) <= 5 * MB, figure.layout.title.text

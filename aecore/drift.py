@@ -1,0 +1,606 @@
+"""Drift: has normal behaviour changed since the model was trained, and retraining when it has.
+
+``monitor(detector, new_frame)`` compares the reconstruction errors of a new batch with the
+errors of held-out rows at training time (``detector.reference_errors_``, stored in the bundle)
+and returns a ``DriftReport``: a verdict (stable / drifting / drifted) and the evidence in
+sentences. Three signals, each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict is
+the highest grade:
+
+- Kolmogorov-Smirnov (two samples, one-sided: are the new errors larger than the reference
+  errors?): statistic D >= 0.1 is drifting, D >= 0.2 drifted, in both cases only when p < 0.01
+  (so small batches need a clearer shift);
+- population stability index over ten bins cut at the reference errors' deciles: >= 0.1 is
+  drifting, >= 0.25 drifted (the usual credit-scoring rule of thumb);
+- both count only when the shift is material: the new median error at least 1.25 times the
+  reference median. Rows of a time series are not independent, so the tests flag differences
+  that occur between any two periods of the same data; the median gate keeps those stable;
+- alarm rate: the share of new rows above the threshold minus the share expected from the
+  reference errors. 10 points more than expected (and p < 0.01, binomial) is drifting, 25
+  points drifted. A few points more is what a burst of genuine anomalies looks like, so a
+  smaller excess is reported but does not count as drift.
+
+Errors that got smaller (data the model finds easier) raise no false alarms: they are reported
+but not graded. The tests assume independent rows; rows of a time series are not, so read the
+p-values as a guide. The reference errors should come from a chronological hold-out for
+time-ordered data (``split="chronological"``): a random split leaves each held-out row between
+training rows just like it and makes the reference errors, and the threshold, too optimistic.
+
+Per-feature errors say where the errors grew. They need the per-feature errors of the
+reference rows, ``detector.reference_feature_errors_`` (mean squared error per input column
+over the held-out rows), which ``attach_reference_profile`` adds after ``fit`` and ``retrain``
+sets; without it ``monitor`` can compute them from a ``reference_frame``.
+
+``retrain(detector, frame, mode=...)`` returns a new detector, trained from scratch on a window
+of recent rows or fine-tuned from the old weights on new normal rows at a low learning rate,
+with its threshold derived again; ``retrain_saved`` saves it as a new version of the bundle.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from . import data, thresholds
+from .detector import AnomalyDetector, as_frame
+from .errors import AecoreError
+
+VERDICTS = ("stable", "drifting", "drifted")
+KS_LIMITS = (0.1, 0.2)
+PSI_LIMITS = (0.1, 0.25)
+ALARM_EXCESS_LIMITS = (0.10, 0.25)
+P_VALUE = 0.01
+MIN_MEDIAN_RATIO = 1.25
+PSI_BINS = 10
+MIN_BATCH_ROWS = 30
+MIN_REFERENCE_ERRORS = 20
+MIN_RETRAIN_ROWS = 30
+RETRAIN_MODES = ("scratch", "fine_tune")
+FINE_TUNE_EPOCHS = 30
+FINE_TUNE_RATE_FACTOR = 0.1
+
+
+@dataclass
+class DriftReport:
+    """The verdict on one new batch and the evidence behind it."""
+
+    verdict: str
+    signals: dict[str, int]
+    n_rows: int
+    n_reference: int
+    threshold: float
+    expected_alarm_share: float
+    alarm_share: float
+    alarm_pvalue: float
+    ks_statistic: float
+    ks_pvalue: float
+    psi: float
+    median_ratio: float
+    evidence: list[str]
+    feature_changes: pd.DataFrame | None
+    new_errors: np.ndarray = field(repr=False)
+    reference_errors: np.ndarray = field(repr=False)
+    false_alarm_share: float | None = None
+
+    @property
+    def level(self) -> int:
+        """0 stable, 1 drifting, 2 drifted."""
+        return VERDICTS.index(self.verdict)
+
+    @property
+    def headline(self) -> str:
+        """One sentence for the top of a page."""
+        return {
+            "stable": "Stable: the new batch looks like the data the model was trained on.",
+            "drifting": "Drifting: the new batch has started to differ from the training data.",
+            "drifted": "Drifted: normal behaviour has changed; the model needs retraining.",
+        }[self.verdict]
+
+    def to_dict(self) -> dict:
+        """JSON-safe summary (no per-row arrays)."""
+        return {
+            "verdict": self.verdict,
+            "signals": dict(self.signals),
+            "n_rows": self.n_rows,
+            "n_reference": self.n_reference,
+            "threshold": self.threshold,
+            "expected_alarm_share": self.expected_alarm_share,
+            "alarm_share": self.alarm_share,
+            "alarm_pvalue": self.alarm_pvalue,
+            "ks_statistic": self.ks_statistic,
+            "ks_pvalue": self.ks_pvalue,
+            "psi": self.psi,
+            "median_ratio": self.median_ratio,
+            "false_alarm_share": self.false_alarm_share,
+            "evidence": list(self.evidence),
+            "feature_changes": (
+                None
+                if self.feature_changes is None
+                else self.feature_changes.head(10).to_dict(orient="records")
+            ),
+        }
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def population_stability_index(reference: Any, new: Any, *, bins: int = PSI_BINS) -> float:
+    """PSI = sum over bins of (new share - reference share) * ln(new share / reference share).
+
+    Bins are cut at quantiles of the reference, so each holds about 1/bins of it; empty bins
+    count as a share of 1e-4 (the usual guard against log(0)).
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    new = np.asarray(new, dtype=np.float64)
+    if reference.size == 0 or new.size == 0:
+        raise AecoreError("Both samples need at least one value to compare.")
+    inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    def shares(values: np.ndarray) -> np.ndarray:
+        counts = np.bincount(np.searchsorted(inner, values, "right"), minlength=len(inner) + 1)
+        return np.maximum(counts / values.size, 1e-4)
+
+    reference_share, new_share = shares(reference), shares(new)
+    return float(np.sum((new_share - reference_share) * np.log(new_share / reference_share)))
+
+
+def _grade(value: float, limits: tuple[float, float], significant: bool = True) -> int:
+    if not significant or not math.isfinite(value):
+        return 0
+    return 2 if value >= limits[1] else 1 if value >= limits[0] else 0
+
+
+def _percent(share: float) -> str:
+    if share == 0:
+        return "0%"
+    return f"{100 * share:.1f}%" if share >= 0.001 else f"{100 * share:.2f}%"
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+# ---------------------------------------------------------------------------- reference profile
+
+
+def attach_reference_profile(detector: AnomalyDetector, frame: pd.DataFrame) -> AnomalyDetector:
+    """Set ``detector.reference_feature_errors_``: the mean squared error of every input column
+    over the detector's held-out reference rows of ``frame`` (the frame it was fitted on).
+
+    Call it right after ``fit``; ``monitor`` compares a new batch's per-feature errors with it.
+    A detector without a split (a loaded one) uses every row of ``frame``.
+    """
+    detector._check_fitted()
+    frame = as_frame(frame)
+    split = getattr(detector, "split_", None)
+    rows = np.arange(len(frame))
+    if split is not None and len(frame) == sum(split.sizes().values()):
+        rows = split.validation if len(split.validation) else split.train
+    errors = detector.feature_errors(frame)
+    detector.reference_feature_errors_ = errors.iloc[rows].mean(axis=0).astype(np.float64)
+    return detector
+
+
+def _feature_changes(
+    detector: AnomalyDetector, new_feature_errors: pd.DataFrame, reference_frame
+) -> pd.DataFrame | None:
+    reference = getattr(detector, "reference_feature_errors_", None)
+    if reference is None and reference_frame is not None:
+        reference = detector.feature_errors(as_frame(reference_frame)).mean(axis=0)
+    if reference is None:
+        return None
+    reference = pd.Series(reference, dtype=np.float64).reindex(new_feature_errors.columns)
+    new = new_feature_errors.mean(axis=0).astype(np.float64)
+    table = pd.DataFrame(
+        {
+            "feature": new.index.astype(str),
+            "reference_error": reference.to_numpy(),
+            "new_error": new.to_numpy(),
+        }
+    )
+    table["increase"] = table["new_error"] - table["reference_error"]
+    table["ratio"] = table["new_error"] / table["reference_error"].clip(lower=1e-12)
+    return table.sort_values("increase", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- monitoring
+
+
+def monitor(
+    detector: AnomalyDetector,
+    new_frame: pd.DataFrame,
+    *,
+    reference_frame: pd.DataFrame | None = None,
+    top_features: int = 5,
+) -> DriftReport:
+    """Compare ``new_frame``'s reconstruction errors with the detector's reference errors.
+
+    ``reference_frame`` (optional; e.g. the training data) supplies per-feature reference
+    errors when the detector has no ``reference_feature_errors_``.
+    """
+    from scipy import stats
+
+    detector._check_fitted()
+    frame = as_frame(new_frame)
+    if len(frame) < MIN_BATCH_ROWS:
+        raise AecoreError(
+            f"The new batch has {len(frame)} rows; at least {MIN_BATCH_ROWS} are needed to "
+            "judge drift."
+        )
+    reference = np.asarray(getattr(detector, "reference_errors_", []), dtype=np.float64)
+    reference = reference[np.isfinite(reference)]
+    if reference.size < MIN_REFERENCE_ERRORS:
+        raise AecoreError(
+            "This model has too few reference errors from training to judge drift; retrain "
+            "it (saving stores them)."
+        )
+    scores = detector.score(frame, latent=False)
+    new = np.asarray(scores.row_error, dtype=np.float64)
+    threshold = float(detector.threshold_)
+
+    expected = float(np.mean(reference > threshold))
+    alarms = int(np.sum(new > threshold))
+    share = alarms / len(new)
+    floor = max(expected, 1.0 / (reference.size + 1))
+    alarm_p = float(stats.binomtest(alarms, len(new), floor, alternative="greater").pvalue)
+    # One-sided: "new errors larger" (the new CDF lies below the reference CDF) is drift that
+    # raises false alarms; smaller errors (data the model finds easier) are reported only.
+    method = "asymp" if min(len(new), reference.size) > 100 else "auto"
+    ks = stats.ks_2samp(new, reference, alternative="less", method=method)
+    ks_statistic, ks_p = float(ks.statistic), float(ks.pvalue)
+    ks_down = float(stats.ks_2samp(new, reference, alternative="greater", method=method).statistic)
+    upward = ks_statistic >= ks_down
+    psi = population_stability_index(reference, new)
+    reference_median = float(np.median(reference))
+    median_ratio = float(np.median(new) / reference_median) if reference_median > 0 else math.nan
+
+    material = median_ratio >= MIN_MEDIAN_RATIO
+    signals = {
+        "ks": _grade(ks_statistic, KS_LIMITS, ks_p < P_VALUE and material),
+        "psi": _grade(psi, PSI_LIMITS, material),
+        "alarm_rate": _grade(share - expected, ALARM_EXCESS_LIMITS, alarm_p < P_VALUE),
+    }
+    verdict = VERDICTS[max(signals.values())]
+    changes = _feature_changes(detector, scores.feature_errors, reference_frame)
+    false_alarms = _false_alarm_share(detector, frame, new, threshold)
+
+    evidence = [
+        f"{_percent(share)} of the {len(new):,} new rows are above the threshold "
+        f"({threshold:.4g}), against {_percent(expected)} of the reference rows"
+        + (
+            f" ({share / expected:.1f} times as many)."
+            if expected > 0 and share > 1.5 * expected
+            else "."
+        ),
+        f"Kolmogorov-Smirnov test for larger errors: D = {ks_statistic:.3f} "
+        f"({_p_text(ks_p)}); "
+        + (
+            "no significant shift towards larger errors."
+            if signals["ks"] == 0
+            else f"the errors as a whole have grown (the median error is {median_ratio:.2f} "
+            "times the reference median)."
+        ),
+        f"Population stability index: {psi:.3f} (below {PSI_LIMITS[0]} is stable, "
+        f"{PSI_LIMITS[0]}-{PSI_LIMITS[1]} drifting, above {PSI_LIMITS[1]} drifted)"
+        + ("; not counted, see below." if not material and psi >= PSI_LIMITS[0] else "."),
+    ]
+    if false_alarms is not None:
+        evidence.append(
+            f"Of the rows labelled normal, {_percent(false_alarms)} are flagged "
+            f"(the target is about {_percent(expected)})."
+        )
+    if upward and not material and (ks_statistic >= KS_LIMITS[0] or psi >= PSI_LIMITS[0]):
+        evidence.append(
+            f"The errors are somewhat larger than the reference ones, but the median error is "
+            f"only {median_ratio:.2f} times the reference median (drift needs "
+            f"{MIN_MEDIAN_RATIO}): differences of this size occur between periods of the same "
+            "data."
+        )
+    if not upward and ks_down >= KS_LIMITS[0]:
+        evidence.append(
+            f"The new errors are mostly smaller than the reference ones (median "
+            f"{median_ratio:.2f} times the reference): the model finds this batch easier, "
+            "which raises no false alarms and is not counted as drift."
+        )
+    bulk_stable = signals["ks"] == 0 and signals["psi"] == 0
+    if bulk_stable and share - expected > 0.01 and alarm_p < P_VALUE:
+        evidence.append(
+            "More rows than expected are above the threshold, but the bulk of the errors has "
+            "not moved: these look like individual anomalies rather than a changed normal; "
+            "review the flagged rows."
+        )
+    if changes is not None and verdict != "stable":
+        grown = changes[changes["increase"] > 0].head(top_features)
+        if len(grown):
+            parts = [
+                f"{row.feature} ({row.ratio:.1f}x its reference error)"
+                for row in grown.itertuples()
+            ]
+            evidence.append("The errors grew most in " + ", ".join(parts) + ".")
+    elif changes is None:
+        evidence.append(
+            "Per-feature reference errors are not stored with this model, so the features "
+            "that changed cannot be named."
+        )
+    if verdict != "stable" and detector.split == "random" and detector.roles_.time is not None:
+        evidence.append(
+            "The reference errors come from a random split of time-ordered rows: neighbouring "
+            "rows are alike, so they understate the errors of later data. If this model was "
+            "trained recently, retrain it with split='chronological' before reading this as "
+            "drift."
+        )
+    if len(new) < 200:
+        evidence.append(
+            f"With only {len(new)} new rows these measures are rough; a larger batch gives a "
+            "firmer verdict."
+        )
+    evidence.append(
+        {
+            "stable": "No action needed.",
+            "drifting": "Watch the next batches; retrain if the shift persists.",
+            "drifted": "Retrain the model on recent normal data (from scratch on a recent "
+            "window, or fine-tune it), then check that the alarm rate is back near its target.",
+        }[verdict]
+    )
+    return DriftReport(
+        verdict=verdict,
+        signals=signals,
+        n_rows=int(len(new)),
+        n_reference=int(reference.size),
+        threshold=threshold,
+        expected_alarm_share=expected,
+        alarm_share=float(share),
+        alarm_pvalue=alarm_p,
+        ks_statistic=ks_statistic,
+        ks_pvalue=ks_p,
+        psi=psi,
+        median_ratio=median_ratio,
+        evidence=evidence,
+        feature_changes=changes,
+        new_errors=new,
+        reference_errors=reference,
+        false_alarm_share=false_alarms,
+    )
+
+
+def _false_alarm_share(detector, frame, errors, threshold) -> float | None:
+    """Share of the rows labelled normal that are flagged, when the batch has labels."""
+    column = detector.roles_.label
+    if column is None or column not in frame:
+        return None
+    labels = data.binary_labels(frame[column])
+    normal = labels == 0
+    if not normal.any():
+        return None
+    return float(np.mean(errors[normal] > threshold))
+
+
+# ---------------------------------------------------------------------------- retraining
+
+
+def recent_rows(
+    frame: pd.DataFrame, window: int | str | pd.Timedelta | None, time_column: str | None
+) -> pd.DataFrame:
+    """The rows of ``frame`` inside ``window``: None = all; an int = the last that many rows
+    (in time order when there is a time column); a duration ("7D", "12h") = the rows within
+    that span before the latest time."""
+    if window is None:
+        return frame
+    times = None
+    if time_column is not None and time_column in frame:
+        times = data.parse_times(frame[time_column])
+    if isinstance(window, (int, np.integer)) and not isinstance(window, bool):
+        if window < 1:
+            raise AecoreError(f"The window must be at least one row, got {window}.")
+        if times is not None and times.notna().any():
+            order = np.argsort(times.to_numpy(dtype="datetime64[ns]"), kind="stable")
+            return frame.iloc[np.sort(order[-int(window) :])]
+        return frame.iloc[-int(window) :]
+    try:
+        span = pd.Timedelta(window)
+    except (TypeError, ValueError) as error:
+        raise AecoreError(
+            f"Could not read the window {window!r}: give a number of rows or a duration "
+            "such as '7D' or '12h'."
+        ) from error
+    if times is None or times.isna().all():
+        raise AecoreError("A window given as a duration needs a time column.")
+    if span <= pd.Timedelta(0):
+        raise AecoreError("The window's duration must be positive.")
+    keep = (times > times.max() - span).to_numpy()
+    return frame.loc[keep]
+
+
+def retrain(
+    detector: AnomalyDetector,
+    frame: pd.DataFrame,
+    *,
+    mode: str = "scratch",
+    window: int | str | pd.Timedelta | None = None,
+    epochs: int | None = None,
+    learning_rate: float | None = None,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AnomalyDetector:
+    """A new detector for the new normal; ``detector`` itself is left unchanged.
+
+    ``mode="scratch"`` fits a fresh detector with the same settings and columns on the
+    ``window`` of recent rows. ``mode="fine_tune"`` keeps the preprocessing and continues
+    training a copy of the network on the recent normal rows (rows labelled anomalous are
+    left out) at a tenth of the original learning rate (or ``learning_rate``). Either way the
+    threshold is derived again with the detector's threshold method, and the new detector
+    records ``retraining_`` (how it was made) and ``reference_feature_errors_``.
+    """
+    detector._check_fitted()
+    if mode not in RETRAIN_MODES:
+        raise AecoreError(f"Unknown retraining mode {mode!r}; choose 'scratch' or 'fine_tune'.")
+    rows = recent_rows(as_frame(frame), window, detector.roles_.time)
+    missing = [c for c in detector.roles_.inputs if c not in rows.columns]
+    if missing:
+        raise AecoreError(
+            "The new data lacks the model's columns: " + ", ".join(map(repr, missing)) + "."
+        )
+    if len(rows) < MIN_RETRAIN_ROWS:
+        raise AecoreError(
+            f"Only {len(rows)} rows in the chosen window; at least {MIN_RETRAIN_ROWS} are "
+            "needed to retrain."
+        )
+    if mode == "scratch":
+        params = detector.get_params(deep=False)
+        params["roles"] = detector.roles_
+        if epochs is not None:
+            params["epochs"] = int(epochs)
+        if learning_rate is not None:
+            params["learning_rate"] = float(learning_rate)
+        new = AnomalyDetector(**params).fit(rows, progress=progress, should_stop=should_stop)
+    else:
+        new = _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop)
+    attach_reference_profile(new, rows)
+    new.retraining_ = {
+        "mode": mode,
+        "rows": int(len(rows)),
+        "window": None if window is None else str(window),
+        "previous_threshold": float(detector.threshold_),
+        "threshold": float(new.threshold_),
+    }
+    return new
+
+
+def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> AnomalyDetector:
+    import keras
+
+    from .architectures import Autoencoder
+    from .preprocessing import Preprocessor
+    from .scoring import make_windows
+    from .splits import split_rows
+    from .training import train_autoencoder
+
+    roles = detector.roles_
+    labels = None
+    if roles.label is not None and roles.label in rows:
+        labels = data.binary_labels(rows[roles.label])
+        if not (labels >= 0).any():
+            labels = None
+    normal = np.ones(len(rows), dtype=bool) if labels is None else labels != 1
+    if normal.sum() < MIN_RETRAIN_ROWS:
+        raise AecoreError(
+            f"Only {int(normal.sum())} normal rows in the chosen window; at least "
+            f"{MIN_RETRAIN_ROWS} are needed to fine-tune."
+        )
+    order = AnomalyDetector._order(rows, roles)
+    split = split_rows(
+        len(rows),
+        method=detector.split,
+        validation_share=detector.validation_share or 0.2,
+        order=order,
+        normal_mask=normal,
+        seed=detector.random_state,
+    )
+    preprocessor = Preprocessor.from_dict(detector.preprocessor_.to_dict())
+    x_all = preprocessor.transform(rows)
+    window = int(detector.autoencoder_.window)
+    if window > 1:
+        ordered = AnomalyDetector._window_order(order, len(rows))
+        windows = make_windows(x_all[ordered], window)
+        position = np.empty(len(rows), dtype=np.int64)
+        position[ordered] = np.arange(len(rows))
+        train_in, val_in = windows[position[split.train]], windows[position[split.validation]]
+    else:
+        train_in, val_in = x_all[split.train], x_all[split.validation]
+
+    keras.utils.set_random_seed(detector.random_state)
+    source = detector.autoencoder_
+    copy = keras.models.clone_model(source.model)
+    copy.set_weights(source.model.get_weights())
+    autoencoder = Autoencoder.from_model(copy, source.architecture, window)
+    schedule = dict(detector.training_ or {})
+    rate = learning_rate or FINE_TUNE_RATE_FACTOR * float(schedule.get("learning_rate", 1e-3))
+    schedule.update(
+        epochs=int(epochs or min(FINE_TUNE_EPOCHS, int(schedule.get("epochs", FINE_TUNE_EPOCHS)))),
+        learning_rate=float(rate),
+    )
+    history = train_autoencoder(
+        autoencoder,
+        train_in,
+        val_in,
+        epochs=int(schedule["epochs"]),
+        batch_size=int(schedule.get("batch_size", 32)),
+        learning_rate=float(schedule["learning_rate"]),
+        patience=int(schedule.get("patience", 5)),
+        progress=progress,
+        should_stop=should_stop,
+        seed=detector.random_state,
+    )
+
+    new = clone(detector)
+    new.roles_ = roles
+    new.preprocessor_ = preprocessor
+    new.autoencoder_ = autoencoder
+    new.code_size_ = detector.code_size_
+    new.training_ = schedule
+    new.history_ = history
+    new.split_ = split
+    new.n_train_rows_ = int(len(split.train))
+    new.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
+    new.n_features_in_ = len(roles.inputs)
+    new.trained_on_ = "normal" if labels is not None else "all"
+    new._scorer = None
+    errors = new.reconstruction_error(rows)
+    reference_rows = split.validation if len(split.validation) else split.train
+    new.reference_errors_ = errors[reference_rows]
+    new.threshold_choice_ = _rederive_threshold(detector, errors, new.reference_errors_, labels)
+    new.threshold_ = float(new.threshold_choice_.value)
+    new.evaluation_ = None
+    if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
+        from .metrics import evaluate
+
+        new.evaluation_ = {**evaluate(errors, labels, new.threshold_), "scope": "all rows"}
+    return new
+
+
+def _rederive_threshold(detector, errors, reference, labels) -> thresholds.ThresholdChoice:
+    """The detector's threshold method applied to the new errors (a label-based method falls
+    back to the 99th percentile of the reference errors when the new rows lack both classes)."""
+    from .detector import DEFAULT_THRESHOLD_PARAMS
+
+    method = detector.threshold_method
+    params = dict(DEFAULT_THRESHOLD_PARAMS.get(method, {}))
+    params.update(detector.threshold_params or {})
+    if method in ("best_f1", "min_cost"):
+        if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
+            return thresholds.choose_threshold(errors, method, labels=labels, **params)
+        method, params = "percentile", dict(DEFAULT_THRESHOLD_PARAMS["percentile"])
+    return thresholds.choose_threshold(
+        reference, method, reference_errors=reference, **params
+    )
+
+
+def retrain_saved(
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    mode: str = "scratch",
+    window: int | str | pd.Timedelta | None = None,
+    models_dir: str | os.PathLike | None = None,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[AnomalyDetector, Path]:
+    """Load bundle ``name``, retrain it on ``frame`` and save the result as its new version
+    (the old one stays listed in ``persistence.list_versions``). Returns (detector, folder)."""
+    from . import persistence
+
+    detector = persistence.load(name, models_dir=models_dir)
+    new = retrain(
+        detector, frame, mode=mode, window=window, progress=progress, should_stop=should_stop
+    )
+    how = "Fine-tuned" if mode == "fine_tune" else "Retrained from scratch"
+    scope = "" if window is None else f" (window: {window})"
+    description = f"{how} on {new.retraining_['rows']:,} recent rows{scope}."
+    path = persistence.save(new, name, models_dir=models_dir, description=description)
+    return new, path

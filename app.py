@@ -69,5 +69,5 @@ pages = [
     st.Page(session.MODELS_PAGE, title="Models", icon=":material/inventory_2:"),
 ]
 navigation = st.navigation(pages)
-widgets.sidebar_status()
+widgets.sidebar_status()  # pages that change the data or the model rerun, so it stays current
 navigation.run()

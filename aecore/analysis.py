@@ -108,8 +108,13 @@ class ScoredData:
         """Boolean flag per row (``error > threshold``)."""
         return thresholds.flag(self.errors, threshold)
 
-    def histogram(self, *, log: bool = False, bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
-        """Binned errors (counts, edges); the same for every threshold, so computed once."""
+    def histogram(
+        self, *, log: bool = False, bins: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Binned errors (counts, edges); the same for every threshold, so computed once.
+        Default bins: twice the square root of the row count, between 20 and 100."""
+        if bins is None:
+            bins = int(np.clip(2 * math.sqrt(self.n_rows), 20, 100))
         key = ("histogram", log, bins)
         if key not in self._memo:
             if log and self.index.sorted_errors[-1] <= 0:

@@ -49,10 +49,11 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
 
 
 def _axis(title: str, log: bool = False, **extra) -> dict:
-    """An axis with a title; a log one is labelled 0.01, 0.02, 0.05, 0.1 (not bare digits)."""
-    axis = {"title": {"text": title, "standoff": 8}, "type": "log" if log else "linear"}
+    """An axis with a title (type detected from the data unless ``log`` or given); a log one is
+    labelled 0.01, 0.02, 0.05, 0.1 rather than plotly's bare digits."""
+    axis: dict = {"title": {"text": title, "standoff": 8}}
     if log:
-        axis.update(dtick="D2", tickformat="~g")
+        axis.update(type="log", dtick="D2", tickformat="~g")
     return {**axis, **extra}
 
 
@@ -86,11 +87,14 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _threshold_shape(threshold: float, text: str, *, vertical: bool) -> dict:
+def _threshold_shape(
+    threshold: float, text: str, *, vertical: bool, label_left: bool = False
+) -> dict:
     line = {"color": FLAGGED_COLOR, "width": 2, "dash": "dash"}
     label = {"text": text, "font": {"color": FLAGGED_COLOR, "size": 12}, "textposition": "end"}
     if vertical:
-        label.update(textangle=0, xanchor="left", yanchor="top", padding=6)
+        side = "right" if label_left else "left"
+        label.update(textangle=0, xanchor=side, yanchor="top", padding=6)
         return {
             "type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold,
             "y0": 0, "y1": 1, "line": line, "label": label,
@@ -272,11 +276,16 @@ def error_histogram(
     text = f"threshold {_fmt(threshold)}"
     if n_flagged is not None:
         text += f" · {n_flagged:,} flagged"
+    low, high = float(edges[0]), float(edges[-1])
+    if log_x and low > 0 and threshold > 0:
+        position = math.log(threshold / low) / max(math.log(high / low), 1e-12)
+    else:
+        position = (threshold - low) / max(high - low, 1e-300)
     layout = _layout(
         title="Reconstruction error of every row",
         x_axis=_axis(ERROR_TITLE + (" (log scale)" if log_x else ""), log_x),
         y_axis=_axis("rows" + (" (log scale)" if log_y else ""), log_y),
-        shapes=[_threshold_shape(threshold, text, vertical=True)],
+        shapes=[_threshold_shape(threshold, text, vertical=True, label_left=position > 0.6)],
     )
     return _figure(data, layout)
 
@@ -508,7 +517,7 @@ def feature_bars(
     layout = _layout(
         title=title,
         x_axis=_axis(x_title),
-        y_axis=_axis("feature", autorange="reversed", automargin=True),
+        y_axis=_axis("feature", type="category", autorange="reversed", automargin=True),
         height=int(max(300, 110 + 22 * len(values))),
         legend=False,
     )
@@ -549,9 +558,8 @@ def loss_curve(
                 "marker": {"color": BEST_COLOR, "size": 12, "symbol": "star"},
             }
         )  # fmt: skip
-    x_axis = _axis("epoch")
-    if total_epochs:
-        x_axis["range"] = [0.5, max(total_epochs, len(loss)) + 0.5]
+    last = max(total_epochs or 0, len(loss), 1)
+    x_axis = _axis("epoch", range=[0.5, last + 0.5], tick0=1, dtick=max(1, round(last / 10)))
     layout = _layout(
         title="Loss per epoch",
         x_axis=x_axis,

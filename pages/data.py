@@ -34,6 +34,7 @@ with upload_column:
             state.put(state.UPLOAD_ERROR, (uploaded.file_id, str(error)))
         else:
             state.put(state.UPLOAD_ERROR, None)
+            st.rerun()
     failed = state.get(state.UPLOAD_ERROR)
     if failed and uploaded is not None and failed[0] == uploaded.file_id:
         st.error(f"**{uploaded.name}** could not be loaded. {failed[1]}")
@@ -54,6 +55,8 @@ with sample_column:
             session.load_sample(choice)
         except AecoreError as error:
             st.error(str(error))
+        else:
+            st.rerun()
 
 problem = session.missing_data()
 if problem:

@@ -102,6 +102,7 @@ if upload is not None and upload.file_id != st.session_state.get("models_upload_
         session.set_data(frame, key, upload.name, "models page", roles)
         session.use_bundle(name, version)
         st.session_state["models_upload_result"] = ("ok", upload.name, report)
+        st.rerun()
 result = st.session_state.get("models_upload_result")
 if upload is not None and result is not None and result[1] == upload.name:
     if result[0] == "error":

@@ -73,6 +73,7 @@ if job is not None and not job.collected:
     if job.detector is not None:
         name = default_name(job.params["architecture"])
         job.model_id = session.add_session_model(job.detector, name, job.data_key)
+    st.rerun()
 
 # ---------------------------------------------------------------- result of the last training
 if job is not None:
@@ -115,7 +116,8 @@ if job is not None:
             cols[1].metric("Recall", f"{evaluation['recall']:.2f}")
             cols[2].metric("F1", f"{evaluation['f1']:.2f}")
             cols[3].metric("ROC AUC", f"{evaluation['roc_auc']:.3f}")
-            st.caption(f"Against the labels, on {evaluation.get('scope', 'held-out')} rows.")
+            scope = "the test rows" if evaluation.get("scope") == "test" else "all rows"
+            st.caption(f"Against the labels, on {scope}.")
         st.plotly_chart(
             charts.loss_curve(
                 history.get("loss", []),

@@ -230,6 +230,14 @@ def test_feature_bars_put_the_largest_first():
     figure = _valid(charts.feature_bars(values, title="t"))
     assert list(figure.data[0].y) == ["b", "c", "a"]
     assert figure.layout.yaxis.autorange == "reversed"
+    assert figure.layout.yaxis.type == "category"  # names such as "m0" are not numbers
+
+
+def test_axes_are_typed_by_the_data_unless_log():
+    figure = charts.error_histogram(np.array([1, 2]), np.array([0.0, 1.0, 2.0]), threshold=1.5)
+    assert figure.layout.xaxis.type is None and figure.layout.yaxis.type is None
+    (line,) = _line_shapes(figure)
+    assert line.label.xanchor == "right"  # near the right edge: the label goes left of the line
 
 
 def test_loss_curve_marks_the_best_epoch():
@@ -240,6 +248,7 @@ def test_loss_curve_marks_the_best_epoch():
     assert names == ["training loss", "validation loss", "best epoch"]
     assert figure.data[2].x[0] == 2 and figure.data[2].y[0] == 0.6
     assert figure.layout.yaxis.type == "log"
+    assert figure.layout.xaxis.dtick == 1  # whole epochs
 
 
 # ---------------------------------------------------------------- payloads at 1,000,000 rows

@@ -1,0 +1,303 @@
+"""End to end in a real browser: ``streamlit run app.py`` on a free port, driven with Debian's
+Chromium through Playwright. Screenshots of every page go to ``artifacts/screenshots/``.
+
+Needs /usr/bin/chromium (``.ci/run`` installs it); the app uses a temporary models folder, so
+saving or deleting in the browser never touches ``models/``.
+"""
+
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+DEMO = "server-metrics-demo"
+BROWSER_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium (/usr/bin/chromium) is not installed; .ci/run installs it.",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """A temporary models folder with the demo bundle (copied, or trained tiny if absent)."""
+    folder = tmp_path_factory.mktemp("browser-models")
+    bundled = ROOT / "models" / DEMO
+    if (bundled / "meta.json").is_file():
+        shutil.copytree(bundled, folder / DEMO)
+    else:
+        from aecore import data, persistence
+        from aecore.detector import AnomalyDetector
+
+        frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv")
+        detector = AnomalyDetector(
+            epochs=2, hidden_sizes=[16], code_size=3, roles={"timestamp": "time"}
+        ).fit(frame)
+        persistence.save(detector, DEMO, models_dir=folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(models_dir, tmp_path_factory):
+    """The app served by ``streamlit run`` on a free local port; stopped at the end."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {
+        **os.environ,
+        "AECORE_MODELS_DIR": str(models_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"streamlit did not answer in 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def settle(page, timeout: float = 180) -> None:
+    """Wait until the app has finished running and every chart is drawn."""
+    deadline = time.time() + timeout
+    calm = 0
+    while time.time() < deadline:
+        busy = page.locator(
+            "[data-testid='stSkeleton'], [data-testid='stStatusWidgetRunningIcon']"
+        ).count()
+        charts = page.locator("[data-testid='stPlotlyChart']").count()
+        drawn = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").count()
+        calm = calm + 1 if not busy and drawn >= charts else 0
+        if calm >= 3:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("the app did not settle")
+
+
+def open_page(page, title: str) -> None:
+    """Go to a page through the sidebar (a URL load would start a new session)."""
+    page.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
+    heading = re.compile(re.escape(title.split(" ")[0]), re.IGNORECASE)
+    page.locator("h1", has_text=heading).first.wait_for(timeout=60_000)
+    settle(page)
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def flagged(page) -> int:
+    tile = page.locator("[data-testid='stMetric']", has_text="Flagged rows")
+    return int(tile.locator("[data-testid='stMetricValue']").inner_text().replace(",", ""))
+
+
+def drag_threshold(page, to: float) -> None:
+    """Drag the threshold slider's thumb with the mouse to ``to`` (0 = left end, 1 = right)."""
+    slider = page.locator("[data-testid='stSlider']").first
+    track = slider.locator("[role='group'] > div").first.bounding_box()
+    thumb = slider.locator("input[type=range]").first.locator("xpath=..").locator("xpath=..")
+    box = thumb.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    target = track["x"] + to * track["width"]
+    for step in range(1, 11):
+        page.mouse.move(box["x"] + (target - box["x"]) * step / 10, y)
+    page.mouse.up()
+
+
+def upload(page, path: Path) -> None:
+    open_page(page, "Data")
+    page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+        str(path)
+    )
+    page.get_by_text(f"Preview: {path.name}").wait_for(timeout=60_000)
+    settle(page)
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1600}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return context, page
+
+
+def small_csv(path: Path, seed: int) -> Path:
+    """400 rows of 6 correlated features with 8 labelled anomalies."""
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(400, 2))
+    values = factors @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(400, 6))
+    frame = pd.DataFrame(values.round(4), columns=[f"m{i}" for i in range(6)])
+    frame["label"] = 0
+    frame.loc[::50, "label"] = 1
+    frame.loc[frame["label"] == 1, "m0"] += 6
+    frame.to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path):
+    context, page = new_page(browser)
+    try:
+        page.goto(server)
+        page.get_by_text("Flagged rows").wait_for(timeout=120_000)
+        settle(page)
+        shoot(page, "1-home")
+
+        csv = small_csv(tmp_path / "upload_a.csv", seed=0)
+        upload(page, csv)
+        shoot(page, "2-data")
+
+        open_page(page, "Train")
+        epochs = page.get_by_label("Epochs (at most)")
+        epochs.fill("4")
+        epochs.press("Tab")
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text("Trained in").wait_for(timeout=180_000)
+        settle(page)
+        assert page.get_by_text("4 epochs").count() >= 1
+        shoot(page, "3-train")
+
+        open_page(page, "Threshold")
+        assert page.get_by_text("trained in this session").count() >= 1
+        before = flagged(page)
+        drag_threshold(page, to=0.35)
+        page.wait_for_function(
+            "n => { const v = document.querySelector(\"[data-testid='stMetricValue']\");"
+            " return v && parseInt(v.innerText.replace(/,/g, '')) !== n; }",
+            arg=before,
+            timeout=60_000,
+        )
+        settle(page)
+        after = flagged(page)
+        assert after > before
+        shoot(page, "4-threshold")
+
+        open_page(page, "Latent space & PCA")
+        assert page.locator("[data-testid='stPlotlyChart']").count() == 2
+        shoot(page, "5-latent")
+        open_page(page, "Explain")
+        shoot(page, "6-explain")
+
+        open_page(page, "Export")
+        shoot(page, "7-export")
+        with page.expect_download() as download:
+            page.get_by_role("button", name=re.compile(r"Download [\d,]+ rows as CSV")).click()
+        exported = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()),
+                               encoding="utf-8-sig")  # fmt: skip
+        assert len(exported) == after
+        assert (exported["flag"] == 1).all()
+        assert (exported["reconstruction_error"] > exported["threshold"]).all()
+        assert exported["rank"].tolist() == sorted(exported["rank"])
+        assert set(pd.read_csv(csv).columns) <= set(exported.columns)
+
+        open_page(page, "Models")
+        shoot(page, "8-models")
+    except BaseException:
+        shoot(page, "failure-main-flow")
+        raise
+    finally:
+        context.close()
+
+
+def test_two_sessions_at_once_see_only_their_own_data_and_flags(
+    server, browser, models_dir, tmp_path
+):
+    from aecore import data, persistence
+
+    sample = pd.read_csv(ROOT / "sample_data" / "server_metrics.csv")
+    parts = {"session_b.csv": sample.iloc[:1000], "session_c.csv": sample.iloc[2000:3500]}
+    detector = persistence.load(DEMO, models_dir=models_dir)
+    expected = {}
+    for name, part in parts.items():
+        part.to_csv(tmp_path / name, index=False)
+        frame = data.read_csv(tmp_path / name)
+        expected[name] = int((detector.reconstruction_error(frame) > detector.threshold_).sum())
+    assert expected["session_b.csv"] != expected["session_c.csv"]
+
+    sessions = {name: new_page(browser) for name in parts}
+    try:
+        for name, (_, page) in sessions.items():
+            page.goto(server)
+            page.get_by_text("Flagged rows").wait_for(timeout=120_000)
+            settle(page)
+            upload(page, tmp_path / name)
+        for name, (_, page) in sessions.items():
+            open_page(page, "Threshold")
+            other = next(n for n in parts if n != name)
+            text = page.locator("[data-testid='stMain']").inner_text()
+            assert name in text and other not in text
+            assert flagged(page) == expected[name]
+            assert f"{len(parts[name]):,} rows" in text
+    except BaseException:
+        for name, (_, page) in sessions.items():
+            shoot(page, f"failure-{name}")
+        raise
+    finally:
+        for context, _ in sessions.values():
+            context.close()

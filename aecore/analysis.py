@@ -70,10 +70,27 @@ def threshold_grid(sorted_errors: np.ndarray, extra: tuple[float, ...] = ()) -> 
     grids.append(values[np.minimum((shares * len(values)).astype(np.int64), len(values) - 1)])
     grid = np.concatenate(grids)
     rounded = {f"{v:.4g}": float(f"{v:.4g}") for v in grid.tolist() if math.isfinite(v)}
+    for bound in (_round_significant(low, down=True), _round_significant(high, down=False)):
+        rounded[f"{bound:.4g}"] = bound  # the ends flag every row and no row
     for value in extra:
         if value is not None and math.isfinite(value):
             rounded[f"{float(value):.4g}"] = float(value)
     return sorted(rounded.values())
+
+
+def _round_significant(value: float, *, down: bool, digits: int = 4) -> float:
+    """A ``digits``-significant-digit number strictly below ``value`` (``down``), so a cut there
+    flags the row with that error, or at or above it (a cut there flags no such row)."""
+    if not math.isfinite(value):
+        return float(value)
+    if value == 0:
+        return -(10.0**-digits) if down else 0.0
+    scale = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
+    steps = (math.floor if down else math.ceil)(round(value / scale, 6))
+    rounded = float(f"{steps * scale:.{digits}g}")
+    if down and rounded >= value:
+        rounded = float(f"{(steps - 1) * scale:.{digits}g}")
+    return rounded
 
 
 @dataclass(eq=False)

@@ -141,6 +141,21 @@ else:
         session.TRAIN_PAGE, label="Train a model on this data", icon=":material/arrow_forward:"
     )
 
+try:
+    current = session.current_model()
+except AecoreError:
+    current = None
+if current is not None:
+    from aecore.export import check_columns
+
+    try:
+        check_columns(frame, current.detector)
+    except AecoreError as error:
+        st.warning(
+            f"The current model **{current.name}** cannot score this data: {error} "
+            "Train a model on this data, or load one trained on these columns."
+        )
+
 st.subheader("Summary per column")
 summary = cache.column_summary(data_key, cache.roles_json(roles), frame, roles)
 st.dataframe(

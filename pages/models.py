@@ -86,8 +86,8 @@ upload = st.file_uploader(
     key="models_upload",
     help="Columns are matched by name; extra columns are ignored.",
 )
-if upload is not None and upload.file_id != st.session_state.get("models_upload_seen"):
-    st.session_state["models_upload_seen"] = upload.file_id
+if upload is not None and upload.file_id != state.get(state.MODELS_UPLOAD_SEEN):
+    state.put(state.MODELS_UPLOAD_SEEN, upload.file_id)
     try:
         frame, key = session.read_upload(upload.getvalue())
         detector = cache.load_bundle(name, version, folder)
@@ -97,13 +97,13 @@ if upload is not None and upload.file_id != st.session_state.get("models_upload_
         overrides = {c: named.role_of(c) for c in known if c is not None and c in frame.columns}
         roles = data.infer_roles(frame, overrides=overrides)
     except AecoreError as error:
-        st.session_state["models_upload_result"] = ("error", upload.name, str(error))
+        state.put(state.MODELS_UPLOAD_RESULT, ("error", upload.name, str(error)))
     else:
         session.set_data(frame, key, upload.name, "models page", roles)
         session.use_bundle(name, version)
-        st.session_state["models_upload_result"] = ("ok", upload.name, report)
+        state.put(state.MODELS_UPLOAD_RESULT, ("ok", upload.name, report))
         st.rerun()
-result = st.session_state.get("models_upload_result")
+result = state.get(state.MODELS_UPLOAD_RESULT)
 if upload is not None and result is not None and result[1] == upload.name:
     if result[0] == "error":
         st.error(

@@ -83,7 +83,7 @@ if job is not None:
         st.error(job.error)
     elif job.status == "cancelled":
         st.warning(
-            f"Training was cancelled after {history.get('epochs_run', 0)} epochs. The model "
+            f"Training was cancelled after {history.get('epochs_run', 0)} epoch(s). The model "
             f"keeps the weights of its best epoch ({history.get('best_epoch', 0)}) and can be used."
         )
     else:
@@ -97,7 +97,7 @@ if job is not None:
         cols = st.columns(5)
         cols[0].metric("Architecture", detector.architecture)
         cols[1].metric("Code size", detector.code_size_)
-        cols[2].metric("Inputs", f"{detector.n_features_in_} columns")
+        cols[2].metric("Input columns", f"{detector.n_features_in_}")
         cols[3].metric("Training rows", f"{detector.n_train_rows_:,}")
         best = history.get("best_val_loss")
         cols[4].metric("Best validation loss", "–" if best is None else f"{best:.4g}")

@@ -28,6 +28,8 @@ SCORES = "scores_cache"  # {(model_key, data_key): Scores}, this session's scori
 SCORED = "scored_cache"  # (key, aecore.analysis.ScoredData) for the current model and data
 NOTICE = "notice"  # one message to show once on the next run (e.g. "model saved")
 THRESHOLD_MESSAGE = "threshold_message"  # why a threshold method could not be applied
+MODELS_UPLOAD_SEEN = "models_upload_seen"  # file id of the last CSV scored on the Models page
+MODELS_UPLOAD_RESULT = "models_upload_result"  # ("ok"|"error", file name, report or message)
 
 DEFAULTS: dict[str, Any] = {
     DATA_FRAME: None,
@@ -47,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     SCORED: None,
     NOTICE: None,
     THRESHOLD_MESSAGE: None,
+    MODELS_UPLOAD_SEEN: None,
+    MODELS_UPLOAD_RESULT: None,
 }
 
 # Widget keys that pages share (set from code before the widget is drawn).

@@ -60,11 +60,7 @@ def sidebar_status() -> None:
         st.caption(f":material/model_training: {model_caption()}")
         job = state.get(state.JOB)
         if job is not None and job.running:
-            done = len(job.progress)
-            total = job.progress[-1].epochs if job.progress else None
-            st.caption(
-                f":material/hourglass_top: training: epoch {done}" + (f"/{total}" if total else "")
-            )
+            st.caption(":material/hourglass_top: a model is training (see the Train page)")
 
 
 def fmt_threshold(value: float) -> str:

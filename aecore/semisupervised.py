@@ -1,0 +1,903 @@
+"""Few labels: pre-train an autoencoder on every row, then classify with the few labelled ones.
+
+Labelling is slow, costly human work, so a data set usually has many unlabelled rows and a few
+labelled ones. ``FewLabelClassifier`` pre-trains an ``AnomalyDetector`` on all rows (labels
+ignored), copies its encoder with the layers frozen and trains a small head (Dense + softmax,
+or sigmoid for normal/anomaly) on the labelled rows only, with balanced class weights and early
+stopping on a labelled validation part; ``fine_tune=True`` then unfreezes the encoder and
+trains on at a low learning rate. The head reads the activations of every dense layer of the
+encoder (``representation="layers"``; ``"code"`` reads the bottleneck alone), each scaled by
+its mean and spread over all rows, labelled or not. ``pretrained=False`` trains the same
+network from scratch: the baseline that ``compare_label_budgets`` sets against it and against
+the unsupervised detector. Labels: an empty cell is unlabelled (``data.class_labels`` gives -1).
+
+Whether pre-training pays off depends on the data: on the network-flow sample the frozen
+encoder does not beat the same network trained from scratch (the autoencoder's code keeps the
+common variation of benign traffic and drops the rare directions that set attacks apart), which
+is exactly what ``compare_label_budgets`` is there to show an analyst before trusting either.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from . import data
+from .detector import AnomalyDetector, as_frame
+from .errors import AecoreError, NotFittedError
+from .roles import ColumnRoles
+
+CLASS_MODES = ("auto", "binary", "multiclass")
+REPRESENTATIONS = {
+    "layers": "The activations of every dense layer of the encoder, side by side (the default).",
+    "code": "The encoder's code (its bottleneck) alone.",
+}
+APPROACHES = {
+    "pretrained": "Pre-trained encoder (frozen) + head",
+    "scratch": "Same network trained from scratch",
+    "unsupervised": "Reconstruction error, threshold from the labels",
+}
+BUNDLE_KIND = "classifier"
+MIN_LABELLED = 4
+ANOMALY_COLUMN = "p_anomaly"
+PREDICTED_COLUMN = "predicted_class"
+
+
+def _balanced_weights(codes: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Keras ``class_weight``: each class weighs as much in the loss as any other."""
+    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(codes) / (present.sum() * counts[present])
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def _stratified_split(
+    codes: np.ndarray, share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of (train, validation): ``share`` of each class that has at least two rows
+    goes to validation (at least one row); a class with a single row stays in training."""
+    train, validation = [], []
+    for code in np.unique(codes):
+        rows = rng.permutation(np.flatnonzero(codes == code))
+        n_val = int(round(share * len(rows)))
+        n_val = min(max(n_val, 1), len(rows) - 1) if len(rows) >= 2 and share > 0 else 0
+        validation.append(rows[:n_val])
+        train.append(rows[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
+
+
+class FewLabelClassifier(BaseEstimator):
+    """A classifier for partly labelled tables, built on an autoencoder pre-trained on all rows.
+
+    ``fit(frame)`` reads the labels from ``label_column`` (or ``y``); empty cells are
+    unlabelled and only used for pre-training. ``predict`` returns class names and
+    ``predict_proba`` a DataFrame of class probabilities (columns = ``classes_``, normal
+    classes first). ``class_mode="auto"`` trains one class per attack type when the labels
+    name several, else normal vs anomaly.
+    """
+
+    def __init__(
+        self,
+        *,
+        label_column: str | None = None,
+        class_mode: str = "auto",
+        pretrained: bool = True,
+        fine_tune: bool = False,
+        representation: str = "layers",
+        head_units: int = 16,
+        epochs: int = 150,
+        batch_size: int = 32,
+        learning_rate: float = 3e-3,
+        patience: int = 15,
+        validation_share: float = 0.25,
+        fine_tune_learning_rate: float = 1e-4,
+        fine_tune_epochs: int = 50,
+        detector_params: dict | None = None,
+        roles: ColumnRoles | Mapping[str, str] | None = None,
+        random_state: int = 0,
+    ):
+        self.label_column = label_column
+        self.class_mode = class_mode
+        self.pretrained = pretrained
+        self.fine_tune = fine_tune
+        self.representation = representation
+        self.head_units = head_units
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.validation_share = validation_share
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.fine_tune_epochs = fine_tune_epochs
+        self.detector_params = detector_params
+        self.roles = roles
+        self.random_state = random_state
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        detector: AnomalyDetector | None = None,
+        progress: Callable | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> FewLabelClassifier:
+        """Pre-train on every row of ``X`` (or reuse the fitted ``detector``), then train the
+        classifier on the labelled rows. ``y``: one label per row, empty = unlabelled."""
+        import keras
+
+        frame = as_frame(X)
+        self._check_params()
+        if detector is None:
+            detector = pretrain(
+                frame,
+                self._label_name(frame, y),
+                roles=self.roles,
+                random_state=self.random_state,
+                progress=progress,
+                should_stop=should_stop,
+                **(self.detector_params or {}),
+            )
+        else:
+            detector._check_fitted()
+        if detector.autoencoder_.window > 1:
+            raise AecoreError(
+                "A classifier needs a model of single rows; this one reads windows of rows."
+            )
+        values = self._label_values(frame, y, detector)
+        label_name = self._label_name(frame, y) or detector.roles_.label
+        if label_name in detector.roles_.inputs:
+            raise AecoreError(
+                f"The label column {label_name!r} is an input of the pre-trained model; "
+                "pre-train with it marked as the label."
+            )
+        codes, classes, normal = encode_labels(values, self.class_mode)
+        labelled = np.flatnonzero(codes >= 0)
+        self._check_labels(codes[labelled], classes)
+
+        x = detector.preprocessor_.transform(frame.iloc[labelled])
+        targets = codes[labelled]
+        rng = np.random.default_rng(self.random_state)
+        train, validation = _stratified_split(targets, self.validation_share, rng)
+
+        keras.utils.set_random_seed(self.random_state)
+        model, encoder = _build_classifier(
+            detector,
+            len(classes),
+            self.head_units,
+            pretrained=self.pretrained,
+            representation=self.representation,
+            x_all=detector.preprocessor_.transform(frame),
+        )
+        encoder.trainable = not self.pretrained
+        weights = _balanced_weights(targets[train], len(classes))
+        history = _train(
+            model,
+            x,
+            targets,
+            train,
+            validation,
+            weights,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            patience=self.patience,
+            seed=self.random_state,
+        )
+        fine_history = None
+        if self.fine_tune and self.pretrained:
+            encoder.trainable = True
+            fine_history = _train(
+                model,
+                x,
+                targets,
+                train,
+                validation,
+                weights,
+                epochs=self.fine_tune_epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.fine_tune_learning_rate,
+                patience=self.patience,
+                seed=self.random_state,
+            )
+
+        self.detector_ = detector
+        self.roles_ = detector.roles_
+        self.preprocessor_ = detector.preprocessor_
+        self.model_ = model
+        self.classes_ = np.asarray(classes, dtype=object)
+        self.normal_classes_ = [name for name in classes if name in normal]
+        self.class_mode_ = "binary" if len(classes) == 2 else "multiclass"
+        self.label_column_ = label_name
+        self.n_labelled_ = int(len(labelled))
+        self.n_unlabelled_ = int(len(frame) - len(labelled))
+        self.class_counts_ = {
+            classes[code]: int(count)
+            for code, count in enumerate(np.bincount(targets, minlength=len(classes)))
+        }
+        self.history_ = {"head": history, "fine_tune": fine_history}
+        self.feature_names_in_ = np.asarray(detector.roles_.inputs, dtype=object)
+        self.n_features_in_ = len(detector.roles_.inputs)
+        return self
+
+    def _check_params(self) -> None:
+        if self.class_mode not in CLASS_MODES:
+            raise AecoreError(
+                f"Unknown class mode {self.class_mode!r}; choose one of {', '.join(CLASS_MODES)}."
+            )
+        if not 0 <= self.validation_share < 1:
+            raise AecoreError(
+                f"The validation share must be between 0 and 1, got {self.validation_share!r}."
+            )
+        if int(self.head_units) < 0:
+            raise AecoreError("The head's number of units must be 0 or more.")
+        if self.representation not in REPRESENTATIONS:
+            raise AecoreError(
+                f"Unknown representation {self.representation!r}; choose one of "
+                f"{', '.join(REPRESENTATIONS)}."
+            )
+
+    def _label_name(self, frame: pd.DataFrame, y) -> str | None:
+        if y is not None:
+            return self.label_column if self.label_column in frame else None
+        if self.label_column is not None:
+            return self.label_column
+        if isinstance(self.roles, ColumnRoles):
+            return self.roles.label
+        if isinstance(self.roles, Mapping):
+            found = [column for column, role in self.roles.items() if role == "label"]
+            return found[0] if found else None
+        return data.infer_roles(frame).label
+
+    def _label_values(self, frame: pd.DataFrame, y, detector: AnomalyDetector) -> pd.Series:
+        if y is not None:
+            values = pd.Series(np.asarray(y, dtype=object))
+            if len(values) != len(frame):
+                raise AecoreError(
+                    f"y has {len(values)} values but the data has {len(frame)} rows."
+                )
+            return values
+        column = self.label_column or detector.roles_.label
+        if column is None:
+            raise AecoreError(
+                "Say which column holds the labels (label_column), or pass them as y."
+            )
+        if column not in frame:
+            raise AecoreError(f"The label column {column!r} is not in the data.")
+        return frame[column]
+
+    @staticmethod
+    def _check_labels(codes: np.ndarray, classes: list[str]) -> None:
+        if len(codes) < MIN_LABELLED:
+            raise AecoreError(
+                f"Only {len(codes)} labelled row(s); label at least {MIN_LABELLED} rows "
+                "(some of each class) to train a classifier."
+            )
+        present = np.unique(codes)
+        if len(present) < 2:
+            only = classes[int(present[0])] if len(present) else "none"
+            raise AecoreError(
+                f"The labelled rows hold a single class ({only!r}); label some rows of another "
+                "class too."
+            )
+
+    # ---- predicting ----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "This FewLabelClassifier is not fitted yet: call fit(data) before predicting."
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def _probabilities(self, X) -> np.ndarray:
+        self._check_fitted()
+        x = self.preprocessor_.transform(as_frame(X))
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes_)))
+        return _class_probabilities(self.model_, x)
+
+    def predict_proba(self, X) -> pd.DataFrame:
+        """Class probabilities, one column per class (``classes_``), rows aligned with ``X``."""
+        frame = as_frame(X)
+        return pd.DataFrame(
+            self._probabilities(frame), columns=list(self.classes_), index=frame.index
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class name of every row."""
+        probabilities = self._probabilities(X)
+        return self.classes_[np.argmax(probabilities, axis=1)] if len(probabilities) else (
+            np.asarray([], dtype=object)
+        )
+
+    def anomaly_probability(self, X) -> np.ndarray:
+        """Probability that each row is not normal (the sum over the attack classes)."""
+        probabilities = self._probabilities(X)
+        anomalous = ~np.isin(self.classes_, self.normal_classes_)
+        return probabilities[:, anomalous].sum(axis=1)
+
+    def predict_anomaly(self, X) -> np.ndarray:
+        """1 where the most probable class is not a normal one, else 0."""
+        predicted = self.predict(X)
+        return (~np.isin(predicted, self.normal_classes_)).astype(np.int8)
+
+    # ---- saving --------------------------------------------------------------------------
+    def save(self, name: str, *, models_dir: str | os.PathLike | None = None) -> Path:
+        """Save as bundle ``models/<name>/`` (``model.keras`` + ``meta.json`` with ``kind``
+        "classifier"); an existing bundle of that name is kept as a previous version."""
+        return save_classifier(self, name, models_dir=models_dir)
+
+    @classmethod
+    def load(
+        cls, name: str, *, models_dir: str | os.PathLike | None = None, version: str | None = None
+    ) -> FewLabelClassifier:
+        """Load a bundle written by ``save`` (Keras safe mode; ``detector_`` is None)."""
+        return load_classifier(name, models_dir=models_dir, version=version)
+
+
+# ---------------------------------------------------------------------------- building blocks
+
+
+def pretrain(
+    frame: pd.DataFrame,
+    label_column: str | None = None,
+    *,
+    roles: ColumnRoles | Mapping[str, str] | None = None,
+    random_state: int = 0,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **detector_params: Any,
+) -> AnomalyDetector:
+    """An ``AnomalyDetector`` trained on every row of ``frame``, labels ignored (never an
+    input, never used to pick rows): the pre-trained encoder and the shared preprocessing."""
+    if label_column is not None and label_column not in frame:
+        raise AecoreError(f"The label column {label_column!r} is not in the data.")
+    if isinstance(roles, ColumnRoles):
+        resolved = roles
+    else:
+        overrides = dict(roles or {})
+        if label_column is not None:
+            overrides = {c: r for c, r in overrides.items() if r != "label"}
+            overrides[label_column] = "label"
+        resolved = data.infer_roles(frame, overrides=overrides)
+    if label_column is not None and resolved.label != label_column:
+        resolved = ColumnRoles(
+            features=[c for c in resolved.features if c != label_column],
+            categorical=[c for c in resolved.categorical if c != label_column],
+            time=resolved.time,
+            label=label_column,
+            ignore=[c for c in resolved.ignore if c != label_column],
+        )
+    params = {"split": "random", **detector_params, "train_on": "all"}
+    detector = AnomalyDetector(roles=resolved, random_state=random_state, **params)
+    return detector.fit(frame, progress=progress, should_stop=should_stop)
+
+
+def encode_labels(values: Any, class_mode: str = "auto") -> tuple[np.ndarray, list[str], set]:
+    """Integer class codes (-1 = unlabelled), class names (normal first) and the normal names.
+
+    ``binary`` (or ``auto`` with a single attack class) maps every normal name to one class
+    and every other name to "anomaly"; ``multiclass`` keeps one class per name.
+    """
+    if class_mode not in CLASS_MODES:
+        raise AecoreError(
+            f"Unknown class mode {class_mode!r}; choose one of {', '.join(CLASS_MODES)}."
+        )
+    codes, names = data.class_labels(values)
+    binary = data.binary_labels(values)
+    known = codes >= 0
+    normal_codes = set(np.unique(codes[known & (binary == 0)]).tolist())
+    normal_names = {names[c] for c in normal_codes}
+    n_attack = len(names) - len(normal_codes)
+    if class_mode == "multiclass" or (class_mode == "auto" and n_attack > 1):
+        return codes.astype(np.int64), list(names), normal_names
+    normal_name = names[min(normal_codes)] if len(normal_codes) == 1 else "normal"
+    attack_names = [n for c, n in enumerate(names) if c not in normal_codes]
+    anomaly_name = attack_names[0] if len(attack_names) == 1 else "anomaly"
+    binary_codes = np.where(known, binary, -1).astype(np.int64)
+    return binary_codes, [normal_name, anomaly_name], {normal_name}
+
+
+def _build_classifier(
+    detector: AnomalyDetector,
+    n_classes: int,
+    head_units: int,
+    *,
+    pretrained: bool,
+    representation: str,
+    x_all: np.ndarray,
+):
+    """rows -> encoder (a copy: pre-trained weights, or freshly initialised) -> features
+    scaled with their mean and spread over every row (labelled or not) -> head."""
+    import keras
+    from keras import layers
+
+    source = detector.autoencoder_.encoder
+    encoder = keras.models.clone_model(source)
+    if pretrained:
+        encoder.set_weights(source.get_weights())
+    inputs = keras.Input(shape=source.input_shape[1:], name="rows")
+    if representation == "layers":
+        dense = [
+            layer.output
+            for layer in encoder.layers
+            if isinstance(layer, layers.Dense) and layer.name != "code_log_var"
+        ]
+        extractor = keras.Model(encoder.inputs, dense if len(dense) > 1 else dense[0])
+        found = extractor(inputs)
+        x = layers.Concatenate(name="encoder_layers")(found) if len(dense) > 1 else found
+    else:
+        code = encoder(inputs)
+        if detector.autoencoder_.is_variational:
+            code = code[0]
+        x = code
+    extractor = keras.Model(inputs, x)
+    features = np.concatenate(
+        [
+            np.asarray(extractor(x_all[start : start + 8192], training=False))
+            for start in range(0, len(x_all), 8192)
+        ]
+    )
+    scaling = layers.Normalization(name="feature_scaling")
+    scaling.adapt(features)
+    x = scaling(x)
+    if head_units:
+        x = layers.Dense(int(head_units), activation="relu", name="head_hidden")(x)
+    if n_classes == 2:
+        outputs = layers.Dense(1, activation="sigmoid", name="head_output")(x)
+    else:
+        outputs = layers.Dense(n_classes, activation="softmax", name="head_output")(x)
+    return keras.Model(inputs, outputs, name="classifier"), encoder
+
+
+def _weighted_loss(model, x: np.ndarray, codes: np.ndarray, weights: np.ndarray) -> float:
+    """Mean class-weighted cross-entropy of ``model`` on these rows (no training behaviour)."""
+    probabilities = _class_probabilities(model, x)
+    picked = np.clip(probabilities[np.arange(len(codes)), codes], 1e-7, 1.0)
+    return float(np.sum(-np.log(picked) * weights) / np.sum(weights))
+
+
+def _class_probabilities(model, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """(rows, classes) probabilities; a sigmoid output becomes two columns."""
+    parts = [
+        np.asarray(model(x[start : start + batch_size], training=False), dtype=np.float64)
+        for start in range(0, len(x), batch_size)
+    ]
+    output = np.concatenate(parts) if parts else np.zeros((0, model.output_shape[-1]))
+    if output.shape[1] == 1:
+        output = np.concatenate([1.0 - output, output], axis=1)
+    return output
+
+
+def _train(
+    model,
+    x: np.ndarray,
+    codes: np.ndarray,
+    train: np.ndarray,
+    validation: np.ndarray,
+    class_weight: dict[int, float],
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience: int,
+    seed: int,
+) -> dict:
+    """Class-weighted cross-entropy, early stopping on the (equally class-weighted) validation
+    loss with the best weights restored.
+
+    A plain loop of ``train_on_batch`` calls: a few labelled rows make an epoch one or two
+    steps, where ``model.fit``'s per-epoch overhead would cost a hundred times the training.
+    """
+    import keras
+
+    binary = model.output_shape[-1] == 1
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+    )
+    targets = codes.astype(np.float32 if binary else np.int64)
+    if binary:
+        targets = targets[:, None]
+    weights = np.asarray([class_weight[int(c)] for c in codes], dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    monitored = validation if len(validation) else train
+    batch_size = int(max(1, min(batch_size, len(train))))
+    rng = np.random.default_rng(seed)
+    losses, val_losses = [], []
+    best, best_epoch, best_weights, wait = math.inf, 0, model.get_weights(), 0
+    for epoch in range(int(epochs)):
+        order = rng.permutation(train)
+        short = (-len(order)) % batch_size  # fill the last batch: one batch shape, one trace
+        order = np.concatenate([order, rng.choice(train, size=short)])
+        epoch_loss = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            loss = model.train_on_batch(x[batch], targets[batch], sample_weight=weights[batch])
+            epoch_loss += float(np.asarray(loss).ravel()[0])
+        losses.append(epoch_loss * batch_size / len(order))
+        current = _weighted_loss(model, x[monitored], codes[monitored], weights[monitored])
+        val_losses.append(current)
+        if not math.isfinite(current):
+            break
+        if current < best - 1e-6:
+            best, best_epoch, best_weights, wait = current, epoch + 1, model.get_weights(), 0
+        else:
+            wait += 1
+            if wait >= patience:
+                break
+    model.set_weights(best_weights)
+    return {
+        "loss": losses,
+        "val_loss": val_losses if len(validation) else [],
+        "epochs_run": len(losses),
+        "best_epoch": best_epoch,
+        "learning_rate": float(learning_rate),
+        "n_train": int(len(train)),
+        "n_validation": int(len(validation)),
+    }
+
+
+# ---------------------------------------------------------------------------- label budgets
+
+
+def draw_labelled(codes: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of ``budget`` rows to label: one row of every class first (as an analyst
+    starts from one known example of each kind), the rest at random."""
+    if budget > len(codes):
+        raise AecoreError(f"Cannot draw {budget} labelled rows from {len(codes)}.")
+    chosen = []
+    for code in rng.permutation(np.unique(codes)):
+        if len(chosen) < budget:
+            chosen.append(int(rng.choice(np.flatnonzero(codes == code))))
+    rest = np.setdiff1d(np.arange(len(codes)), chosen)
+    extra = rng.choice(rest, size=budget - len(chosen), replace=False)
+    return np.sort(np.concatenate([np.asarray(chosen, dtype=np.int64), extra]))
+
+
+def _binary_scores(labels: np.ndarray, flags: np.ndarray, scores: np.ndarray) -> dict:
+    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+
+    return {
+        "f1": float(f1_score(labels, flags, zero_division=0)),
+        "pr_auc": float(average_precision_score(labels, scores)),
+        "precision": float(precision_score(labels, flags, zero_division=0)),
+        "recall": float(recall_score(labels, flags, zero_division=0)),
+    }
+
+
+def compare_label_budgets(
+    frame: pd.DataFrame,
+    label_column: str,
+    budgets: Sequence[int] = (10, 50, 200, 1000),
+    *,
+    test_share: float = 0.3,
+    repeats: int = 1,
+    class_mode: str = "auto",
+    fine_tune: bool = False,
+    detector: AnomalyDetector | None = None,
+    detector_params: dict | None = None,
+    classifier_params: dict | None = None,
+    roles: ColumnRoles | Mapping[str, str] | None = None,
+    random_state: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """F1 and PR-AUC of three approaches at each label budget, on the same held-out rows.
+
+    A stratified ``test_share`` of the labelled rows is held out once; the autoencoder is
+    pre-trained once on every row (labels ignored). For each budget, ``repeats`` seeded draws
+    of that many labelled rows train (a) the frozen pre-trained encoder + head, (b) the same
+    network from scratch, and set (c) the reconstruction-error threshold with the best F1 on
+    them. Scores are normal-vs-anomaly on the held-out rows, averaged over the draws (``_std``
+    columns: their spread). Budgets larger than the labelled rows left are skipped; the reasons
+    are in ``result.attrs["notes"]``.
+    """
+    from . import thresholds
+
+    if label_column not in frame:
+        raise AecoreError(f"The label column {label_column!r} is not in the data.")
+    if not 0 < test_share < 1:
+        raise AecoreError(f"The test share must be between 0 and 1, got {test_share!r}.")
+    if int(repeats) < 1:
+        raise AecoreError("repeats must be at least 1.")
+    codes, classes, normal = encode_labels(frame[label_column], class_mode)
+    binary = data.binary_labels(frame[label_column])
+    labelled = np.flatnonzero(codes >= 0)
+    if len(np.unique(codes[labelled])) < 2:
+        raise AecoreError(
+            f"The labelled rows of {label_column!r} hold fewer than two classes; nothing to "
+            "compare."
+        )
+    rng = np.random.default_rng(random_state)
+    pool_positions, test_positions = _stratified_split(codes[labelled], test_share, rng)
+    pool, test = labelled[pool_positions], labelled[test_positions]
+    if len(np.unique(binary[test])) < 2:
+        raise AecoreError("The held-out labelled rows need both normal and anomalous rows.")
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    if detector is None:
+        say("Pre-training the autoencoder on every row")
+        detector = pretrain(
+            frame,
+            label_column,
+            roles=roles,
+            random_state=random_state,
+            **(detector_params or {}),
+        )
+    errors = detector.reconstruction_error(frame)
+    base = dict(classifier_params or {})
+    base.update(label_column=label_column, class_mode=class_mode)
+    rows, notes = [], []
+    for budget in budgets:
+        budget = int(budget)
+        if budget > len(pool):
+            notes.append(
+                f"Budget {budget} skipped: only {len(pool)} labelled rows are left outside the "
+                f"{len(test)} held-out ones."
+            )
+            continue
+        if budget < MIN_LABELLED:
+            notes.append(f"Budget {budget} skipped: a classifier needs at least {MIN_LABELLED}.")
+            continue
+        results: dict[str, list[dict]] = {name: [] for name in APPROACHES}
+        counts = []
+        for repeat in range(int(repeats)):
+            seed = random_state + 1000 * repeat + budget
+            chosen = pool[draw_labelled(codes[pool], budget, np.random.default_rng(seed))]
+            counts.append(int((binary[chosen] == 1).sum()))
+            partial = pd.Series(pd.NA, index=range(len(frame)), dtype=object)
+            partial.iloc[chosen] = np.asarray(frame[label_column].iloc[chosen], dtype=object)
+            for name, pretrained in (("pretrained", True), ("scratch", False)):
+                say(f"Budget {budget}, draw {repeat + 1}: {APPROACHES[name].lower()}")
+                classifier = FewLabelClassifier(
+                    **{**base, "pretrained": pretrained, "fine_tune": fine_tune and pretrained},
+                    random_state=seed,
+                )
+                classifier.fit(frame, partial.to_numpy(), detector=detector)
+                held_out = frame.iloc[test]
+                results[name].append(
+                    _binary_scores(
+                        binary[test],
+                        classifier.predict_anomaly(held_out),
+                        classifier.anomaly_probability(held_out),
+                    )
+                )
+            choice = thresholds.choose_threshold(errors[chosen], "best_f1", labels=binary[chosen])
+            results["unsupervised"].append(
+                _binary_scores(binary[test], errors[test] > choice.value, errors[test])
+            )
+        for name, scores in results.items():
+            table = pd.DataFrame(scores)
+            rows.append(
+                {
+                    "budget": budget,
+                    "approach": name,
+                    "approach_label": APPROACHES[name],
+                    "f1": float(table["f1"].mean()),
+                    "f1_std": float(table["f1"].std(ddof=0)),
+                    "pr_auc": float(table["pr_auc"].mean()),
+                    "pr_auc_std": float(table["pr_auc"].std(ddof=0)),
+                    "precision": float(table["precision"].mean()),
+                    "recall": float(table["recall"].mean()),
+                    "labelled_anomalies": float(np.mean(counts)),
+                    "repeats": int(repeats),
+                    "n_test": int(len(test)),
+                }
+            )
+    result = pd.DataFrame(
+        rows,
+        columns=[
+            "budget", "approach", "approach_label", "f1", "f1_std", "pr_auc", "pr_auc_std",
+            "precision", "recall", "labelled_anomalies", "repeats", "n_test",
+        ],  # fmt: skip
+    )
+    result.attrs["notes"] = notes
+    result.attrs["classes"] = list(classes)
+    return result
+
+
+# ---------------------------------------------------------------------------- unlabelled rows
+
+
+def predict_unlabelled(
+    classifier: FewLabelClassifier, frame: pd.DataFrame, label_column: str | None = None
+) -> pd.DataFrame:
+    """The rows of ``frame`` whose label is empty, most likely attacks first, with the
+    predicted class, the probability of not being normal and one probability per class.
+
+    ``row`` is the row's position in ``frame`` counted from 1 (the line in the file, less the
+    header). Added columns are prefixed ``p_``; an original column with a clashing name keeps
+    its values under the name with ``_input`` appended.
+    """
+    classifier._check_fitted()
+    column = label_column or classifier.label_column_
+    if column is None or column not in frame:
+        raise AecoreError(f"The label column {column!r} is not in the data.")
+    unlabelled = np.flatnonzero(data.binary_labels(frame[column]) < 0)
+    part = frame.iloc[unlabelled]
+    probabilities = classifier._probabilities(part)
+    anomalous = ~np.isin(classifier.classes_, classifier.normal_classes_)
+    added = {
+        "row": unlabelled + 1,
+        PREDICTED_COLUMN: (
+            classifier.classes_[np.argmax(probabilities, axis=1)]
+            if len(part)
+            else np.asarray([], dtype=object)
+        ),
+        ANOMALY_COLUMN: probabilities[:, anomalous].sum(axis=1),
+    }
+    for index, name in enumerate(classifier.classes_):
+        added[f"p_{name}"] = probabilities[:, index]
+    taken = set(frame.columns) | set(added)
+    renamed = {}
+    for original in frame.columns:
+        if original in added:
+            candidate = f"{original}_input"
+            while candidate in taken:
+                candidate += "_"
+            taken.add(candidate)
+            renamed[original] = candidate
+    out = pd.concat(
+        [
+            pd.DataFrame(added, index=part.index),
+            part.rename(columns=renamed),
+        ],
+        axis=1,
+    )
+    order = np.argsort(-out[ANOMALY_COLUMN].to_numpy(), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- bundles
+
+
+def _classifier_meta(classifier: FewLabelClassifier, name: str, description: str) -> dict:
+    from . import persistence
+
+    params = classifier.get_params(deep=False)
+    params["roles"] = persistence._roles_param(params.get("roles"))
+    now = _dt.datetime.now(_dt.timezone.utc)
+    preprocessor = classifier.preprocessor_
+    kinds = {p["name"]: "numeric" for p in preprocessor.numeric_}
+    kinds.update({p["name"]: "categorical" for p in preprocessor.categorical_})
+    roles = classifier.roles_
+    meta = {
+        "schema_version": persistence.SCHEMA_VERSION,
+        "kind": BUNDLE_KIND,
+        "name": name,
+        "version": now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6],
+        "created": now.isoformat(timespec="seconds"),
+        "description": str(description or ""),
+        "libraries": persistence.library_versions(),
+        "model_file": persistence.MODEL_FILE,
+        "model_sha256": None,
+        "params": params,
+        "features": [
+            {"name": c, "role": roles.role_of(c), "kind": kinds.get(c, "numeric")}
+            for c in roles.inputs
+        ],
+        "roles": roles.to_dict(),
+        "preprocessing": preprocessor.to_dict(),
+        "classes": [str(c) for c in classifier.classes_],
+        "normal_classes": list(classifier.normal_classes_),
+        "class_mode": classifier.class_mode_,
+        "label_column": classifier.label_column_,
+        "n_labelled": classifier.n_labelled_,
+        "n_unlabelled": classifier.n_unlabelled_,
+        "class_counts": classifier.class_counts_,
+        "history": classifier.history_,
+        "n_train_rows": classifier.n_labelled_,
+    }
+    return persistence._json_safe(meta)
+
+
+def save_classifier(
+    classifier: FewLabelClassifier,
+    name: str,
+    *,
+    models_dir: str | os.PathLike | None = None,
+    description: str = "",
+) -> Path:
+    """Save a fitted classifier as bundle ``name`` in the folder conventions of
+    ``aecore.persistence`` (``kind`` "classifier" in ``meta.json``); returns the bundle folder.
+    An existing bundle of that name is kept as a previous version."""
+    import keras
+
+    from . import persistence
+
+    persistence.check_name(name)
+    classifier._check_fitted()
+    root = persistence.models_dir_path(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    meta = _classifier_meta(classifier, name, description)
+    temp = root / f"{persistence.TEMP_PREFIX}{name}-{meta['version']}"
+    temp.mkdir()
+    try:
+        model = classifier.model_
+        network = keras.Model(model.input, model.output, name=model.name)  # no optimizer
+        model_path = temp / persistence.MODEL_FILE
+        network.save(model_path)
+        meta["model_sha256"] = persistence._sha256(model_path)
+        persistence._write_meta(meta, temp)
+        target = root / name
+        if target.exists():
+            persistence._retire(root, name, target)
+        os.replace(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_classifier(
+    name: str, *, models_dir: str | os.PathLike | None = None, version: str | None = None
+) -> FewLabelClassifier:
+    """Load a classifier bundle (newest version, or ``version``): hash checked, Keras safe
+    mode. ``detector_`` (the pre-trained autoencoder) is not part of the bundle: None."""
+    import keras
+
+    from . import persistence
+    from .preprocessing import Preprocessor
+
+    folder = persistence._resolve(persistence.models_dir_path(models_dir), name, version)
+    meta = persistence._read_json(folder / persistence.META_FILE)
+    if meta.get("kind") != BUNDLE_KIND:
+        raise AecoreError(
+            f"Model {name!r} is an anomaly detector, not a classifier; load it with "
+            "aecore.persistence.load."
+        )
+    if meta.get("schema_version") != persistence.SCHEMA_VERSION:
+        raise AecoreError(
+            f"The bundle in {folder} has schema version {meta.get('schema_version')!r}; this "
+            f"aecore reads version {persistence.SCHEMA_VERSION} only."
+        )
+    model_path = persistence._check_model_file(folder, meta)
+    if persistence._sha256(model_path) != meta.get("model_sha256"):
+        raise AecoreError(
+            f"{persistence.MODEL_FILE} of model {name!r} does not match the SHA-256 in "
+            f"{persistence.META_FILE}: it was changed or damaged after saving, so it is not loaded."
+        )
+    persistence._check_libraries(meta)
+    known = set(FewLabelClassifier().get_params(deep=False))
+    params = {key: value for key, value in meta["params"].items() if key in known}
+    params["roles"] = persistence._roles_from_param(params.get("roles"))
+    classifier = FewLabelClassifier(**params)
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a damaged or unsafe file
+        raise AecoreError(
+            f"{persistence.MODEL_FILE} could not be loaded safely: {error}"
+        ) from error
+    roles = ColumnRoles.from_dict(meta["roles"])
+    classifier.detector_ = None
+    classifier.roles_ = roles
+    classifier.preprocessor_ = Preprocessor.from_dict(meta["preprocessing"])
+    classifier.model_ = model
+    classifier.classes_ = np.asarray(meta["classes"], dtype=object)
+    classifier.normal_classes_ = list(meta["normal_classes"])
+    classifier.class_mode_ = meta["class_mode"]
+    classifier.label_column_ = meta.get("label_column")
+    classifier.n_labelled_ = int(meta.get("n_labelled", 0))
+    classifier.n_unlabelled_ = int(meta.get("n_unlabelled", 0))
+    classifier.class_counts_ = dict(meta.get("class_counts") or {})
+    classifier.history_ = dict(meta.get("history") or {})
+    classifier.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
+    classifier.n_features_in_ = len(roles.inputs)
+    return classifier

@@ -1,0 +1,147 @@
+"""Few labels: a classifier on a pre-trained encoder, the label-budget comparison, bundles."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aecore import persistence, samples
+from aecore.errors import AecoreError
+from aecore.semisupervised import (
+    ANOMALY_COLUMN,
+    FewLabelClassifier,
+    compare_label_budgets,
+    encode_labels,
+    load_classifier,
+    predict_unlabelled,
+    pretrain,
+)
+
+ROLES = samples.SAMPLES["network_flows"].roles()
+
+
+@pytest.fixture(scope="module")
+def flows():
+    return samples.network_flows(seed=0, n_rows=2000)
+
+
+@pytest.fixture(scope="module")
+def detector(flows):
+    return pretrain(flows, "label", roles=ROLES, epochs=20)
+
+
+@pytest.fixture(scope="module")
+def partial(flows):
+    """The flows with all but 10 % of the labels blanked, plus the true labels."""
+    rng = np.random.default_rng(1)
+    truth = flows["label"].to_numpy(dtype=object)
+    labels = truth.copy()
+    labels[rng.random(len(flows)) > 0.1] = ""
+    return flows.assign(label=labels), truth
+
+
+@pytest.fixture(scope="module")
+def classifier(partial, detector):
+    frame, _ = partial
+    return FewLabelClassifier(label_column="label").fit(frame, detector=detector)
+
+
+def test_budget_comparison_on_shared_held_out_rows(flows, detector):
+    result = compare_label_budgets(
+        flows, "label", budgets=(200, 5000), detector=detector, roles=ROLES
+    )
+    assert list(result["approach"]) == ["pretrained", "scratch", "unsupervised"]
+    assert result["budget"].eq(200).all() and result["n_test"].nunique() == 1
+    assert any("5000 skipped" in note for note in result.attrs["notes"])
+    anomaly_share = (flows["label"] != "benign").mean()
+    classifiers = result[result["approach"] != "unsupervised"]
+    assert (classifiers["pr_auc"] > 5 * anomaly_share).all()  # far better than guessing
+    assert result[["f1", "pr_auc", "precision", "recall"]].notna().all().all()
+
+
+def test_unlabelled_rows_get_class_probabilities_attacks_first(partial, classifier):
+    frame, truth = partial
+    out = predict_unlabelled(classifier, frame)
+    unlabelled = (frame["label"] == "").to_numpy()
+    assert len(out) == unlabelled.sum()
+    assert set(out["row"] - 1) == set(np.flatnonzero(unlabelled))
+    classes = list(classifier.classes_)
+    labelled = set(frame["label"]) - {""}
+    assert classes[0] == "benign" and set(classes) == labelled and len(classes) >= 4
+    probabilities = out[[f"p_{name}" for name in classes]].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out[ANOMALY_COLUMN], 1.0 - out["p_benign"], atol=1e-5)
+    assert out[ANOMALY_COLUMN].is_monotonic_decreasing
+    n_attacks = int((truth[unlabelled] != "benign").sum())
+    top = truth[out["row"].to_numpy()[:n_attacks] - 1]
+    assert (top != "benign").mean() > 0.5  # 12 times the 4 % base rate
+    assert out["label"].eq("").all()
+    clashing = predict_unlabelled(classifier, frame.assign(row=7))
+    assert clashing["row_input"].eq(7).all() and clashing["row"].equals(out["row"])
+
+
+def first_kernel(model):
+    """The kernel of the encoder's first layer, wherever the model nests it."""
+    for layer in model.layers:
+        if layer.name == "encode_0":
+            return layer.get_weights()[0]
+        if hasattr(layer, "layers"):
+            found = first_kernel(layer)
+            if found is not None:
+                return found
+    return None
+
+
+def test_frozen_encoder_keeps_the_pretrained_weights(partial, detector, classifier):
+    frame, _ = partial
+    pretrained = detector.autoencoder_.encoder.get_weights()
+
+    np.testing.assert_array_equal(first_kernel(classifier.model_), pretrained[0])
+    tuned = FewLabelClassifier(label_column="label", fine_tune=True, fine_tune_epochs=5)
+    tuned.fit(frame, detector=detector)
+    assert not np.array_equal(first_kernel(tuned.model_), pretrained[0])
+    assert tuned.history_["fine_tune"]["epochs_run"] >= 1
+    scratch = FewLabelClassifier(label_column="label", pretrained=False)
+    scratch.fit(frame, detector=detector)
+    assert not np.array_equal(first_kernel(scratch.model_), pretrained[0])
+    np.testing.assert_array_equal(detector.autoencoder_.encoder.get_weights()[0], pretrained[0])
+
+
+def test_bundle_round_trip_and_versions(partial, classifier, detector, tmp_path):
+    frame, _ = partial
+    classifier.save("flows-labels", models_dir=tmp_path)
+    classifier.save("flows-labels", models_dir=tmp_path)
+    assert len(persistence.list_versions("flows-labels", models_dir=tmp_path)) == 2
+    meta = persistence.read_meta("flows-labels", models_dir=tmp_path)
+    assert meta["kind"] == "classifier" and meta["classes"] == list(classifier.classes_)
+    assert not list(tmp_path.rglob("*.pkl"))
+    loaded = FewLabelClassifier.load("flows-labels", models_dir=tmp_path)
+    pd.testing.assert_frame_equal(loaded.predict_proba(frame), classifier.predict_proba(frame))
+    assert loaded.detector_ is None
+    persistence.save(detector, "flows-detector", models_dir=tmp_path)
+    with pytest.raises(AecoreError, match="not a classifier"):
+        load_classifier("flows-detector", models_dir=tmp_path)
+
+
+def test_binary_mode_and_partial_labels():
+    values = pd.Series(["benign", "", None, "dos", "portscan", "benign"])
+    codes, classes, normal = encode_labels(values, "binary")
+    assert codes.tolist() == [0, -1, -1, 1, 1, 0] and classes == ["benign", "anomaly"]
+    codes, classes, normal = encode_labels(values, "auto")
+    assert classes == ["benign", "dos", "portscan"] and normal == {"benign"}
+    assert codes.tolist() == [0, -1, -1, 1, 2, 0]
+    codes, classes, _ = encode_labels(pd.Series([0, 1, None, 0]), "auto")
+    assert classes == ["0", "1"] and codes.tolist() == [0, 1, -1, 0]
+
+
+def test_clear_errors(partial, detector, flows):
+    frame, _ = partial
+    only_benign = frame.assign(label=np.where(frame["label"] == "benign", "benign", ""))
+    with pytest.raises(AecoreError, match="single class"):
+        FewLabelClassifier(label_column="label").fit(only_benign, detector=detector)
+    few = frame.assign(label=[""] * (len(frame) - 3) + ["benign", "dos", "benign"])
+    with pytest.raises(AecoreError, match="at least 4"):
+        FewLabelClassifier(label_column="label").fit(few, detector=detector)
+    with pytest.raises(AecoreError, match="not fitted"):
+        FewLabelClassifier().predict(frame)
+    with pytest.raises(AecoreError, match="not in the data"):
+        compare_label_budgets(flows, "verdict")

@@ -374,7 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--time", metavar="COL", help="column that orders the rows in time")
     train.add_argument("--role", action="append", metavar="COL=ROLE",
                        help=f"a column's role ({', '.join(ROLE_NAMES)}); repeatable")
-    train.add_argument("--split", choices=("random", "chronological"), default="random")
+    train.add_argument(
+        "--split",
+        choices=("auto", "random", "chronological"),
+        default="auto",
+        help="auto: chronological when there is a time column, else random",
+    )
     train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
                        help="share of rows held out to evaluate against labels")
     train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")

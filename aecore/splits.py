@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import AecoreError
 
-SPLIT_METHODS = ("random", "chronological")
+SPLIT_METHODS = ("auto", "random", "chronological")
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Split:
 def split_rows(
     n_rows: int,
     *,
-    method: str = "random",
+    method: str = "auto",
     validation_share: float = 0.2,
     test_share: float = 0.0,
     order: np.ndarray | None = None,
@@ -39,13 +39,20 @@ def split_rows(
 ) -> Split:
     """Split ``n_rows`` rows into train, validation and test.
 
+    ``auto`` is chronological when an ``order`` (a time column) is given, else random: on
+    time-ordered data a random split lets the model see the future and makes the threshold
+    too optimistic for tomorrow's rows.
     ``chronological`` keeps the earliest rows for training, then validation, then test, ordered
     by ``order`` (e.g. timestamps) when given, else by row position: no future row leaks into
     training. With ``normal_mask`` (the classic novelty setting), train and validation keep only
     normal rows; the anomalies that fell into them move to test, where they can be evaluated.
     """
     if method not in SPLIT_METHODS:
-        raise AecoreError(f"Unknown split {method!r}; choose 'random' or 'chronological'.")
+        raise AecoreError(
+            f"Unknown split {method!r}; choose 'auto', 'random' or 'chronological'."
+        )
+    if method == "auto":
+        method = "chronological" if order is not None else "random"
     for name, share in (("validation", validation_share), ("test", test_share)):
         if not 0 <= share < 1:
             raise AecoreError(f"The {name} share must be between 0 and 1, got {share}.")

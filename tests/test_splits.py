@@ -34,3 +34,13 @@ def test_bad_shares_are_refused():
         split_rows(10, validation_share=1.5)
     with pytest.raises(AecoreError):
         split_rows(10, method="sideways")
+
+
+def test_auto_split_is_chronological_with_a_time_order_and_random_without():
+    order = np.arange(100)
+    auto = split_rows(100, validation_share=0.2, order=order)
+    assert set(auto.train) == set(range(80))
+    assert split_rows(100, validation_share=0.2).sizes() == {
+        "train": 80, "validation": 20, "test": 0,
+    }
+    assert set(split_rows(100, validation_share=0.2).train) != set(range(80))

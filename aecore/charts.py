@@ -1,11 +1,12 @@
 """Plotly figures for the dashboard: pure functions from arrays to figures (no streamlit).
 
 Every builder keeps what it sends to the browser small whatever the number of rows:
-histograms arrive already binned, curves are thinned to ``CURVE_POINTS`` points, the error
-timeline is reduced to the highest error of each of ``TIMELINE_BUCKETS`` runs of rows, scatter
-plots use WebGL on at most ``MAX_SCATTER_POINTS`` sampled rows plus every flagged row (see
-:func:`downsample`), and heatmaps show at most ``HEATMAP_MAX_ROWS`` rows. Numeric arrays travel
-as binary (base64) typed arrays, so a figure stays under a few MB at 1,000,000 rows.
+histograms arrive already binned, curves are thinned to about ``CURVE_POINTS`` points, the
+error timeline is reduced to the highest error of each of ``TIMELINE_BUCKETS`` runs of rows,
+scatter plots use WebGL on a sample of at most ``MAX_SCATTER_POINTS`` unflagged rows plus every
+flagged row (up to ``MAX_FLAGGED_POINTS``; see :func:`downsample`), and heatmaps show at most
+``HEATMAP_MAX_ROWS`` rows. Numeric arrays travel as binary (base64) typed arrays, so a figure
+stays under 5 MB at 1,000,000 rows.
 
 Figures are assembled as plain dicts and wrapped without plotly's property validation (a
 third of the cost of a threshold-slider move otherwise); ``tests/test_charts.py`` validates
@@ -24,8 +25,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 MAX_SCATTER_POINTS = 20_000
-MAX_FLAGGED_POINTS = 50_000
-MIN_CONTEXT_POINTS = 2_000
+MAX_FLAGGED_POINTS = 30_000
 HEATMAP_MAX_ROWS = 200
 HEATMAP_MAX_FEATURES = 40
 TIMELINE_BUCKETS = 2_000
@@ -113,17 +113,16 @@ def downsample(
     flagged: np.ndarray,
     *,
     priority: np.ndarray | None = None,
-    max_points: int = MAX_SCATTER_POINTS,
+    max_other: int = MAX_SCATTER_POINTS,
     max_flagged: int = MAX_FLAGGED_POINTS,
-    min_context: int = MIN_CONTEXT_POINTS,
     seed: int = 0,
 ) -> np.ndarray:
-    """Sorted row positions to draw in a scatter plot.
+    """Sorted row positions to draw in a scatter plot: every flagged row, plus a seeded uniform
+    sample of at most ``max_other`` of the other rows (so the normal cloud looks the same
+    whatever the threshold).
 
-    Every flagged row is kept (when more than ``max_flagged`` rows are flagged, the
-    ``max_flagged`` with the highest ``priority``, e.g. the error). The other rows are a seeded
-    uniform sample filling up to ``max_points`` in all, and at least ``min_context`` of them, so
-    the normal cloud stays visible however many rows are flagged.
+    Were more than ``max_flagged`` rows flagged (a threshold far too low), the ``max_flagged``
+    with the highest ``priority`` (e.g. the error) are kept, so the payload stays bounded.
     """
     flagged = np.asarray(flagged, dtype=bool)
     flagged_rows = np.flatnonzero(flagged)
@@ -135,9 +134,8 @@ def downsample(
             keep = keep[:max_flagged]
         flagged_rows = flagged_rows[keep]
     other_rows = np.flatnonzero(~flagged)
-    room = min(len(other_rows), max(max_points - len(flagged_rows), min_context))
-    if room < len(other_rows):
-        pick = np.random.default_rng(seed).choice(len(other_rows), room, replace=False)
+    if len(other_rows) > max_other:
+        pick = np.random.default_rng(seed).choice(len(other_rows), max_other, replace=False)
         other_rows = other_rows[pick]
     return np.sort(np.concatenate([flagged_rows, other_rows]))
 
@@ -182,13 +180,22 @@ class Curve:
 
 
 def thin_sweep(sweep, max_points: int = CURVE_POINTS) -> Curve:
-    """A ``thresholds.Sweep`` thinned to about ``max_points`` candidates for plotting, keeping
-    the minimum-cost and best-F1 ones (computed once per sweep, not per slider move)."""
+    """A ``thresholds.Sweep`` thinned for plotting (computed once per sweep, not per slider
+    move): half the points evenly spaced among the candidates, half evenly spaced in log
+    threshold (so the sparse high-error end, where the anomalies are, is drawn finely too),
+    keeping the minimum-cost and best-F1 candidates."""
+    thresholds = np.asarray(sweep.thresholds, dtype=np.float64)
     best_cost, best_f1 = int(np.argmin(sweep.cost)), int(np.argmax(sweep.f1))
-    keep = thin_indices(len(sweep.thresholds), max_points, keep=[best_cost, best_f1])
-    keep = keep[np.argsort(sweep.thresholds[keep], kind="stable")]
+    keep = thin_indices(len(thresholds), max_points // 2, keep=[best_cost, best_f1])
+    ascending = thresholds[::-1]  # the sweep lists thresholds from high to low
+    positive = ascending[ascending > 0]
+    if len(positive) > 1 and len(thresholds) > max_points:
+        targets = np.geomspace(positive[0], positive[-1], max_points // 2)
+        at = np.clip(np.searchsorted(ascending, targets), 0, len(ascending) - 1)
+        keep = np.unique(np.concatenate([keep, len(thresholds) - 1 - at]))
+    keep = keep[np.argsort(thresholds[keep], kind="stable")]
     return Curve(
-        thresholds=np.asarray(sweep.thresholds[keep], dtype=np.float64),
+        thresholds=thresholds[keep],
         cost=np.asarray(sweep.cost[keep], dtype=np.float64),
         precision=np.asarray(sweep.precision[keep], dtype=np.float64),
         recall=np.asarray(sweep.recall[keep], dtype=np.float64),
@@ -303,6 +310,8 @@ def cost_curve(
     current threshold and the cheapest one marked."""
     shown = curve.thresholds > 0 if log_x else np.ones(len(curve.thresholds), dtype=bool)
     best = curve.best_cost
+    positive = curve.cost[curve.cost > 0]
+    log_y = bool(log_x and len(positive) and positive.max() > 100 * positive.min())
     data = [
         {
             "type": "scatter", "x": curve.thresholds[shown], "y": curve.cost[shown],
@@ -325,7 +334,7 @@ def cost_curve(
     layout = _layout(
         title=f"Cost = {c_alarm:g} × false alarms + {c_missed:g} × missed anomalies",
         x_axis=_axis("threshold" + (" (log scale)" if log_x else ""), log_x),
-        y_axis=_axis("cost"),
+        y_axis=_axis("cost" + (" (log scale)" if log_y else ""), log_y),
         shapes=[_threshold_shape(threshold, "", vertical=True)],
     )
     return _figure(data, layout)
@@ -447,11 +456,13 @@ def scatter_2d(
             {"size": 4, "color": UNKNOWN_COLOR, "opacity": 0.5})  # fmt: skip
         add(np.flatnonzero(labels == 0), "labelled normal",
             {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})  # fmt: skip
-        add(np.flatnonzero(labels == 1), "labelled anomaly", {"size": 7, "color": LABEL_COLOR})
+        add(np.flatnonzero(labels == 1), "labelled anomaly",
+            {"size": 6, "color": LABEL_COLOR, "opacity": 0.85})  # fmt: skip
     else:
         add(np.flatnonzero(~flags), "not flagged",
             {"size": 4, "color": NORMAL_COLOR, "opacity": 0.5})  # fmt: skip
-        add(np.flatnonzero(flags), "flagged", {"size": 7, "color": FLAGGED_COLOR})
+        add(np.flatnonzero(flags), "flagged",
+            {"size": 5, "color": FLAGGED_COLOR, "opacity": 0.8})  # fmt: skip
     layout = _layout(
         title=title, subtitle=note, x_axis=_axis(x_title), y_axis=_axis(y_title), height=460,
         legend=legend, dragmode="select",

@@ -39,10 +39,17 @@ hover = np.full(len(rows), "", dtype=object)
 hover[row_flags] = ["top features: " + text for text in scored.top_features_text(rows[row_flags])]
 labels = None if scored.labels is None else scored.labels[rows]
 n_flagged = int(flags.sum())
+n_other = len(rows) - int(row_flags.sum())
 if len(rows) < scored.n_rows:
+    kept = (
+        f"every flagged row ({n_flagged:,})"
+        if n_flagged <= charts.MAX_FLAGGED_POINTS
+        else f"the {charts.MAX_FLAGGED_POINTS:,} flagged rows with the highest error "
+        f"(of {n_flagged:,})"
+    )
     sample_note = (
-        f"{len(rows):,} of {scored.n_rows:,} rows drawn: every flagged row "
-        f"({min(n_flagged, charts.MAX_FLAGGED_POINTS):,}) plus a random sample of the others."
+        f"{len(rows):,} of {scored.n_rows:,} rows drawn: {kept} plus a random sample of "
+        f"{n_other:,} of the others, so flagged rows look more common here than they are."
     )
 else:
     sample_note = f"All {scored.n_rows:,} rows drawn."

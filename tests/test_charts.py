@@ -10,6 +10,7 @@ from aecore.thresholds import ErrorIndex, sweep
 
 MB = 1024 * 1024
 N_LARGE = 1_000_000
+TOP_FEATURES = "top features: srv1_cpu_temp_c 45%, srv2_fan_rpm 20%, humidity_pct 9%"
 
 
 @pytest.fixture(scope="module")
@@ -35,29 +36,20 @@ def _valid(figure):
 # ---------------------------------------------------------------- down-sampling
 
 
-def test_downsample_keeps_every_flagged_row_and_bounds_the_rest():
+def test_downsample_keeps_every_flagged_row_and_samples_the_rest():
     rng = np.random.default_rng(1)
     flagged = rng.random(200_000) < 0.01
-    rows = charts.downsample(flagged, max_points=20_000)
+    rows = charts.downsample(flagged, max_other=20_000)
     assert set(np.flatnonzero(flagged)) <= set(rows.tolist())
-    assert len(rows) <= 20_000
     assert np.all(np.diff(rows) > 0)  # sorted, no duplicates
-    assert (~flagged[rows]).sum() == 20_000 - flagged.sum()
-
-
-def test_downsample_is_seeded_and_keeps_context_when_many_rows_are_flagged():
-    flagged = np.zeros(100_000, dtype=bool)
-    flagged[:30_000] = True
-    first = charts.downsample(flagged, max_points=20_000, min_context=2_000, seed=3)
-    assert np.array_equal(first, charts.downsample(flagged, max_points=20_000, seed=3))
-    assert flagged[first].sum() == 30_000  # all flagged, even above max_points
-    assert (~flagged[first]).sum() == 2_000  # the normal cloud stays visible
+    assert (~flagged[rows]).sum() == 20_000
+    assert np.array_equal(rows, charts.downsample(flagged, max_other=20_000))  # seeded
 
 
 def test_downsample_over_the_flagged_cap_keeps_the_highest_errors():
     flagged = np.ones(1_000, dtype=bool)
     errors = np.arange(1_000, dtype=float)
-    rows = charts.downsample(flagged, priority=errors, max_flagged=100, max_points=50)
+    rows = charts.downsample(flagged, priority=errors, max_flagged=100)
     assert sorted(rows.tolist()) == list(range(900, 1_000))
 
 
@@ -121,6 +113,8 @@ def labelled_sweep():
 def test_thin_sweep_keeps_the_best_thresholds(labelled_sweep):
     curve = charts.thin_sweep(labelled_sweep)
     assert len(curve.thresholds) <= charts.CURVE_POINTS + 2
+    top = np.sort(labelled_sweep.thresholds)[-200:]  # the sparse high end is drawn finely
+    assert np.isin(curve.thresholds, top).sum() >= 20
     assert np.all(np.diff(curve.thresholds) >= 0)
     assert curve.cost[curve.best_cost] == labelled_sweep.cost.min()
     assert curve.f1[curve.best_f1] == labelled_sweep.f1.max()
@@ -138,6 +132,10 @@ def test_cost_curve_marks_the_current_threshold_and_the_minimum(labelled_sweep):
     assert current.x[0] == 1.0 and current.y[0] == at["cost"]
     assert "5 × missed" in figure.layout.title.text
     assert _line_shapes(figure)[0].x0 == 1.0
+    wide = charts.thin_sweep(labelled_sweep)
+    wide.cost = np.linspace(1.0, 10_000.0, len(wide.cost))
+    spread = charts.cost_curve(wide, 1.0, 5.0, c_alarm=1, c_missed=5, log_x=True)
+    assert spread.layout.yaxis.type == "log"  # costs spanning decades get a log axis
 
 
 def test_metric_curves_stay_in_zero_one(labelled_sweep):
@@ -265,8 +263,16 @@ def test_every_figure_stays_under_5_mb_at_a_million_rows(large_errors):
 
     rows = charts.downsample(flags, priority=large_errors)
     assert flags[rows].sum() == flags.sum()
+    worst_flags = large_errors > np.quantile(large_errors, 0.5)  # half the rows flagged
+    worst_rows = charts.downsample(worst_flags, priority=large_errors)
+    worst_hover = np.full(len(worst_rows), "", dtype=object)
+    worst_hover[worst_flags[worst_rows]] = TOP_FEATURES
+    worst, _ = charts.scatter_2d(
+        rng.normal(size=(len(worst_rows), 2)), worst_rows, large_errors[worst_rows],
+        worst_flags[worst_rows], hover=worst_hover, title="t", x_title="x", y_title="y",
+    )  # fmt: skip
     hover = np.full(len(rows), "", dtype=object)
-    hover[flags[rows]] = "top features: srv1_cpu_temp_c 45%, srv2_fan_rpm 20%, humidity_pct 9%"
+    hover[flags[rows]] = TOP_FEATURES
     scatter, _ = charts.scatter_2d(
         rng.normal(size=(len(rows), 2)), rows, large_errors[rows], flags[rows], hover=hover,
         title="Latent space", x_title="PC 1", y_title="PC 2",
@@ -288,5 +294,5 @@ def test_every_figure_stays_under_5_mb_at_a_million_rows(large_errors):
     heatmap = charts.feature_heatmap(
         feature_errors[top], [f"row {r}" for r in top], [f"feature_{j:02d}" for j in range(30)]
     )
-    for figure in (histogram, scatter, cost_figure, timeline, heatmap):
+    for figure in (histogram, scatter, worst, cost_figure, timeline, heatmap):
         assert charts.payload_bytes(figure) <= 5 * MB, figure.layout.title.text

@@ -284,36 +284,50 @@ class _ArrowFieldCountError(Exception):
 
 
 def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
-    """Multithreaded parse with pyarrow; dates and times stay text, as written in the file."""
+    """Multithreaded parse with pyarrow; dates and times stay text, as written in the file.
+
+    Column types are read off the first block and given to the full parse (no per-block type
+    inference); should a later row not fit them, the file is parsed again with inference.
+    """
     read_options = pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_SIZE)
     parse_options = pacsv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=b'"' in payload, ignore_empty_lines=True
+        delimiter=delimiter,
+        quote_char='"' if b'"' in payload else False,
+        newlines_in_values=b'"' in payload,
+        ignore_empty_lines=True,
     )
-    forced: dict[str, pa.DataType] = {}
     try:
         with pacsv.open_csv(
             pa.BufferReader(payload),
             read_options=pacsv.ReadOptions(use_threads=False, block_size=_PEEK_BLOCK_SIZE),
             parse_options=parse_options,
-            convert_options=_convert_options(forced),
+            convert_options=_convert_options({}),
         ) as reader:
             schema = reader.schema
         names = _clean_names(schema.names)
-        forced = {field.name: pa.string() for field in schema if pa.types.is_temporal(field.type)}
+        text = {field.name: pa.string() for field in schema if pa.types.is_temporal(field.type)}
+        peeked = {field.name: field.type for field in schema if _is_plain_type(field.type)}
+        attempts = [{**peeked, **text}, text] if peeked else [text]
         table = None
-        for _ in range(2):
-            table = pacsv.read_csv(
-                pa.BufferReader(payload),
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=_convert_options(forced),
-            )
+        while table is None:
+            forced = attempts.pop(0)
+            try:
+                table = pacsv.read_csv(
+                    pa.BufferReader(payload),
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=_convert_options(forced),
+                )
+            except pa.ArrowInvalid as error:
+                if not attempts or _FIELD_COUNT.search(str(error)):
+                    raise
+                continue
             late = {f.name: pa.string() for f in table.schema if pa.types.is_temporal(f.type)}
-            if not late:
-                break
-            forced.update(late)
+            if late:
+                attempts = [{**forced, **late}]
+                table = None
     except pa.ArrowInvalid as error:
-        match = re.search(r"Expected \d+ columns, got \d+.*", str(error), flags=re.S)
+        match = _FIELD_COUNT.search(str(error))
         if match:
             raise _ArrowFieldCountError(match.group(0)) from error
         raise
@@ -321,7 +335,24 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
         if pa.types.is_null(field.type):
             # Entirely empty columns become float NaN, as pandas reads them.
             table = table.set_column(position, field.name, pa.nulls(len(table), pa.float64()))
-    return table.rename_columns(names).to_pandas()
+    table = table.rename_columns(names)
+    if all(column.num_chunks > 1 for column in table.columns):
+        # Large files: each column's parse blocks are joined into its own (writable) array,
+        # much cheaper than interleaving all columns into one 2-D block; arrow's memory is
+        # released column by column as it goes.
+        return table.to_pandas(split_blocks=True, self_destruct=True)
+    # One block: pyarrow would hand pandas read-only views of its memory, so copy.
+    return table.to_pandas()
+
+
+_FIELD_COUNT = re.compile(r"Expected \d+ columns, got \d+.*", flags=re.S)
+
+
+def _is_plain_type(data_type: pa.DataType) -> bool:
+    """Numbers and booleans: types the first block can fix for the rest of the file."""
+    return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or (
+        pa.types.is_boolean(data_type)
+    )
 
 
 def _convert_options(column_types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from .architectures import Autoencoder
 
-SCORE_BATCH = 65_536
+SCORE_BATCH = 16_384
+SCORE_VALUES = 524_288  # input values per compiled call (2 MB): activations stay in cache
 
 
 @dataclass
@@ -73,7 +74,8 @@ class Scorer:
             per_feature = squared if groups is None else tf.matmul(squared, groups)
             return row, per_feature, code, recon
 
-        self._run = tf.function(run, reduce_retracing=True)
+        rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)
+        self._run = tf.function(run, input_signature=[rows], autograph=False)
 
     def __call__(
         self,
@@ -83,24 +85,29 @@ class Scorer:
         latent: bool = True,
         reconstruction: bool = False,
     ) -> ScoreArrays:
+        """Score the rows of ``x`` (encoded, float32) in batches, one compiled pass per batch;
+        results are written straight into preallocated arrays."""
         x = np.asarray(x, dtype=np.float32)
         n = len(x)
-        inputs = make_windows(x, self.window) if self.window > 1 else x
-        rows, features, codes, recons = [], [], [], []
-        for start in range(0, n, batch_size):
-            batch = np.ascontiguousarray(inputs[start : start + batch_size])
-            row, per_feature, code, recon = self._run(tf.constant(batch))
-            rows.append(row.numpy())
-            features.append(per_feature.numpy())
-            if latent:
-                codes.append(code.numpy())
-            if reconstruction:
-                recons.append(recon.numpy())
         if n == 0:
             return ScoreArrays(np.zeros(0, np.float32), np.zeros((0, 0), np.float32), None, None)
+        inputs = make_windows(x, self.window) if self.window > 1 else x
+        cache_rows = max(1_024, SCORE_VALUES // max(int(np.prod(inputs.shape[1:])), 1))
+        batch_size = int(max(1, min(batch_size, cache_rows)))
+        outputs: list[np.ndarray | None] = [None, None, None, None]
+        wanted = (True, True, latent, reconstruction)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            batch = np.ascontiguousarray(inputs[start:stop])
+            results = self._run(tf.constant(batch))
+            for position, value in enumerate(results):
+                if not wanted[position]:
+                    continue
+                value = value.numpy()
+                if outputs[position] is None:
+                    outputs[position] = np.empty((n, *value.shape[1:]), dtype=np.float32)
+                outputs[position][start:stop] = value
+        row, per_feature, code, recon = outputs
         return ScoreArrays(
-            row_error=np.concatenate(rows),
-            feature_errors=np.concatenate(features),
-            latent=np.concatenate(codes) if latent else None,
-            reconstruction=np.concatenate(recons) if reconstruction else None,
+            row_error=row, feature_errors=per_feature, latent=code, reconstruction=recon
         )

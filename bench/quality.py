@@ -1,0 +1,274 @@
+"""Detection quality of the default ``AnomalyDetector`` against the usual alternatives.
+
+Run by hand (not in CI): ``python bench/quality.py`` (``--quick`` for a fast look).
+
+For each labelled dataset in ``../shared/bench_data`` (``.npz`` with ``X`` and ``y``, 1 = anomaly)
+and two settings, prints ROC-AUC, PR-AUC (average precision) and fit+score seconds of:
+
+- ``default``: ``aecore.AnomalyDetector()`` with default arguments;
+- ``iforest``: scikit-learn ``IsolationForest(random_state=0)``;
+- ``pca``: PCA reconstruction error on standardised inputs, components explaining 90% of variance;
+- ``textbook``: standardise with training statistics, Dense(64, relu) -> Dense(n, linear), Adam,
+  MSE, batch 32, 20% validation split, EarlyStopping(patience=3, restore_best_weights=True).
+
+Settings: ``novelty`` trains on a random 70% of the normal rows and scores the other 30% plus all
+anomalies; ``unsupervised`` fits on all rows (anomalies included, no labels used) and scores them.
+Rows are shuffled with a fixed seed and subsampled to at most 10,000. No detector sees a label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.ensemble import IsolationForest  # noqa: E402
+from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installing the package
+
+DATA_DIR = ROOT.parent / "shared" / "bench_data"
+MAX_ROWS = 10_000
+QUICK_ROWS = 2_000
+SEED = 0
+METHODS = ("default", "iforest", "pca", "textbook")
+SETTINGS = ("novelty", "unsupervised")
+TEXTBOOK_MAX_EPOCHS = 100
+
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+# ---- the four methods: fit on x_train, return the scores of x_test (higher = more anomalous) ----
+def make_default(params: dict | None = None) -> Scorer:
+    def run(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+        from aecore import AnomalyDetector
+
+        detector = AnomalyDetector(**(params or {})).fit(x_train)
+        return detector.decision_function(x_test)
+
+    return run
+
+
+def run_iforest(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    return -IsolationForest(random_state=SEED).fit(x_train).score_samples(x_test)
+
+
+def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def run_pca(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    z_train, z_test = _standardise(x_train, x_test)
+    pca = PCA(n_components=0.9, svd_solver="full", random_state=SEED).fit(z_train)
+    reconstruction = pca.inverse_transform(pca.transform(z_test))
+    return np.mean((z_test - reconstruction) ** 2, axis=1)
+
+
+def run_textbook(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    import keras
+
+    z_train, z_test = _standardise(x_train, x_test)
+    keras.utils.set_random_seed(SEED)
+    n = z_train.shape[1]
+    model = keras.Sequential(
+        [keras.Input(shape=(n,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(n)]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    stop = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+    model.fit(
+        z_train, z_train, epochs=TEXTBOOK_MAX_EPOCHS, batch_size=32, validation_split=0.2,
+        callbacks=[stop], verbose=0,
+    )
+    reconstruction = model.predict(z_test, verbose=0)
+    return np.mean((z_test - reconstruction) ** 2, axis=1)
+
+
+# ---- data and settings ------------------------------------------------------------------------
+def load(path: Path, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows shuffled with a fixed seed (files are often sorted by label), at most ``max_rows``."""
+    with np.load(path) as archive:
+        x, y = archive["X"].astype(np.float64), archive["y"].astype(np.int64).ravel()
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(x))[:max_rows]
+    return x[order], y[order]
+
+
+def settings(x: np.ndarray, y: np.ndarray):
+    """Yield (setting, x_train, x_test, y_test) for the two settings."""
+    rng = np.random.default_rng(SEED)
+    normal = rng.permutation(np.flatnonzero(y == 0))
+    n_train = int(round(0.7 * len(normal)))
+    test = np.sort(np.concatenate([normal[n_train:], np.flatnonzero(y == 1)]))
+    yield "novelty", x[np.sort(normal[:n_train])], x[test], y[test]
+    yield "unsupervised", x, x, y
+
+
+def measure(method: Scorer, x_train, x_test, y_test) -> dict:
+    start = time.perf_counter()
+    scores = np.asarray(method(x_train, x_test), dtype=np.float64)
+    seconds = time.perf_counter() - start
+    if not np.isfinite(scores).all():
+        scores = np.nan_to_num(scores, nan=np.nanmax(scores), posinf=np.finfo(float).max)
+    return {
+        "roc_auc": float(roc_auc_score(y_test, scores)),
+        "pr_auc": float(average_precision_score(y_test, scores)),
+        "seconds": seconds,
+    }
+
+
+# ---- report ------------------------------------------------------------------------------------
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary(results: list[dict], methods: list[str], settings_run: list[str]) -> str:
+    """Means across datasets per setting and method, then the issue's targets checked."""
+    rows = []
+    for setting in settings_run:
+        for method in methods:
+            picked = [r for r in results if r["setting"] == setting and r["method"] == method]
+            if picked:
+                rows.append([
+                    setting, method,
+                    float(np.mean([r["roc_auc"] for r in picked])),
+                    float(np.mean([r["pr_auc"] for r in picked])),
+                    float(np.mean([r["seconds"] for r in picked])),
+                ])
+    out = [markdown_table(["setting", "method", "mean ROC-AUC", "mean PR-AUC", "mean s"], rows)]
+    out.append("")
+    out.append(targets(results, rows, settings_run))
+    return "\n".join(out)
+
+
+def targets(results: list[dict], mean_rows: list[list], settings_run: list[str]) -> str:
+    """The issue's three targets, each with its margin."""
+    lines = ["Targets:"]
+    for setting in settings_run:
+        means = {row[1]: row for row in mean_rows if row[0] == setting}
+        if "default" not in means or len(means) < 2:
+            continue
+        others = [m for m in means if m != "default"]
+        for k, name in ((2, "ROC-AUC"), (3, "PR-AUC")):
+            best = max(others, key=lambda m: means[m][k])
+            margin = means["default"][k] - means[best][k]
+            verdict = "met" if margin >= 0 else "NOT met"
+            lines.append(
+                f"- {setting}: mean {name} of default - best alternative ({best}) = "
+                f"{margin:+.3f} ({verdict})"
+            )
+    by_key = {(r["dataset"], r["setting"], r["method"]): r for r in results}
+    gaps, ratios = [], []
+    for (dataset, setting, method), r in by_key.items():
+        if method != "default":
+            continue
+        forest = by_key.get((dataset, setting, "iforest"))
+        if forest:
+            gaps.append((r["roc_auc"] - forest["roc_auc"], dataset, setting))
+        book = by_key.get((dataset, setting, "textbook"))
+        if book:
+            ratios.append((r["seconds"] / book["seconds"], dataset, setting))
+    if gaps:
+        gap, dataset, setting = min(gaps)
+        verdict = "met" if gap >= -0.05 else "NOT met"
+        lines.append(
+            f"- worst ROC-AUC of default - iforest: {gap:+.3f} ({dataset}, {setting}; "
+            f"must be >= -0.05: {verdict})"
+        )
+    if ratios:
+        ratio, dataset, setting = max(ratios)
+        verdict = "met" if ratio <= 1 else "NOT met"
+        lines.append(
+            f"- worst time of default / textbook: {ratio:.2f}x ({dataset}, {setting}; "
+            f"must be <= 1: {verdict})"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of .npz datasets")
+    parser.add_argument("--quick", action="store_true", help=f"at most {QUICK_ROWS} rows each")
+    parser.add_argument("--datasets", help="comma-separated name fragments to keep")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated")
+    parser.add_argument(
+        "--params", default="{}", help="JSON keyword arguments for the default detector, "
+        "to compare a non-default configuration (the row is still labelled 'default')"
+    )
+    parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
+    args = parser.parse_args(argv)
+
+    files = sorted(args.data.glob("*.npz")) if args.data.is_dir() else []
+    if args.datasets:
+        keep = args.datasets.split(",")
+        files = [f for f in files if any(k in f.stem for k in keep)]
+    if not files:
+        print(
+            f"No benchmark data: {args.data} is absent or holds no matching .npz files.\n"
+            "Put labelled datasets there (.npz with X and y, 1 = anomaly) and run again.",
+            file=sys.stderr,
+        )
+        return 2
+
+    runners: dict[str, Scorer] = {
+        "default": make_default(json.loads(args.params)),
+        "iforest": run_iforest,
+        "pca": run_pca,
+        "textbook": run_textbook,
+    }
+    methods = [m for m in args.methods.split(",") if m]
+    settings_run = [s for s in args.settings.split(",") if s]
+    unknown = sorted(set(methods) - set(runners)) + sorted(set(settings_run) - set(SETTINGS))
+    if unknown:
+        parser.error(f"unknown method or setting: {', '.join(unknown)}")
+    max_rows = QUICK_ROWS if args.quick else MAX_ROWS
+
+    print(
+        f"# Detection quality, {dt.date.today().isoformat()}, {os.cpu_count()} CPU cores, "
+        f"{platform.python_version()}, at most {max_rows:,} rows per dataset"
+    )
+    if args.params != "{}":
+        print(f"default detector parameters: {args.params}")
+    results = []
+    for path in files:
+        x, y = load(path, max_rows)
+        for setting, x_train, x_test, y_test in settings(x, y):
+            if setting not in settings_run:
+                continue
+            for method in methods:
+                result = measure(runners[method], x_train, x_test, y_test)
+                result.update(dataset=path.stem, setting=setting, method=method)
+                results.append(result)
+                print(
+                    f"{path.stem:14s} {setting:12s} {method:9s} ROC-AUC {result['roc_auc']:.3f}  "
+                    f"PR-AUC {result['pr_auc']:.3f}  {result['seconds']:6.1f} s",
+                    flush=True,
+                )
+    print()
+    print(summary(results, methods, settings_run))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,15 +1,21 @@
 """Saved model bundles: ``models/<name>/`` holds ``model.keras`` and ``meta.json``.
 
 ``meta.json`` is everything but the network's weights, as plain JSON (no pickle anywhere): the
-schema version, creation time, library versions, columns and their roles, preprocessing
-parameters, hyper-parameters, training history, the threshold and how it was chosen, evaluation
-metrics, a sample of held-out errors for drift checks, and the SHA-256 of ``model.keras``.
+schema version, the bundle's kind, creation time, library versions, columns and their roles,
+preprocessing parameters, hyper-parameters, training history, the threshold and how it was
+chosen, evaluation metrics, the score calibration, a sample of held-out errors and the mean
+error of every column on held-out rows (for drift checks), and the SHA-256 of ``model.keras``.
+
+Two kinds of bundle share this layout: ``"detector"`` (an ``AnomalyDetector``; bundles saved
+before kinds existed are detectors) and ``"classifier"`` (a ``FewLabelClassifier``, saved and
+loaded by ``aecore.semisupervised`` through ``new_meta``, ``write_bundle`` and ``read_bundle``).
 
 Saving never destroys: the bundle is written complete under a hidden temporary name in the same
 folder and published with ``os.replace``; the bundle it replaces moves, also by ``os.replace``,
 to ``models/.versions/<name>/<version>/``. Were a save killed between those two renames, the
 newest previous version is what loads and lists. Loading uses Keras safe mode and refuses
-``.h5`` files, path-like names, a model file whose hash differs and unknown schema versions.
+``.h5`` files, path-like names, a model file whose hash differs, unknown schema versions and a
+bundle of another kind (with the function that loads it).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import shutil
 import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,15 @@ META_FILE = "meta.json"
 VERSIONS_DIR = ".versions"
 TEMP_PREFIX = ".tmp-"
 MAX_REFERENCE_ERRORS = 5_000
+DETECTOR_KIND = "detector"
+CLASSIFIER_KIND = "classifier"
+KINDS = {
+    DETECTOR_KIND: ("an anomaly detector", "aecore.persistence.load"),
+    CLASSIFIER_KIND: (
+        "a classifier trained on a few labels",
+        "FewLabelClassifier.load (from aecore.semisupervised)",
+    ),
+}
 MODELS_DIR = Path(
     os.environ.get("AECORE_MODELS_DIR") or Path(__file__).resolve().parents[1] / "models"
 )
@@ -55,6 +71,7 @@ LIST_COLUMNS = [
     "metrics",
     "n_train_rows",
     "versions",
+    "kind",
 ]
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 _VERSION = re.compile(r"\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}")
@@ -148,16 +165,19 @@ def _resolve(root: Path, name: str, version: str | None = None) -> Path:
 # ---------------------------------------------------------------------------- JSON helpers
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values: numpy scalars and arrays unwrapped, NaN and infinities as null."""
+def json_safe(value: Any) -> Any:
+    """Plain JSON values, so that ``meta.json`` never holds NaN or a repr: numpy scalars and
+    arrays unwrapped, pandas Series as ``{index: value}``, NaN and infinities as null."""
     if isinstance(value, ColumnRoles):
-        return _json_safe(value.to_dict())
+        return json_safe(value.to_dict())
+    if isinstance(value, pd.Series):
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, np.ndarray):
-        return [_json_safe(item) for item in value.tolist()]
+        return [json_safe(item) for item in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -172,6 +192,17 @@ def _nan_for_none(values: Mapping | None) -> dict | None:
     if values is None:
         return None
     return {key: (math.nan if item is None else item) for key, item in values.items()}
+
+
+def _float_series(values: Mapping | None) -> pd.Series | None:
+    """``{name: number}`` from JSON as a float Series in the stored order (null = NaN)."""
+    if values is None:
+        return None
+    return pd.Series(
+        [math.nan if item is None else float(item) for item in values.values()],
+        index=[str(key) for key in values],
+        dtype=np.float64,
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -209,7 +240,9 @@ def _reference_sample(errors: Any) -> list[float]:
     return [float(v) for v in values]
 
 
-def _roles_param(roles: Any) -> dict | None:
+def roles_to_json(roles: Any) -> dict | None:
+    """The ``roles`` hyper-parameter as JSON: ``ColumnRoles`` and a plain mapping are told apart
+    so that loading gives back the same type (and the same ``get_params``)."""
     if roles is None:
         return None
     if isinstance(roles, ColumnRoles):
@@ -217,12 +250,50 @@ def _roles_param(roles: Any) -> dict | None:
     return {"kind": "mapping", "value": {str(k): str(v) for k, v in dict(roles).items()}}
 
 
-def _roles_from_param(stored: Any) -> ColumnRoles | dict | None:
+def roles_from_json(stored: Any) -> ColumnRoles | dict | None:
+    """The inverse of ``roles_to_json``."""
     if stored is None:
         return None
     if stored.get("kind") == "roles":
         return ColumnRoles.from_dict(stored["value"])
     return dict(stored["value"])
+
+
+def bundle_kind(meta: Mapping) -> str:
+    """What a bundle holds: its ``kind``, or "detector" for bundles saved before kinds existed."""
+    return str(meta.get("kind") or DETECTOR_KIND)
+
+
+def feature_entries(roles: ColumnRoles, preprocessor: Any) -> list[dict]:
+    """``[{"name", "role", "kind"}]`` for every input column, in the model's order; ``kind`` is
+    "numeric" or "categorical" as the fitted ``Preprocessor`` encodes it."""
+    kinds = {p["name"]: "numeric" for p in preprocessor.numeric_}
+    kinds.update({p["name"]: "categorical" for p in preprocessor.categorical_})
+    return [
+        {"name": column, "role": roles.role_of(column), "kind": kinds.get(column, "numeric")}
+        for column in roles.inputs
+    ]
+
+
+def new_meta(name: str, *, kind: str = DETECTOR_KIND, description: str = "") -> dict:
+    """The fields every bundle's ``meta.json`` starts with: schema version, kind, name, a new
+    version id, creation time, description and library versions (``write_bundle`` adds the
+    model file's hash)."""
+    check_name(name)
+    if kind not in KINDS:
+        raise AecoreError(f"Unknown bundle kind {kind!r}; choose one of {', '.join(KINDS)}.")
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "name": name,
+        "version": now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6],
+        "created": now.isoformat(timespec="seconds"),
+        "description": str(description or ""),
+        "libraries": library_versions(),
+        "model_file": MODEL_FILE,
+        "model_sha256": None,
+    }
 
 
 # ---------------------------------------------------------------------------- saving
@@ -232,63 +303,57 @@ def build_meta(detector: Any, name: str, *, description: str = "") -> dict:
     """The JSON description of a fitted detector (everything but the network's weights)."""
     detector._check_fitted()
     params = detector.get_params(deep=False)
-    params["roles"] = _roles_param(params.get("roles"))
+    params["roles"] = roles_to_json(params.get("roles"))
     roles: ColumnRoles = detector.roles_
     preprocessor = detector.preprocessor_
-    kinds = {p["name"]: "numeric" for p in preprocessor.numeric_}
-    kinds.update({p["name"]: "categorical" for p in preprocessor.categorical_})
-    features = [
-        {"name": column, "role": roles.role_of(column), "kind": kinds.get(column, "numeric")}
-        for column in roles.inputs
-    ]
     autoencoder = detector.autoencoder_
     reference = np.asarray(detector.reference_errors_)
     split = getattr(detector, "split_", None)
-    now = _dt.datetime.now(_dt.timezone.utc)
-    version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     choice = detector.threshold_choice_
-    meta = {
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "version": version,
-        "created": now.isoformat(timespec="seconds"),
-        "description": str(description or ""),
-        "libraries": library_versions(),
-        "model_file": MODEL_FILE,
-        "model_sha256": None,
-        "architecture": {
-            "name": autoencoder.architecture,
-            "window": int(autoencoder.window),
+    meta = new_meta(name, kind=DETECTOR_KIND, description=description)
+    meta.update(
+        {
+            "architecture": {
+                "name": autoencoder.architecture,
+                "window": int(autoencoder.window),
+                "code_size": int(detector.code_size_),
+                "n_inputs": int(preprocessor.n_encoded),
+                "parameters": int(autoencoder.model.count_params()),
+            },
+            "params": params,
+            "features": feature_entries(roles, preprocessor),
+            "roles": roles.to_dict(),
+            "preprocessing": preprocessor.to_dict(),
+            "score_calibration": getattr(detector, "score_calibration_", None),
             "code_size": int(detector.code_size_),
-            "n_inputs": int(preprocessor.n_encoded),
-            "parameters": int(autoencoder.model.count_params()),
-        },
-        "params": params,
-        "features": features,
-        "roles": roles.to_dict(),
-        "preprocessing": preprocessor.to_dict(),
-        "code_size": int(detector.code_size_),
-        "training": detector.training_,
-        "history": detector.history_,
-        "trained_on": detector.trained_on_,
-        "n_train_rows": int(detector.n_train_rows_),
-        "split_sizes": split.sizes() if split is not None else None,
-        "threshold": choice.to_dict(),
-        "evaluation": getattr(detector, "evaluation_", None),
-        "reference_errors": _reference_sample(reference),
-        "reference_errors_count": int(reference.size),
-        "reference_errors_dtype": str(reference.dtype),
-    }
-    return _json_safe(meta)
+            "training": detector.training_,
+            "history": detector.history_,
+            "trained_on": detector.trained_on_,
+            "n_train_rows": int(detector.n_train_rows_),
+            "split_sizes": split.sizes() if split is not None else None,
+            "threshold": choice.to_dict(),
+            "evaluation": getattr(detector, "evaluation_", None),
+            "reference_errors": _reference_sample(reference),
+            "reference_errors_count": int(reference.size),
+            "reference_errors_dtype": str(reference.dtype),
+            "reference_feature_errors": getattr(detector, "reference_feature_errors_", None),
+        }
+    )
+    retraining = getattr(detector, "retraining_", None)
+    if retraining is not None:
+        meta["retraining"] = retraining
+    return json_safe(meta)
 
 
-def _write_model(detector: Any, folder: Path) -> Path:
+def _write_model(model: Any, folder: Path) -> Path:
     """Save the network alone, without the optimizer's state (two thirds of the file for Adam):
-    a saved model is only ever loaded to score."""
+    a saved model is only ever loaded to score. A single input and output stay single tensors
+    (not one-item lists), so the loaded model takes a plain array without a structure warning."""
     import keras
 
-    model = detector.autoencoder_.model
-    network = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, uncompiled
+    single = len(model.inputs) == 1 and len(model.outputs) == 1
+    inputs, outputs = (model.input, model.output) if single else (model.inputs, model.outputs)
+    network = keras.Model(inputs, outputs, name=model.name)  # same layers, uncompiled
     path = folder / MODEL_FILE
     network.save(path)
     return path
@@ -312,6 +377,43 @@ def _remove_stale_temps(root: Path) -> None:
             pass
 
 
+def write_bundle(
+    model: Any,
+    meta: Mapping,
+    name: str,
+    *,
+    models_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``model`` (a Keras model, saved without optimizer state) and ``meta`` (from
+    ``new_meta`` plus the kind's own fields; made JSON-safe here) as bundle ``name``; returns
+    the bundle folder.
+
+    Atomic: the bundle is written complete under a temporary name, then published with
+    ``os.replace``; an existing bundle of that name is kept as a previous version.
+    """
+    check_name(name)
+    meta = json_safe(meta)
+    if meta.get("name") != name or not _VERSION.fullmatch(str(meta.get("version", ""))):
+        raise AecoreError("Bundle descriptions start from new_meta(name) with the same name.")
+    root = models_dir_path(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(root)
+    temp = root / f"{TEMP_PREFIX}{name}-{meta['version']}"
+    temp.mkdir()
+    try:
+        model_path = _write_model(model, temp)
+        meta["model_sha256"] = _sha256(model_path)
+        _write_meta(meta, temp)
+        target = _bundle_dir(root, name)
+        if target.exists():
+            _retire(root, name, target)
+        os.replace(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return target
+
+
 def save(
     detector: Any,
     name: str,
@@ -325,24 +427,8 @@ def save(
     """
     check_name(name)
     detector._check_fitted()
-    root = models_dir_path(models_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(root)
     meta = build_meta(detector, name, description=description)
-    temp = root / f"{TEMP_PREFIX}{name}-{meta['version']}"
-    temp.mkdir()
-    try:
-        model_path = _write_model(detector, temp)
-        meta["model_sha256"] = _sha256(model_path)
-        _write_meta(meta, temp)
-        target = _bundle_dir(root, name)
-        if target.exists():
-            _retire(root, name, target)
-        os.replace(temp, target)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target
+    return write_bundle(detector.autoencoder_.model, meta, name, models_dir=models_dir)
 
 
 def _retire(root: Path, name: str, folder: Path) -> None:
@@ -387,7 +473,7 @@ def _check_model_file(folder: Path, meta: dict) -> Path:
     return path
 
 
-def _check_libraries(meta: dict) -> None:
+def _check_libraries(meta: dict, stacklevel: int) -> None:
     saved = meta.get("libraries") or {}
     current = library_versions()
     changed = [
@@ -400,21 +486,82 @@ def _check_libraries(meta: dict) -> None:
             f"Model {meta.get('name')!r} was saved with other library versions "
             f"({', '.join(changed)}); its scores may differ slightly.",
             BundleVersionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
 
 
-def _check_meta(meta: dict, folder: Path) -> None:
+def _check_kind(meta: dict, expected: str, name: str) -> None:
+    found = bundle_kind(meta)
+    if found == expected:
+        return
+    if found not in KINDS:
+        raise AecoreError(
+            f"Model {name!r} is of an unknown kind {found!r}; this aecore reads "
+            f"{' and '.join(KINDS)} bundles."
+        )
+    what, loader = KINDS[found]
+    raise AecoreError(
+        f"Model {name!r} is {what}, not {KINDS[expected][0]}; load it with {loader}."
+    )
+
+
+def _check_meta(meta: dict, folder: Path, required: Sequence[str]) -> None:
     schema = meta.get("schema_version")
     if schema != SCHEMA_VERSION:
         raise AecoreError(
             f"The bundle in {folder} has schema version {schema!r}; this aecore reads version "
             f"{SCHEMA_VERSION} only. Re-train the model or use a matching aecore."
         )
-    needed = ("params", "roles", "preprocessing", "architecture", "threshold", "model_sha256")
-    absent = [key for key in needed if key not in meta]
+    absent = [key for key in ("model_sha256", *required) if key not in meta]
     if absent:
         raise AecoreError(f"The bundle in {folder} lacks {', '.join(absent)} in {META_FILE}.")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read and checked by ``read_bundle``: its ``meta.json``, the Keras model (loaded
+    in safe mode, uncompiled) and the folder it came from."""
+
+    meta: dict
+    model: Any
+    folder: Path
+
+
+def read_bundle(
+    name: str,
+    *,
+    kind: str = DETECTOR_KIND,
+    required: Sequence[str] = (),
+    models_dir: str | os.PathLike | None = None,
+    version: str | None = None,
+    stacklevel: int = 2,
+) -> Bundle:
+    """Read bundle ``name`` (newest version, or ``version``) after every check: the kind is
+    ``kind`` (else an error naming the loader to use), the schema version is known, the keys in
+    ``required`` are present, the model file is a ``.keras`` file whose SHA-256 matches; warns
+    (``BundleVersionWarning``, at ``stacklevel`` as seen from the caller) when library versions
+    differ from the saved ones. The model loads in Keras safe mode."""
+    import keras
+
+    folder = _resolve(models_dir_path(models_dir), name, version)
+    meta = _read_json(folder / META_FILE)
+    _check_kind(meta, kind, name)
+    _check_meta(meta, folder, required)
+    model_path = _check_model_file(folder, meta)
+    if _sha256(model_path) != meta["model_sha256"]:
+        raise AecoreError(
+            f"{MODEL_FILE} of model {name!r} does not match the SHA-256 in {META_FILE}: the file "
+            "was changed or damaged after saving, so it is not loaded."
+        )
+    _check_libraries(meta, stacklevel + 1)
+    try:
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a damaged or unsafe file
+        raise AecoreError(f"{MODEL_FILE} could not be loaded safely: {error}") from error
+    return Bundle(meta=meta, model=model, folder=folder)
+
+
+_DETECTOR_KEYS = ("params", "roles", "preprocessing", "architecture", "threshold")
 
 
 def load(
@@ -425,25 +572,22 @@ def load(
 ) -> Any:
     """Load bundle ``name`` (its newest version, or ``version``) as a fitted ``AnomalyDetector``.
 
-    ``split_`` is None after loading; everything needed to score, explain and re-threshold is
-    restored. Warns (``BundleVersionWarning``) when library versions differ from the saved ones.
+    ``split_`` is None after loading; everything needed to score, explain, re-threshold and
+    monitor drift is restored. Warns (``BundleVersionWarning``) when library versions differ
+    from the saved ones. A classifier bundle is refused with a message naming its loader.
     """
-    folder = _resolve(models_dir_path(models_dir), name, version)
-    meta = _read_json(folder / META_FILE)
-    _check_meta(meta, folder)
-    model_path = _check_model_file(folder, meta)
-    if _sha256(model_path) != meta["model_sha256"]:
-        raise AecoreError(
-            f"{MODEL_FILE} of model {name!r} does not match the SHA-256 in {META_FILE}: the file "
-            "was changed or damaged after saving, so it is not loaded."
-        )
-    _check_libraries(meta)
-    return _detector_from(meta, model_path)
+    bundle = read_bundle(
+        name,
+        kind=DETECTOR_KIND,
+        required=_DETECTOR_KEYS,
+        models_dir=models_dir,
+        version=version,
+        stacklevel=2,
+    )
+    return _detector_from(bundle.meta, bundle.model)
 
 
-def _detector_from(meta: dict, model_path: Path) -> Any:
-    import keras
-
+def _detector_from(meta: dict, model: Any) -> Any:
     from .architectures import Autoencoder
     from .detector import AnomalyDetector
     from .preprocessing import Preprocessor
@@ -451,13 +595,9 @@ def _detector_from(meta: dict, model_path: Path) -> Any:
 
     known = set(AnomalyDetector().get_params(deep=False))
     params = {key: value for key, value in meta["params"].items() if key in known}
-    params["roles"] = _roles_from_param(params.get("roles"))
+    params["roles"] = roles_from_json(params.get("roles"))
     detector = AnomalyDetector(**params)
 
-    try:
-        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many types for a damaged or unsafe file
-        raise AecoreError(f"{MODEL_FILE} could not be loaded safely: {error}") from error
     architecture = meta["architecture"]
     roles = ColumnRoles.from_dict(meta["roles"])
     preprocessor = Preprocessor.from_dict(meta["preprocessing"])
@@ -474,11 +614,17 @@ def _detector_from(meta: dict, model_path: Path) -> Any:
     detector.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
     detector.n_features_in_ = len(roles.inputs)
     detector.trained_on_ = meta.get("trained_on", "all")
+    detector.score_calibration_ = meta.get("score_calibration")
     detector._scorer = None
     dtype = meta.get("reference_errors_dtype", "float32")
     detector.reference_errors_ = np.asarray(
         meta.get("reference_errors") or [], dtype=np.float32 if dtype == "float32" else np.float64
     )
+    profile = _float_series(meta.get("reference_feature_errors"))
+    if profile is not None:
+        detector.reference_feature_errors_ = profile
+    if meta.get("retraining") is not None:
+        detector.retraining_ = dict(meta["retraining"])
     choice = ThresholdChoice.from_dict(meta["threshold"])
     detector.threshold_choice_ = choice
     detector.threshold_ = float(choice.value)
@@ -562,6 +708,7 @@ def list_models(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
                 "metrics": metrics_text(meta.get("evaluation")),
                 "n_train_rows": meta.get("n_train_rows", 0),
                 "versions": len(found),
+                "kind": bundle_kind(meta),
             }
         )
     frame = pd.DataFrame(rows, columns=LIST_COLUMNS)

@@ -19,11 +19,8 @@ is exactly what ``compare_label_budgets`` is there to show an analyst before tru
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +29,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import data
+from . import data, persistence
 from .detector import AnomalyDetector, as_frame
 from .errors import AecoreError, NotFittedError
+from .preprocessing import Preprocessor
 from .roles import ColumnRoles
 
 CLASS_MODES = ("auto", "binary", "multiclass")
@@ -47,7 +45,7 @@ APPROACHES = {
     "scratch": "Same network trained from scratch",
     "unsupervised": "Reconstruction error, threshold from the labels",
 }
-BUNDLE_KIND = "classifier"
+BUNDLE_KIND = persistence.CLASSIFIER_KIND
 MIN_LABELLED = 4
 ANOMALY_COLUMN = "p_anomaly"
 PREDICTED_COLUMN = "predicted_class"
@@ -769,43 +767,27 @@ def predict_unlabelled(
 
 
 def _classifier_meta(classifier: FewLabelClassifier, name: str, description: str) -> dict:
-    from . import persistence
-
     params = classifier.get_params(deep=False)
-    params["roles"] = persistence._roles_param(params.get("roles"))
-    now = _dt.datetime.now(_dt.timezone.utc)
-    preprocessor = classifier.preprocessor_
-    kinds = {p["name"]: "numeric" for p in preprocessor.numeric_}
-    kinds.update({p["name"]: "categorical" for p in preprocessor.categorical_})
-    roles = classifier.roles_
-    meta = {
-        "schema_version": persistence.SCHEMA_VERSION,
-        "kind": BUNDLE_KIND,
-        "name": name,
-        "version": now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6],
-        "created": now.isoformat(timespec="seconds"),
-        "description": str(description or ""),
-        "libraries": persistence.library_versions(),
-        "model_file": persistence.MODEL_FILE,
-        "model_sha256": None,
-        "params": params,
-        "features": [
-            {"name": c, "role": roles.role_of(c), "kind": kinds.get(c, "numeric")}
-            for c in roles.inputs
-        ],
-        "roles": roles.to_dict(),
-        "preprocessing": preprocessor.to_dict(),
-        "classes": [str(c) for c in classifier.classes_],
-        "normal_classes": list(classifier.normal_classes_),
-        "class_mode": classifier.class_mode_,
-        "label_column": classifier.label_column_,
-        "n_labelled": classifier.n_labelled_,
-        "n_unlabelled": classifier.n_unlabelled_,
-        "class_counts": classifier.class_counts_,
-        "history": classifier.history_,
-        "n_train_rows": classifier.n_labelled_,
-    }
-    return persistence._json_safe(meta)
+    params["roles"] = persistence.roles_to_json(params.get("roles"))
+    meta = persistence.new_meta(name, kind=BUNDLE_KIND, description=description)
+    meta.update(
+        {
+            "params": params,
+            "features": persistence.feature_entries(classifier.roles_, classifier.preprocessor_),
+            "roles": classifier.roles_.to_dict(),
+            "preprocessing": classifier.preprocessor_.to_dict(),
+            "classes": [str(c) for c in classifier.classes_],
+            "normal_classes": list(classifier.normal_classes_),
+            "class_mode": classifier.class_mode_,
+            "label_column": classifier.label_column_,
+            "n_labelled": classifier.n_labelled_,
+            "n_unlabelled": classifier.n_unlabelled_,
+            "class_counts": classifier.class_counts_,
+            "history": classifier.history_,
+            "n_train_rows": classifier.n_labelled_,
+        }
+    )
+    return meta
 
 
 def save_classifier(
@@ -815,81 +797,42 @@ def save_classifier(
     models_dir: str | os.PathLike | None = None,
     description: str = "",
 ) -> Path:
-    """Save a fitted classifier as bundle ``name`` in the folder conventions of
-    ``aecore.persistence`` (``kind`` "classifier" in ``meta.json``); returns the bundle folder.
-    An existing bundle of that name is kept as a previous version."""
-    import keras
-
-    from . import persistence
-
+    """Save a fitted classifier as bundle ``name`` (``kind`` "classifier" in ``meta.json``)
+    with ``persistence.write_bundle``: atomic, an existing bundle of that name kept as a
+    previous version. Returns the bundle folder."""
     persistence.check_name(name)
     classifier._check_fitted()
-    root = persistence.models_dir_path(models_dir)
-    root.mkdir(parents=True, exist_ok=True)
     meta = _classifier_meta(classifier, name, description)
-    temp = root / f"{persistence.TEMP_PREFIX}{name}-{meta['version']}"
-    temp.mkdir()
-    try:
-        model = classifier.model_
-        network = keras.Model(model.input, model.output, name=model.name)  # no optimizer
-        model_path = temp / persistence.MODEL_FILE
-        network.save(model_path)
-        meta["model_sha256"] = persistence._sha256(model_path)
-        persistence._write_meta(meta, temp)
-        target = root / name
-        if target.exists():
-            persistence._retire(root, name, target)
-        os.replace(temp, target)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return target
+    return persistence.write_bundle(classifier.model_, meta, name, models_dir=models_dir)
+
+
+_BUNDLE_KEYS = ("params", "roles", "preprocessing", "classes", "normal_classes", "class_mode")
 
 
 def load_classifier(
     name: str, *, models_dir: str | os.PathLike | None = None, version: str | None = None
 ) -> FewLabelClassifier:
-    """Load a classifier bundle (newest version, or ``version``): hash checked, Keras safe
-    mode. ``detector_`` (the pre-trained autoencoder) is not part of the bundle: None."""
-    import keras
-
-    from . import persistence
-    from .preprocessing import Preprocessor
-
-    folder = persistence._resolve(persistence.models_dir_path(models_dir), name, version)
-    meta = persistence._read_json(folder / persistence.META_FILE)
-    if meta.get("kind") != BUNDLE_KIND:
-        raise AecoreError(
-            f"Model {name!r} is an anomaly detector, not a classifier; load it with "
-            "aecore.persistence.load."
-        )
-    if meta.get("schema_version") != persistence.SCHEMA_VERSION:
-        raise AecoreError(
-            f"The bundle in {folder} has schema version {meta.get('schema_version')!r}; this "
-            f"aecore reads version {persistence.SCHEMA_VERSION} only."
-        )
-    model_path = persistence._check_model_file(folder, meta)
-    if persistence._sha256(model_path) != meta.get("model_sha256"):
-        raise AecoreError(
-            f"{persistence.MODEL_FILE} of model {name!r} does not match the SHA-256 in "
-            f"{persistence.META_FILE}: it was changed or damaged after saving, so it is not loaded."
-        )
-    persistence._check_libraries(meta)
+    """Load a classifier bundle (newest version, or ``version``) with
+    ``persistence.read_bundle``: hash checked, Keras safe mode. ``detector_`` (the pre-trained
+    autoencoder) is not part of the bundle: None."""
+    bundle = persistence.read_bundle(
+        name,
+        kind=BUNDLE_KIND,
+        required=_BUNDLE_KEYS,
+        models_dir=models_dir,
+        version=version,
+        stacklevel=2,
+    )
+    meta = bundle.meta
     known = set(FewLabelClassifier().get_params(deep=False))
     params = {key: value for key, value in meta["params"].items() if key in known}
-    params["roles"] = persistence._roles_from_param(params.get("roles"))
+    params["roles"] = persistence.roles_from_json(params.get("roles"))
     classifier = FewLabelClassifier(**params)
-    try:
-        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as error:  # Keras raises many types for a damaged or unsafe file
-        raise AecoreError(
-            f"{persistence.MODEL_FILE} could not be loaded safely: {error}"
-        ) from error
     roles = ColumnRoles.from_dict(meta["roles"])
     classifier.detector_ = None
     classifier.roles_ = roles
     classifier.preprocessor_ = Preprocessor.from_dict(meta["preprocessing"])
-    classifier.model_ = model
+    classifier.model_ = bundle.model
     classifier.classes_ = np.asarray(meta["classes"], dtype=object)
     classifier.normal_classes_ = list(meta["normal_classes"])
     classifier.class_mode_ = meta["class_mode"]

@@ -2,6 +2,7 @@
 
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
     text = (folder / "meta.json").read_text(encoding="utf-8")
     meta = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in meta.json"))
     assert meta["schema_version"] == persistence.SCHEMA_VERSION
+    assert meta["kind"] == "detector"
     assert set(meta["libraries"]) >= {"keras", "tensorflow", "numpy", "pandas", "scikit-learn"}
     assert [f["name"] for f in meta["features"]] == ["bytes", "packets", "duration", "protocol"]
     assert [f["kind"] for f in meta["features"]][-1] == "categorical"
@@ -90,6 +92,9 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
     assert meta["n_train_rows"] == detector.n_train_rows_
     assert meta["description"] == "first try"
     assert len(meta["reference_errors"]) == len(detector.reference_errors_)
+    profile = meta["reference_feature_errors"]
+    assert list(profile) == ["bytes", "packets", "duration", "protocol"]
+    assert profile == pytest.approx(detector.reference_feature_errors_.to_dict())
     import hashlib
 
     digest = hashlib.sha256((folder / "model.keras").read_bytes()).hexdigest()
@@ -262,7 +267,7 @@ def test_listing_for_a_models_page(detector, tmp_path):
     assert row["threshold"] == detector.threshold_ and row["threshold_method"] == "percentile"
     assert row["metrics"].startswith("F1 ") and "ROC-AUC" in row["metrics"]
     assert row["n_train_rows"] == detector.n_train_rows_ and row["versions"] == 1
-    assert row["created"].startswith("20")
+    assert row["created"].startswith("20") and row["kind"] == "detector"
     assert models.loc["plain", "metrics"] == "" and models.loc["plain", "architecture"] == "linear"
 
 
@@ -319,3 +324,90 @@ def test_the_bundled_demo_model_flags_the_sample_incidents(monkeypatch):
     incident = frame["label"].to_numpy() == 1
     assert flags[incident].mean() > 0.3
     assert flags[incident].mean() > 10 * flags[~incident].mean()
+
+
+def test_fit_profiles_the_held_out_errors_of_each_column_and_loading_restores_it(
+    detector, frame, tmp_path
+):
+    profile = detector.reference_feature_errors_
+    assert list(profile.index) == list(detector.feature_names_in_)
+    held_out = frame.iloc[detector.split_.validation]
+    np.testing.assert_allclose(profile, detector.feature_errors(held_out).mean(), rtol=1e-6)
+    retrained = AnomalyDetector(**FAST).fit(frame)
+    retrained.retraining_ = {"mode": "scratch", "rows": 240, "window": None}
+    retrained.save("net-1", models_dir=tmp_path)
+    loaded = persistence.load("net-1", models_dir=tmp_path)
+    assert loaded.reference_feature_errors_.dtype == np.float64
+    pd.testing.assert_series_equal(
+        loaded.reference_feature_errors_, retrained.reference_feature_errors_, check_names=False
+    )
+    assert loaded.retraining_ == retrained.retraining_
+
+
+def test_a_loaded_network_takes_a_plain_array_without_a_structure_warning(detector, tmp_path):
+    detector.save("net-1", models_dir=tmp_path)
+    network = persistence.load("net-1", models_dir=tmp_path).autoencoder_.model
+    rows = np.zeros((3, detector.preprocessor_.n_encoded), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.asarray(network(rows, training=False)).shape == rows.shape
+
+
+def test_bundles_saved_before_kinds_existed_load_as_detectors(detector, frame, tmp_path):
+    folder = detector.save("old", models_dir=tmp_path)
+
+    def as_before(meta):
+        del meta["kind"], meta["reference_feature_errors"]
+
+    edit_meta(folder, as_before)
+    loaded = persistence.load("old", models_dir=tmp_path)
+    np.testing.assert_allclose(
+        loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
+    )
+    assert not hasattr(loaded, "reference_feature_errors_")
+    assert persistence.list_models(tmp_path)["kind"].tolist() == ["detector"]
+
+
+def tiny_network():
+    import keras
+
+    inputs = keras.Input(shape=(3,))
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+
+
+def classifier_meta(name="labels") -> dict:
+    meta = persistence.new_meta(name, kind="classifier", description="few labels")
+    meta.update(classes=np.array(["benign", "dos"]), weight=np.float32(0.5), spread=float("nan"))
+    return meta
+
+
+def test_bundle_helpers_write_and_check_any_kind_and_load_refuses_a_classifier(tmp_path):
+    for _ in range(2):
+        persistence.write_bundle(tiny_network(), classifier_meta(), "labels", models_dir=tmp_path)
+    assert len(persistence.list_versions("labels", models_dir=tmp_path)) == 2
+
+    bundle = persistence.read_bundle(
+        "labels", kind="classifier", required=("classes",), models_dir=tmp_path
+    )
+    assert bundle.meta["classes"] == ["benign", "dos"] and bundle.meta["spread"] is None
+    assert bundle.meta["weight"] == 0.5 and bundle.meta["description"] == "few labels"
+    assert bundle.model.predict(np.ones((4, 3)), verbose=0).shape == (4, 2)
+    with pytest.raises(AecoreError, match="lacks threshold"):
+        persistence.read_bundle(
+            "labels", kind="classifier", required=("threshold",), models_dir=tmp_path
+        )
+    with pytest.raises(AecoreError, match=r"is a classifier.*FewLabelClassifier\.load"):
+        persistence.load("labels", models_dir=tmp_path)
+    listed = persistence.list_models(tmp_path)
+    assert listed["kind"].tolist() == ["classifier"] and list(listed.columns) == (
+        persistence.LIST_COLUMNS
+    )
+
+    (bundle.folder / "model.keras").write_bytes(b"PK\x03\x04 not the saved model")
+    with pytest.raises(AecoreError, match="does not match the SHA-256"):
+        persistence.read_bundle("labels", kind="classifier", models_dir=tmp_path)
+    edit_meta(bundle.folder, lambda meta: meta.update(kind="forecaster"))
+    with pytest.raises(AecoreError, match="unknown kind 'forecaster'"):
+        persistence.load("labels", models_dir=tmp_path)
+    with pytest.raises(AecoreError, match="same name"):
+        persistence.write_bundle(tiny_network(), classifier_meta(), "other", models_dir=tmp_path)

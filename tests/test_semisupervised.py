@@ -120,6 +120,10 @@ def test_bundle_round_trip_and_versions(partial, classifier, detector, tmp_path)
     persistence.save(detector, "flows-detector", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="not a classifier"):
         load_classifier("flows-detector", models_dir=tmp_path)
+    with pytest.raises(AecoreError, match=r"load it with FewLabelClassifier\.load"):
+        persistence.load("flows-labels", models_dir=tmp_path)
+    kinds = persistence.list_models(tmp_path).set_index("name")["kind"]
+    assert kinds.to_dict() == {"flows-detector": "detector", "flows-labels": "classifier"}
 
 
 def test_binary_mode_and_partial_labels():

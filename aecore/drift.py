@@ -26,9 +26,11 @@ time-ordered data (``split="chronological"``): a random split leaves each held-o
 training rows just like it and makes the reference errors, and the threshold, too optimistic.
 
 Per-feature errors say where the errors grew. They need the per-feature errors of the
-reference rows, ``detector.reference_feature_errors_`` (mean squared error per input column
-over the held-out rows), which ``attach_reference_profile`` adds after ``fit`` and ``retrain``
-sets; without it ``monitor`` can compute them from a ``reference_frame``.
+reference rows, ``detector.reference_feature_errors_`` (the mean error of every input column
+over the held-out rows, from ``reference_feature_errors``), which ``fit`` and ``retrain`` set
+and a saved bundle keeps, so a loaded model names the features too. A model saved before the
+profile existed lacks it: ``attach_reference_profile`` adds it, or ``monitor`` computes it from
+a ``reference_frame``.
 
 ``retrain(detector, frame, mode=...)`` returns a new detector, trained from scratch on a window
 of recent rows or fine-tuned from the old weights on new normal rows at a low learning rate,
@@ -169,21 +171,35 @@ def _p_text(p: float) -> str:
 # ---------------------------------------------------------------------------- reference profile
 
 
-def attach_reference_profile(detector: AnomalyDetector, frame: pd.DataFrame) -> AnomalyDetector:
-    """Set ``detector.reference_feature_errors_``: the mean squared error of every input column
-    over the detector's held-out reference rows of ``frame`` (the frame it was fitted on).
+def reference_feature_errors(detector: Any, frame: pd.DataFrame, rows: Any = None) -> pd.Series:
+    """The mean error of every input column (``detector.feature_errors``) over ``rows``
+    (positions in ``frame``; None = every row), as a float Series indexed by column.
 
-    Call it right after ``fit``; ``monitor`` compares a new batch's per-feature errors with it.
-    A detector without a split (a loaded one) uses every row of ``frame``.
+    The per-feature counterpart of ``reference_errors_``: the rows are scored on their own, as
+    the held-out rows are for the reference errors. ``AnomalyDetector.fit`` calls it on its
+    held-out rows; it needs nothing from this module beyond numpy and pandas, so ``detector``
+    can import it lazily without an import cycle at load time.
+    """
+    frame = as_frame(frame)
+    if rows is not None:
+        frame = frame.iloc[np.asarray(rows, dtype=np.int64)]
+    return detector.feature_errors(frame).mean(axis=0).astype(np.float64)
+
+
+def attach_reference_profile(detector: AnomalyDetector, frame: pd.DataFrame) -> AnomalyDetector:
+    """Set ``detector.reference_feature_errors_`` from ``frame`` (the frame it was fitted on):
+    the mean error of every input column over the detector's held-out reference rows.
+
+    ``fit`` already sets it; this is for a model that lacks it (one saved before the profile
+    was stored). A detector without a split (a loaded one) uses every row of ``frame``.
     """
     detector._check_fitted()
     frame = as_frame(frame)
     split = getattr(detector, "split_", None)
-    rows = np.arange(len(frame))
+    rows = None
     if split is not None and len(frame) == sum(split.sizes().values()):
         rows = split.validation if len(split.validation) else split.train
-    errors = detector.feature_errors(frame)
-    detector.reference_feature_errors_ = errors.iloc[rows].mean(axis=0).astype(np.float64)
+    detector.reference_feature_errors_ = reference_feature_errors(detector, frame, rows)
     return detector
 
 
@@ -461,7 +477,7 @@ def retrain(
         new = AnomalyDetector(**params).fit(rows, progress=progress, should_stop=should_stop)
     else:
         new = _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop)
-    attach_reference_profile(new, rows)
+        attach_reference_profile(new, rows)
     new.retraining_ = {
         "mode": mode,
         "rows": int(len(rows)),

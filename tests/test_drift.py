@@ -20,8 +20,7 @@ def rack():
     rack (the committed drift sample) and more shifted data to retrain on."""
     training = samples.server_metrics(seed=0, n_rows=3000)
     detector = AnomalyDetector(roles=ROLES, split="chronological", epochs=30, random_state=0)
-    detector.fit(training)
-    drift.attach_reference_profile(detector, training)
+    detector.fit(training)  # fit keeps the per-feature reference errors too
     start = samples.day_after(training)
     return {
         "training": training,
@@ -90,11 +89,26 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     assert len(versions) == 2 and versions[0]["current"]
     loaded = persistence.load("rack", models_dir=tmp_path)
     assert loaded.threshold_ == pytest.approx(new.threshold_)
+    assert loaded.retraining_ == new.retraining_ and loaded.retraining_["rows"] == 1500
+    assert list(loaded.reference_feature_errors_.index) == list(old.feature_names_in_)
     previous = persistence.load("rack", models_dir=tmp_path, version=versions[1]["version"])
     assert previous.threshold_ == pytest.approx(old.threshold_)
     assert "Fine-tuned on 1,500" in persistence.read_meta("rack", models_dir=tmp_path)[
         "description"
     ]
+
+
+def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(rack, tmp_path):
+    persistence.save(rack["detector"], "rack", models_dir=tmp_path)
+    loaded = persistence.load("rack", models_dir=tmp_path)
+    report = drift.monitor(loaded, rack["shifted"])
+    assert report.verdict in ("drifting", "drifted")
+    top = report.feature_changes["feature"].head(5)
+    assert all(name.split("_")[0] in samples.DRIFTED_SERVERS for name in top)
+    assert any("grew most" in sentence for sentence in report.evidence)
+    assert not any("cannot be named" in sentence for sentence in report.evidence)
+    original = drift.monitor(rack["detector"], rack["shifted"]).feature_changes
+    pd.testing.assert_frame_equal(report.feature_changes, original, atol=1e-6)
 
 
 def test_loaded_model_without_feature_profile_still_monitors(rack, tmp_path):

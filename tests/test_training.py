@@ -1,0 +1,61 @@
+"""The training loop: what it reports, and that penalties added by layers are trained."""
+
+import keras
+import numpy as np
+import pytest
+
+from aecore.architectures import build_autoencoder
+from aecore.training import train_autoencoder
+from tests.helpers import numeric_frame
+
+
+def _rows(n_rows: int, n_features: int = 6) -> np.ndarray:
+    x = numeric_frame(n_rows, n_features).to_numpy(dtype=np.float32)
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def test_reported_losses_cover_every_row_including_a_short_last_batch():
+    x = _rows(250)  # 250 = 7 x 32 + 26: the last batch is short
+    train, val = x[:203], x[203:]
+    keras.utils.set_random_seed(0)
+    autoencoder = build_autoencoder("dense", 6, code_size=2)
+    # A learning rate too small to move the weights: the epoch's loss is the loss of the
+    # untrained model on all training rows, and the validation loss on all validation rows.
+    history = train_autoencoder(
+        autoencoder, train, val, epochs=1, batch_size=32, learning_rate=1e-12
+    )
+    model = autoencoder.model
+    train_mse = float(np.mean((model.predict(train, verbose=0) - train) ** 2))
+    val_mse = float(np.mean((model.predict(val, verbose=0) - val) ** 2))
+    assert history["loss"][0] == pytest.approx(train_mse, rel=1e-4)
+    assert history["val_loss"][0] == pytest.approx(val_mse, rel=1e-4)
+
+
+def test_a_penalty_added_by_a_layer_is_part_of_training():
+    x = _rows(400)
+    codes = {}
+    for l1 in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        autoencoder = build_autoencoder("sparse", 6, code_size=3, l1=l1)
+        history = train_autoencoder(
+            autoencoder, x[:300], x[300:], epochs=5, batch_size=32, learning_rate=3e-3
+        )
+        codes[l1] = float(np.abs(autoencoder.encoder.predict(x, verbose=0)).mean())
+        mse = float(np.mean((autoencoder.model.predict(x[300:], verbose=0) - x[300:]) ** 2))
+        if l1 > 0:  # the validation loss counts the penalty on top of the reconstruction error
+            assert history["val_loss"][-1] > mse
+    assert codes[1.0] < 0.5 * codes[0.0]  # the L1 penalty shrank the codes
+
+
+def test_same_seed_same_model_different_seed_different_shuffles():
+    x = _rows(300)
+    weights = []
+    for seed in (0, 0, 1):
+        keras.utils.set_random_seed(0)  # same initial weights every time
+        autoencoder = build_autoencoder("dense", 6, code_size=2)
+        train_autoencoder(
+            autoencoder, x[:240], x[240:], epochs=2, batch_size=16, learning_rate=1e-3, seed=seed
+        )
+        weights.append(np.concatenate([w.ravel() for w in autoencoder.model.get_weights()]))
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.allclose(weights[0], weights[2])

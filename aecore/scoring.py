@@ -55,6 +55,7 @@ class Scorer:
         groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
         window = self.window
         include_kl = self.include_kl
+        n_encoded = float(autoencoder.encoder.input_shape[-1])
 
         def run(x):
             encoded = encoder(x, training=False)
@@ -66,12 +67,14 @@ class Scorer:
             if window > 1:
                 x, recon = x[:, -1, :], recon[:, -1, :]
             squared = tf.square(recon - x)
-            row = tf.reduce_mean(squared, axis=1)
+            per_feature = squared if groups is None else tf.matmul(squared, groups)
+            # The row's MSE, as the per-feature errors' sum over the encoded columns: a group
+            # matrix that also carries column weights gives weighted errors in the same pass.
+            row = tf.reduce_sum(per_feature, axis=1) / n_encoded
             if include_kl:
                 log_var = tf.clip_by_value(log_var, -10.0, 10.0)
                 kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(code) - tf.exp(log_var), axis=1)
                 row = row + kl_weight * kl
-            per_feature = squared if groups is None else tf.matmul(squared, groups)
             return row, per_feature, code, recon
 
         rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)

@@ -37,9 +37,9 @@ from _speed_common import (
     train_until,
 )
 
-# aecore's trainer on the recipe's architecture: 4x the recipe's batch with 3x its learning rate,
-# patience as the default detector's. The same values at 100,000 and 1,000,000 rows.
-TRAINER_SCHEDULE = {"batch_size": 128, "learning_rate": 3e-3, "epochs": 100, "patience": 5}
+# aecore's trainer on the recipe's architecture: 4x the recipe's batch with 1.5x its learning
+# rate, patience as the default detector's. The same values at 100,000 and 1,000,000 rows.
+TRAINER_SCHEDULE = {"batch_size": 128, "learning_rate": 1.5e-3, "epochs": 100, "patience": 5}
 RECIPE_MAX_EPOCHS = 200
 
 
@@ -73,6 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aecore import AnomalyDetector
+    from aecore.scoring import Scorer
 
     print(f"machine: {machine()}")
     x = synthetic(args.rows, seed=0)
@@ -122,13 +123,17 @@ def main() -> None:
 
     ours, scorer_only, reference = [], [], []
     for repeat in range(max(args.repeats, args.predict_repeats)):
-        wall, _, result = timed(lambda: detector.score(big, latent=False))
+        wall = timed(lambda: detector.score(big, latent=False))[0]
         ours.append(wall)
         scorer_only.append(timed(lambda: detector.scorer_(encoded, latent=False))[0])
         if repeat < args.predict_repeats:
-            reference.append(timed(predict_and_numpy)[0])
-    check = predict_and_numpy()[0]
-    agree = float(np.max(np.abs(check - result.row_error) / np.maximum(check, 1e-6)))
+            reference_s, _, (check, _) = timed(predict_and_numpy)
+            reference.append(reference_s)
+    # The detector's score adds its calibration (code limit, column weights) to the plain
+    # reconstruction MSE; check the compiled Scorer against predict on the plain MSE.
+    plain = Scorer(detector.autoencoder_, detector.preprocessor_.group_matrix())
+    plain_rows = plain(encoded, latent=False).row_error
+    agree = float(np.max(np.abs(check - plain_rows) / np.maximum(check, 1e-6)))
 
     print()
     print(f"Training on {args.rows:,} x {x.shape[1]} rows (median of {args.repeats} runs)")
@@ -156,7 +161,7 @@ def main() -> None:
               f"{args.score_rows / median(scorer_only):,.0f}", "", ""))  # fmt: skip
     print(row("Keras model.predict (batch 32) + numpy", seconds(ref_s),
               f"{args.score_rows / ref_s:,.0f}", "1x", ""))  # fmt: skip
-    print(f"    largest relative difference of row errors, Scorer vs predict: {agree:.1e}")
+    print(f"    largest relative difference of plain row MSEs, Scorer vs predict: {agree:.1e}")
     print(f"load average at the end: {load_average()}")
 
 

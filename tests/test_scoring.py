@@ -1,0 +1,47 @@
+"""The compiled scorer: the same numbers as Keras's own predict, whatever the batching."""
+
+import keras
+import numpy as np
+
+from aecore.architectures import build_autoencoder
+from aecore.scoring import Scorer
+
+
+def _model_and_rows(n_rows=103, n_features=5):
+    keras.utils.set_random_seed(0)
+    autoencoder = build_autoencoder("dense", n_features, code_size=2)
+    x = np.random.default_rng(0).normal(size=(n_rows, n_features)).astype(np.float32)
+    return autoencoder, x
+
+
+def test_scores_match_predict_and_do_not_depend_on_the_batch_size():
+    autoencoder, x = _model_and_rows()
+    reconstruction = autoencoder.model.predict(x, verbose=0)
+    squared = (reconstruction - x) ** 2
+    scorer = Scorer(autoencoder)
+    whole = scorer(x, reconstruction=True)
+    in_pieces = scorer(x, batch_size=7, reconstruction=True)  # 103 = 14 x 7 + 5
+    np.testing.assert_allclose(whole.row_error, squared.mean(axis=1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(whole.feature_errors, squared, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(whole.reconstruction, reconstruction, rtol=1e-5, atol=1e-6)
+    for name in ("row_error", "feature_errors", "latent", "reconstruction"):
+        np.testing.assert_allclose(
+            getattr(in_pieces, name), getattr(whole, name), rtol=1e-5, atol=1e-7
+        )
+    assert scorer(x, latent=False).latent is None
+
+
+def test_a_weighted_group_matrix_weights_feature_and_row_errors_alike():
+    autoencoder, x = _model_and_rows()
+    # Encoded columns 0-1 are one source column (e.g. a one-hot pair), 2, 3 and 4 are others;
+    # the sources are weighted 2, 1, 0.5 and 1.
+    groups = np.zeros((5, 4), dtype=np.float32)
+    groups[[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]] = 1.0
+    weights = np.array([2.0, 1.0, 0.5, 1.0], dtype=np.float32)
+    plain = Scorer(autoencoder, groups)(x)
+    weighted = Scorer(autoencoder, groups * weights)(x)
+    np.testing.assert_allclose(weighted.feature_errors, plain.feature_errors * weights, rtol=1e-5)
+    np.testing.assert_allclose(
+        weighted.row_error, weighted.feature_errors.sum(axis=1) / 5, rtol=1e-5
+    )
+    np.testing.assert_allclose(plain.row_error, plain.feature_errors.sum(axis=1) / 5, rtol=1e-5)

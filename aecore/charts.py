@@ -578,3 +578,121 @@ def loss_curve(
         height=340,
     )
     return _figure(data, layout)
+
+
+# ---------------------------------------------------------------- few labels
+
+APPROACH_STYLES = {
+    "pretrained": {"color": NORMAL_COLOR, "dash": "solid", "symbol": "circle"},
+    "scratch": {"color": LABEL_COLOR, "dash": "solid", "symbol": "square"},
+    "unsupervised": {"color": UNKNOWN_COLOR, "dash": "dash", "symbol": "diamond"},
+}
+
+
+def label_budget_curves(table: pd.DataFrame, *, metric: str = "f1") -> go.Figure:
+    """Labels used (log axis) against F1 (or ``metric``) on the same held-out rows, one line per
+    approach of ``aecore.semisupervised.compare_label_budgets``; the spread over draws as error
+    bars when there was more than one draw, PR-AUC, precision and recall on hover."""
+    names = {"f1": "F1", "pr_auc": "PR-AUC"}
+    data = []
+    for approach, rows in table.groupby("approach", sort=False):
+        rows = rows.sort_values("budget")
+        style = APPROACH_STYLES.get(str(approach), {"color": BEST_COLOR, "dash": "solid"})
+        trace = {
+            "type": "scatter", "x": rows["budget"].to_numpy(dtype=np.float64),
+            "y": rows[metric].to_numpy(dtype=np.float64), "mode": "lines+markers",
+            "name": str(rows["approach_label"].iloc[0]),
+            "line": {"color": style["color"], "dash": style["dash"], "width": 2},
+            "marker": {"color": style["color"], "size": 9, "symbol": style.get("symbol")},
+            "customdata": rows[["pr_auc", "precision", "recall", "f1"]].to_numpy(np.float64),
+            "hovertemplate": "%{x:,} labelled rows<br>F1 %{customdata[3]:.3f} · "
+            "PR-AUC %{customdata[0]:.3f}<br>precision %{customdata[1]:.3f} · "
+            "recall %{customdata[2]:.3f}<extra>%{fullData.name}</extra>",
+        }  # fmt: skip
+        spread = f"{metric}_std"
+        if spread in rows and int(rows["repeats"].max()) > 1:
+            trace["error_y"] = {
+                "type": "data", "array": rows[spread].to_numpy(dtype=np.float64),
+                "visible": True, "color": style["color"],
+            }  # fmt: skip
+        data.append(trace)
+    budgets = sorted({int(b) for b in table["budget"]})
+    n_test = int(table["n_test"].iloc[0]) if len(table) else 0
+    layout = _layout(
+        title=f"{names.get(metric, metric)} by the number of labelled rows used",
+        subtitle=f"normal vs anomaly on the same {n_test:,} held-out labelled rows",
+        x_axis=_axis("labelled rows used (log scale)", type="log", tickvals=budgets,
+                     ticktext=[f"{b:,}" for b in budgets]),
+        y_axis=_axis(names.get(metric, metric), range=[0, 1.02]),
+    )  # fmt: skip
+    return _figure(data, layout)
+
+
+# ---------------------------------------------------------------- drift
+
+
+def _shared_edges(values: np.ndarray, *, log: bool, bins: int) -> np.ndarray:
+    values = values[np.isfinite(values)]
+    if log:
+        positive = values[values > 0]
+        if len(positive) == 0:
+            return np.linspace(0.0, 1.0, bins + 1)
+        low, high = float(positive.min()), float(positive.max())
+        return np.geomspace(low, high if high > low else low * 10, bins + 1)
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    return np.linspace(low, high if high > low else low + 1.0, bins + 1)
+
+
+def drift_histograms(
+    reference_errors: np.ndarray,
+    new_errors: np.ndarray,
+    threshold: float,
+    *,
+    log_x: bool = True,
+    bins: int | None = None,
+) -> go.Figure:
+    """The reconstruction errors of the reference rows (held out at training time) and of the
+    new batch, overlaid as shares of their rows on shared bins, with the threshold drawn: a new
+    batch whose errors sit to the right of the reference has drifted. ``bins`` defaults to
+    twice the square root of the smaller sample (10 to 60), so a small sample is not all gaps;
+    errors outside the bins (zero on a log axis) count in the end bins."""
+    reference = np.asarray(reference_errors, dtype=np.float64)
+    new = np.asarray(new_errors, dtype=np.float64)
+    if bins is None:
+        bins = int(np.clip(2 * math.sqrt(max(min(len(reference), len(new)), 1)), 10, 60))
+    edges = _shared_edges(np.concatenate([reference, new]), log=log_x, bins=bins)
+    data = []
+    for name, values, color in (
+        (f"reference ({len(reference):,} held-out rows at training)", reference, NORMAL_COLOR),
+        (f"new batch ({len(new):,} rows)", new, FLAGGED_COLOR),
+    ):
+        clipped = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
+        counts, _ = np.histogram(clipped, bins=edges)
+        share = 100.0 * counts / max(len(clipped), 1)
+        data.append(
+            {
+                "type": "scatter", "x": edges, "y": np.append(share, share[-1]),
+                "mode": "lines", "fill": "tozeroy", "name": name,
+                "line": {"shape": "hv", "color": color, "width": 2},
+                "opacity": 0.6,
+                "hovertemplate": "error from %{x:.4g}<br>%{y:.1f}% of rows<extra>"
+                + name.split(" (")[0] + "</extra>",
+            }
+        )  # fmt: skip
+    position = 0.0
+    low, high = float(edges[0]), float(edges[-1])
+    if log_x and low > 0 and threshold > 0:
+        position = math.log(threshold / low) / max(math.log(high / low), 1e-12)
+    elif high > low:
+        position = (threshold - low) / (high - low)
+    layout = _layout(
+        title="Reconstruction errors: reference vs new batch",
+        subtitle="each curve is the share of its own rows per bin, so batches of any size compare",
+        x_axis=_axis(ERROR_TITLE + (" (log scale)" if log_x else ""), log_x),
+        y_axis=_axis("share of rows (%)"),
+        shapes=[
+            _threshold_shape(threshold, f"threshold {_fmt(threshold)}", vertical=True,
+                             label_left=position > 0.6)
+        ],
+    )  # fmt: skip
+    return _figure(data, layout)

@@ -296,3 +296,51 @@ def test_every_figure_stays_under_5_mb_at_a_million_rows(large_errors):
     )
     for figure in (histogram, scatter, worst, cost_figure, timeline, heatmap):
         assert charts.payload_bytes(figure) <= 5 * MB, figure.layout.title.text
+
+
+# ---------------------------------------------------------------- few labels and drift
+
+
+def _budget_table(repeats: int) -> pd.DataFrame:
+    """A comparison table shaped like ``compare_label_budgets``'s, scratch winning at 200."""
+    rows = []
+    f1 = {"pretrained": [0.5, 0.6, 0.7], "scratch": [0.2, 0.5, 0.8], "unsupervised": [0.4] * 3}
+    for position, budget in enumerate((10, 50, 200)):
+        for approach, label in (
+            ("pretrained", "Pre-trained"), ("scratch", "Scratch"), ("unsupervised", "Error"),
+        ):  # fmt: skip
+            rows.append({
+                "budget": budget, "approach": approach, "approach_label": label,
+                "f1": f1[approach][position], "f1_std": 0.05, "pr_auc": 0.9, "pr_auc_std": 0.0,
+                "precision": 0.7, "recall": 0.6, "repeats": repeats, "n_test": 120,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_label_budget_curves_draw_one_line_per_approach():
+    figure = _valid(charts.label_budget_curves(_budget_table(repeats=1)))
+    assert [trace.name for trace in figure.data] == ["Pre-trained", "Scratch", "Error"]
+    scratch = figure.data[1]
+    assert list(scratch.x) == [10, 50, 200] and list(scratch.y) == [0.2, 0.5, 0.8]
+    assert figure.layout.xaxis.type == "log" and list(figure.layout.xaxis.tickvals) == [10, 50, 200]
+    assert "120 held-out" in figure.layout.title.subtitle.text
+    assert scratch.error_y.array is None  # one draw: no spread to show
+    spread = _valid(charts.label_budget_curves(_budget_table(repeats=3)))
+    assert list(spread.data[0].error_y.array) == [0.05] * 3
+
+
+def test_drift_histograms_overlay_shares_and_mark_the_threshold():
+    rng = np.random.default_rng(5)
+    reference = rng.lognormal(-2.0, 0.3, 800)
+    shifted = rng.lognormal(-0.5, 0.3, 3000)  # a batch of another size, errors grown
+    for log_x in (True, False):
+        figure = _valid(charts.drift_histograms(reference, shifted, 0.25, log_x=log_x))
+        old, new = figure.data
+        assert "800" in old.name and "3,000" in new.name
+        for trace in (old, new):
+            assert np.isclose(np.sum(trace.y[:-1]), 100.0)  # shares of each curve's own rows
+        centres = np.asarray(old.x[:-1])
+        assert np.average(centres, weights=new.y[:-1]) > np.average(centres, weights=old.y[:-1])
+        (line,) = _line_shapes(figure)
+        assert line.x0 == line.x1 == 0.25 and "0.25" in line.label.text
+        assert figure.layout.xaxis.type == ("log" if log_x else None)

@@ -16,12 +16,14 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aecore import data, persistence
+from aecore import data, drift, persistence
 from aecore.analysis import content_key, pca_comparison
 from aecore.samples import SAMPLES
+from aecore.semisupervised import draw_labelled, encode_labels
 
 from . import state
 
@@ -108,6 +110,55 @@ def scores_for(model_key: str, data_key: str, detector, frame: pd.DataFrame):
             store.pop(next(iter(store)))
         store[key] = result
     return store[key]
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def label_summary(data_key: str, column: str, class_mode: str, _frame: pd.DataFrame) -> dict:
+    """How many rows of ``column`` are labelled and unlabelled, and the rows per class (normal
+    classes first), as ``FewLabelClassifier`` would read them (empty cells = unlabelled)."""
+    codes, classes, normal = encode_labels(_frame[column], class_mode)
+    counts = np.bincount(codes[codes >= 0], minlength=len(classes))
+    return {
+        "labelled": int((codes >= 0).sum()),
+        "unlabelled": int((codes < 0).sum()),
+        "classes": {str(name): int(count) for name, count in zip(classes, counts, strict=True)},
+        "normal": sorted(str(name) for name in normal),
+    }
+
+
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Hiding labels…")
+def keep_labels(data_key: str, column: str, keep: int, _frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the data with only ``keep`` labels of ``column`` left (one of each class, the
+    rest drawn at random, seeded) and the others emptied: a fully labelled file turned into the
+    few-labels situation, to try the workflow on."""
+    codes, _, _ = encode_labels(_frame[column], "multiclass")
+    labelled = np.flatnonzero(codes >= 0)
+    keep = min(int(keep), len(labelled))
+    chosen = labelled[draw_labelled(codes[labelled], keep, np.random.default_rng(0))]
+    values = pd.Series(pd.NA, index=_frame.index, dtype=object)
+    values.iloc[chosen] = _frame[column].iloc[chosen].astype(object).to_numpy()
+    return _frame.assign(**{column: values})
+
+
+def drift_report_for(
+    model_key: str,
+    batch_key: str,
+    detector,
+    frame: pd.DataFrame,
+    reference: tuple[str, pd.DataFrame] | None = None,
+):
+    """This session's ``aecore.drift.monitor`` of ``frame`` by ``detector``: one pass per
+    (model, batch, per-feature reference), kept in session state (the last one)."""
+    key = (model_key, batch_key, reference[0] if reference else None)
+    cached = state.get(state.DRIFT_REPORT)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    with st.spinner(f"Scoring the {len(frame):,} new rows…"):
+        report = drift.monitor(
+            detector, frame, reference_frame=reference[1] if reference else None, top_features=5
+        )
+    state.put(state.DRIFT_REPORT, (key, report))
+    return report
 
 
 def clear_model_caches() -> None:

@@ -32,6 +32,9 @@ LATENT_PAGE = "pages/latent.py"
 EXPLAIN_PAGE = "pages/explain.py"
 EXPORT_PAGE = "pages/export.py"
 MODELS_PAGE = "pages/models.py"
+FEW_LABELS_PAGE = "pages/few_labels.py"
+DRIFT_PAGE = "pages/drift.py"
+DRIFT_SAMPLE = "server_metrics_drift"
 
 
 @dataclass
@@ -271,3 +274,69 @@ def threshold() -> float:
 def set_threshold(value: float) -> None:
     """Move the analyst's threshold (the model itself is not changed)."""
     state.put(state.THRESHOLD, float(value))
+
+
+# ---------------------------------------------------------------- few labels
+
+
+def few_label_data(column: str) -> tuple[pd.DataFrame, str, str | None]:
+    """The data the Few-labels page works on: the current data, or a copy with all but a few
+    labels of ``column`` emptied when the analyst chose to practise on a fully labelled file.
+    Returns (frame, its cache key, a note saying which labels were hidden or None)."""
+    frame = state.get(state.DATA_FRAME)
+    data_key = state.get(state.DATA_KEY)
+    keep = state.get(state.FEW_LABELS_KEEP)
+    if keep is None or keep[:2] != (data_key, column):
+        return frame, data_key, None
+    n = int(keep[2])
+    masked = cache.keep_labels(data_key, column, n, frame)
+    note = (
+        f"Practice mode: only {n:,} labels of **{column}** are kept (at least one per class, "
+        "the rest drawn at random); the other rows count as unlabelled."
+    )
+    return masked, f"{data_key}:keep-{column}-{n}", note
+
+
+def keep_few_labels(column: str, n: int | None) -> None:
+    """Keep only ``n`` labels of ``column`` on the Few-labels page (None: use them all)."""
+    data_key = state.get(state.DATA_KEY)
+    state.put(state.FEW_LABELS_KEEP, None if n is None else (data_key, column, int(n)))
+
+
+# ---------------------------------------------------------------- drift
+
+
+def bundle_model(name: str, version: str | None = None) -> Model:
+    """Saved model ``name`` (its newest version unless given), loaded through the shared cache
+    (never trained or changed); raises ``AecoreError`` when it cannot be loaded."""
+    if version is None:
+        version = str(persistence.read_meta(name, models_dir=models_dir())["version"])
+    detector = cache.load_bundle(name, version, models_dir())
+    return Model(
+        detector=detector,
+        key=f"bundle:{models_dir()}:{name}@{version}",
+        label=f"{name} (saved model)",
+        kind="bundle",
+        name=name,
+        version=version,
+    )
+
+
+def detector_bundles() -> list[str]:
+    """Names of the saved anomaly detectors (classifier bundles cannot be monitored)."""
+    models = cache.model_list(models_dir())
+    if models.empty:
+        return []
+    kinds = models["kind"].fillna(persistence.DETECTOR_KIND)
+    return list(models.loc[kinds == persistence.DETECTOR_KIND, "name"])
+
+
+def set_drift_batch(frame: pd.DataFrame, key: str, name: str) -> None:
+    """Keep an uploaded batch for the Drift page (the session's data is not changed)."""
+    state.put(state.DRIFT_BATCH, {"frame": frame, "key": key, "name": name})
+
+
+def drift_sample() -> dict:
+    """The committed drift sample (the rack after a new workload), as a batch to check."""
+    frame, key = cache.read_sample(DRIFT_SAMPLE, cache.sample_modified(DRIFT_SAMPLE))
+    return {"frame": frame, "key": key, "name": SAMPLES[DRIFT_SAMPLE].filename}

@@ -30,6 +30,16 @@ NOTICE = "notice"  # one message to show once on the next run (e.g. "model saved
 THRESHOLD_MESSAGE = "threshold_message"  # why a threshold method could not be applied
 MODELS_UPLOAD_SEEN = "models_upload_seen"  # file id of the last CSV scored on the Models page
 MODELS_UPLOAD_RESULT = "models_upload_result"  # ("ok"|"error", file name, report or message)
+FEW_LABELS_TASK = "few_labels_task"  # ui.background.Task: the comparison or the final classifier
+FEW_LABELS_COMPARISON = "few_labels_comparison"  # {"table", "detector", "setup"} of the last run
+FEW_LABELS_CLASSIFIER = "few_labels_classifier"  # {"classifier", "predictions", "setup", ...}
+FEW_LABELS_KEEP = "few_labels_keep"  # (data key, column, n): labels kept to practise, or None
+DRIFT_BATCH = "drift_batch"  # {"frame", "key", "name", "source"}: the new batch to check
+DRIFT_UPLOAD_SEEN = "drift_upload_seen"  # file id of the last batch upload processed
+DRIFT_UPLOAD_ERROR = "drift_upload_error"  # (file id, message) of the last batch that failed
+DRIFT_REPORT = "drift_report"  # (key, aecore.drift.DriftReport) for the chosen model and batch
+DRIFT_TASK = "drift_task"  # ui.background.Task retraining a model
+DRIFT_RETRAINED = "drift_retrained"  # what the last retraining produced, for the page to say
 
 DEFAULTS: dict[str, Any] = {
     DATA_FRAME: None,
@@ -51,6 +61,16 @@ DEFAULTS: dict[str, Any] = {
     THRESHOLD_MESSAGE: None,
     MODELS_UPLOAD_SEEN: None,
     MODELS_UPLOAD_RESULT: None,
+    FEW_LABELS_TASK: None,
+    FEW_LABELS_COMPARISON: None,
+    FEW_LABELS_CLASSIFIER: None,
+    FEW_LABELS_KEEP: None,
+    DRIFT_BATCH: None,
+    DRIFT_UPLOAD_SEEN: None,
+    DRIFT_UPLOAD_ERROR: None,
+    DRIFT_REPORT: None,
+    DRIFT_TASK: None,
+    DRIFT_RETRAINED: None,
 }
 
 # Widget keys that pages share (set from code before the widget is drawn).

@@ -28,6 +28,11 @@ def home() -> None:
         "5. **Explain**: which features make each flagged row unusual.\n"
         "6. **Export**: download the flagged rows, or the model.\n"
     )
+    st.markdown(
+        "Also: **Few labels** trains a classifier when only some rows are labelled (and shows "
+        "whether pre-training on all rows helps); **Drift** checks whether a new batch still "
+        "looks like the training data, and retrains the model when it does not."
+    )
     widgets.show_notice()
     st.subheader("Right now")
     st.caption(
@@ -67,6 +72,8 @@ pages = [
     st.Page(session.EXPLAIN_PAGE, title="Explain", icon=":material/search_insights:"),
     st.Page(session.EXPORT_PAGE, title="Export", icon=":material/download:"),
     st.Page(session.MODELS_PAGE, title="Models", icon=":material/inventory_2:"),
+    st.Page(session.FEW_LABELS_PAGE, title="Few labels", icon=":material/label:"),
+    st.Page(session.DRIFT_PAGE, title="Drift", icon=":material/trending_up:"),
 ]
 navigation = st.navigation(pages)
 widgets.sidebar_status()  # pages that change the data or the model rerun, so it stays current

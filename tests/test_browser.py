@@ -258,6 +258,14 @@ def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path)
 
         open_page(page, "Models")
         shoot(page, "8-models")
+
+        open_page(page, "Few labels")
+        shoot(page, "9-few-labels")
+        open_page(page, "Drift")
+        page.get_by_text("The current data").click()  # the session's model on its own data
+        page.get_by_text("Verdict").first.wait_for(timeout=60_000)
+        settle(page)
+        shoot(page, "10-drift")
     except BaseException:
         shoot(page, "failure-main-flow")
         raise

@@ -234,3 +234,22 @@ def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
     no_exception(at)
     versions_shown = at.selectbox(key=f"version_{DEMO}").options
     assert len(versions_shown) == len(versions)
+
+
+def test_cancel_ends_a_background_task_at_its_next_step():
+    from ui import background
+
+    started = []
+
+    def work(task):
+        while True:  # a long run of steps, as compare_label_budgets reports them
+            task.say("step")
+            started.append(1)
+            time.sleep(0.01)
+
+    task = background.start("compare", "Endless", work)
+    while len(started) < 3:
+        time.sleep(0.01)
+    task.cancel()
+    assert task.wait(10)
+    assert task.status == "cancelled" and task.result is None

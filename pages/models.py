@@ -51,18 +51,25 @@ in_use = ref is not None and ref["kind"] == "bundle" and (ref["name"], ref["vers
     name,
     version,
 )
+is_classifier = meta.get("kind") == "classifier"
 
 left, right = st.columns([1, 2], gap="large")
 with left:
-    if in_use:
+    if is_classifier:
+        st.info(
+            "A classifier trained on a few labels, not an anomaly detector: it does not score "
+            "rows by reconstruction error here. Train and use classifiers on the Few labels page."
+        )
+        st.page_link(session.FEW_LABELS_PAGE, label="Few labels", icon=":material/label:")
+    elif in_use:
         st.success("This is the current model.")
     elif st.button("Use this model", type="primary", icon=":material/check:", key="use_model"):
         session.use_bundle(name, version)
         st.rerun()
     if meta.get("description"):
         st.caption(meta["description"])
-    architecture = meta.get("architecture", {})
-    threshold = meta.get("threshold", {})
+    architecture = meta.get("architecture") or {}
+    threshold = meta.get("threshold") or {}
     st.markdown(
         f"- architecture **{architecture.get('name', '?')}**, code size "
         f"{architecture.get('code_size', '?')}, {architecture.get('parameters', 0):,} weights\n"
@@ -79,62 +86,65 @@ with right:
     st.markdown(f"**{len(features)} input columns**")
     st.dataframe(features, hide_index=True, height=220)
 
-st.subheader("Score a new CSV with this model")
-upload = st.file_uploader(
-    f"CSV with the model's columns (up to {int(st.get_option('server.maxUploadSize')):,} MB)",
-    type=["csv", "tsv", "txt"],
-    key="models_upload",
-    help="Columns are matched by name; extra columns are ignored.",
-)
-if upload is not None and upload.file_id != state.get(state.MODELS_UPLOAD_SEEN):
-    state.put(state.MODELS_UPLOAD_SEEN, upload.file_id)
-    try:
-        frame, key = session.read_upload(upload.getvalue())
-        detector = cache.load_bundle(name, version, folder)
-        report = check_columns(frame, detector)
-        named = detector.roles_
-        known = [*named.features, *named.categorical, *named.ignore, named.time, named.label]
-        overrides = {c: named.role_of(c) for c in known if c is not None and c in frame.columns}
-        roles = data.infer_roles(frame, overrides=overrides)
-    except AecoreError as error:
-        state.put(state.MODELS_UPLOAD_RESULT, ("error", upload.name, str(error)))
-    else:
-        session.set_data(frame, key, upload.name, "models page", roles)
-        session.use_bundle(name, version)
-        state.put(state.MODELS_UPLOAD_RESULT, ("ok", upload.name, report))
-        st.rerun()
-result = state.get(state.MODELS_UPLOAD_RESULT)
-if upload is not None and result is not None and result[1] == upload.name:
-    if result[0] == "error":
-        st.error(
-            f"**{upload.name}** cannot be scored by **{name}**: {result[2]} The data loaded "
-            "before is still in use."
-        )
-    else:
-        report = result[2]
-        scored, model, problem = session.scored()
-        if problem:
-            widgets.show_problem(problem)
+if not is_classifier:
+    st.subheader("Score a new CSV with this model")
+    upload = st.file_uploader(
+        f"CSV with the model's columns (up to {int(st.get_option('server.maxUploadSize')):,} MB)",
+        type=["csv", "tsv", "txt"],
+        key="models_upload",
+        help="Columns are matched by name; extra columns are ignored.",
+    )
+    if upload is not None and upload.file_id != state.get(state.MODELS_UPLOAD_SEEN):
+        state.put(state.MODELS_UPLOAD_SEEN, upload.file_id)
+        try:
+            frame, key = session.read_upload(upload.getvalue())
+            detector = cache.load_bundle(name, version, folder)
+            report = check_columns(frame, detector)
+            named = detector.roles_
+            known = [*named.features, *named.categorical, *named.ignore, named.time, named.label]
+            overrides = {c: named.role_of(c) for c in known if c is not None and c in frame.columns}
+            roles = data.infer_roles(frame, overrides=overrides)
+        except AecoreError as error:
+            state.put(state.MODELS_UPLOAD_RESULT, ("error", upload.name, str(error)))
         else:
-            flagged = scored.count_above(session.threshold())
-            st.success(
-                f"**{upload.name}** is now the current data, scored by **{name}**: {flagged:,} "
-                f"of {scored.n_rows:,} rows are above the model's threshold."
+            session.set_data(frame, key, upload.name, "models page", roles)
+            session.use_bundle(name, version)
+            state.put(state.MODELS_UPLOAD_RESULT, ("ok", upload.name, report))
+            st.rerun()
+    result = state.get(state.MODELS_UPLOAD_RESULT)
+    if upload is not None and result is not None and result[1] == upload.name:
+        if result[0] == "error":
+            st.error(
+                f"**{upload.name}** cannot be scored by **{name}**: {result[2]} The data loaded "
+                "before is still in use."
             )
-        notes = []
-        if report["extra_columns"]:
-            notes.append("ignored (not model inputs): " + ", ".join(report["extra_columns"]))
-        if report["reordered"]:
-            notes.append("columns are in another order than at training (matched by name)")
-        for column, values in report["unseen_categories"].items():
-            shown = ", ".join(map(str, values[:5])) + (" …" if len(values) > 5 else "")
-            notes.append(f"{column}: categories not seen in training ({shown}) encode as zeros")
-        for note in notes:
-            st.caption(f"- {note}")
-        links = st.columns(3)
-        links[0].page_link(session.THRESHOLD_PAGE, label="Threshold", icon=":material/tune:")
-        links[1].page_link(session.EXPLAIN_PAGE, label="Explain", icon=":material/search_insights:")
-        links[2].page_link(session.EXPORT_PAGE, label="Export", icon=":material/download:")
+        else:
+            report = result[2]
+            scored, model, problem = session.scored()
+            if problem:
+                widgets.show_problem(problem)
+            else:
+                flagged = scored.count_above(session.threshold())
+                st.success(
+                    f"**{upload.name}** is now the current data, scored by **{name}**: {flagged:,} "
+                    f"of {scored.n_rows:,} rows are above the model's threshold."
+                )
+            notes = []
+            if report["extra_columns"]:
+                notes.append("ignored (not model inputs): " + ", ".join(report["extra_columns"]))
+            if report["reordered"]:
+                notes.append("columns are in another order than at training (matched by name)")
+            for column, values in report["unseen_categories"].items():
+                shown = ", ".join(map(str, values[:5])) + (" …" if len(values) > 5 else "")
+                notes.append(f"{column}: categories not seen in training ({shown}) encode as zeros")
+            for note in notes:
+                st.caption(f"- {note}")
+            links = st.columns(3)
+            links[0].page_link(session.THRESHOLD_PAGE, label="Threshold", icon=":material/tune:")
+            links[1].page_link(
+                session.EXPLAIN_PAGE, label="Explain", icon=":material/search_insights:"
+            )
+            links[2].page_link(session.EXPORT_PAGE, label="Export", icon=":material/download:")
 
 st.subheader("Delete")
 with st.expander(f"Delete {name}"):

@@ -1,4 +1,5 @@
-"""The defaults a user who changes nothing gets: code size, layer widths, training schedule.
+"""The defaults a user who changes nothing gets: code size, layer widths, training schedule,
+and how the score is calibrated (per-feature weights, code limit).
 
 Chosen from the data's size and width by rules meant to carry to unseen data (see
 ``bench/quality.py`` for how they are judged), kept in one place so they are easy to explain.
@@ -10,10 +11,18 @@ import math
 
 import numpy as np
 
+CODE_LIMIT_SHARE = 0.75
+MAX_WEIGHT_RATIO = 10.0
 
-def default_code_size(x: np.ndarray, *, variance: float = 0.9, seed: int = 0) -> int:
+
+def default_code_size(x: np.ndarray, *, variance: float = 0.8, seed: int = 0) -> int:
     """The number of principal components explaining ``variance`` of the (standardised) training
-    rows: an estimate of the data's intrinsic dimension, kept between 2 and half the width."""
+    rows, kept between 2 and half the width: an estimate of the data's intrinsic dimension.
+
+    80% rather than more: the code holds the data's main structure (and the code limit watches
+    it), while the finer variation is left to the per-column errors, where it is weighed by how
+    well each column is usually rebuilt; a nonlinear code also needs fewer dimensions than PCA.
+    """
     n_inputs = x.shape[1]
     upper = int(max(1, min(32, n_inputs // 2)))
     if n_inputs <= 2:
@@ -38,24 +47,79 @@ def default_hidden_sizes(n_inputs: int, code_size: int) -> list[int]:
 def default_training(n_rows: int, n_inputs: int) -> dict:
     """Epochs, batch size, learning rate and patience suited to the data's size.
 
-    Small data: small batches and many epochs. Large data: large batches (with a learning rate
-    raised with the square root of the batch size) so an epoch costs few optimizer steps, and
-    fewer epochs, since each one already sees many rows.
+    Batches of 64 rows up to 20,000 rows; larger data get larger batches (with a learning rate
+    raised with the square root of the batch size) so an epoch costs few optimizer steps. Early
+    stopping (patience 5) ends training once the validation loss stops improving; the epoch cap
+    (about 30,000 optimizer steps, between 15 and 200 epochs) only bounds the time.
     """
-    if n_rows <= 2_000:
-        batch_size = 32
-    elif n_rows <= 20_000:
+    if n_rows <= 20_000:
         batch_size = 64
     elif n_rows <= 200_000:
         batch_size = 256
     else:
         batch_size = 1024
-    learning_rate = min(4e-3, 1e-3 * math.sqrt(batch_size / 32))
+    learning_rate = min(4e-3, 2e-3 * math.sqrt(batch_size / 64))
     steps_per_epoch = max(1, n_rows // batch_size)
-    epochs = int(np.clip(30_000 // steps_per_epoch, 15, 100))
+    epochs = int(np.clip(30_000 // steps_per_epoch, 15, 200))
     return {
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": float(learning_rate),
         "patience": 5,
+    }
+
+
+def feature_weights(errors: np.ndarray) -> np.ndarray:
+    """One weight per column, averaging 1, inversely proportional to the column's typical (median)
+    squared error over the given rows (the training rows).
+
+    The plain MSE treats every column's error alike, as if all were rebuilt equally well; a column
+    the model rebuilds closely (e.g. one determined by the others) should count more when it is
+    off, a naturally noisy one less. The median ignores a contaminated minority of rows; no
+    column weighs more than ``MAX_WEIGHT_RATIO`` times the median column, so a column that is
+    almost always rebuilt exactly (a rare 0/1 flag) cannot dominate the score.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.ndim != 2 or errors.shape[1] == 0:
+        return np.ones(errors.shape[-1] if errors.ndim else 0)
+    if len(errors) == 0:
+        return np.ones(errors.shape[1])
+    typical = np.median(errors, axis=0)
+    floor = float(np.median(typical)) / MAX_WEIGHT_RATIO
+    if not floor > 0:
+        positive = typical[typical > 0]
+        floor = float(positive.min()) if positive.size else 1.0
+    weights = 1.0 / np.maximum(typical, floor)
+    return weights / weights.mean()
+
+
+def code_limit(codes: np.ndarray, share: float = CODE_LIMIT_SHARE) -> dict | None:
+    """The region of typical codes: centre, precision matrix and Mahalanobis radius.
+
+    Decoding a code pulled back inside this radius means a row that is unusual along the data's
+    main directions (not only off them) cannot be rebuilt and gets a high error. The radius is the
+    one holding ``share`` of Gaussian codes, scaled from the median distance so that a minority of
+    anomalies among the training rows barely moves it. ``None`` when the codes cannot define one.
+    """
+    from scipy.stats import chi2
+
+    if not 0 < share < 1:
+        raise ValueError(f"The code limit share must be between 0 and 1, got {share}.")
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < codes.shape[1] + 2 or not np.isfinite(codes).all():
+        return None
+    k = codes.shape[1]
+    center = codes.mean(axis=0)
+    covariance = np.atleast_2d(np.cov(codes, rowvar=False))
+    ridge = 1e-6 * max(float(np.trace(covariance)) / k, 1e-12)
+    precision = np.linalg.pinv(covariance + ridge * np.eye(k))
+    diff = codes - center
+    distance2 = np.einsum("ij,jk,ik->i", diff, precision, diff)
+    radius2 = float(np.median(distance2)) * chi2.ppf(share, k) / chi2.ppf(0.5, k)
+    if not (np.isfinite(radius2) and radius2 > 0):
+        return None
+    return {
+        "center": center.tolist(),
+        "precision": precision.tolist(),
+        "radius": math.sqrt(radius2),
     }

@@ -3,6 +3,11 @@
 Higher score = more anomalous; ``predict`` returns 1 for an anomaly. The score (reconstruction
 error) and the cut (``threshold_``) are two separate ideas: the threshold is derived from the
 errors of held-out rows at fit time and can be moved afterwards with ``set_threshold``.
+
+The score is calibrated at fit time (``score_calibration_``): codes are kept within the region
+of typical training codes before decoding, and, when the training rows are unlabelled (they may
+hide anomalies), each column's squared error is weighted by how closely the model rebuilds that
+column on training rows.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import data, thresholds
+from . import data, defaults, thresholds
 from .defaults import default_code_size, default_training
 from .errors import AecoreError, NotFittedError
 from .preprocessing import Preprocessor
@@ -23,6 +28,7 @@ from .roles import ColumnRoles
 from .splits import Split, split_rows
 from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
+CALIBRATION_ROWS = 50_000
 DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
 
 
@@ -55,6 +61,17 @@ class AnomalyDetector(BaseEstimator):
     picks a code size and training schedule from the data, trains with early stopping and sets
     ``threshold_`` at the 99th percentile of held-out rows' errors. With a label column (or
     ``y``), ``train_on="auto"`` trains on normal rows only (the novelty setting).
+
+    ``code_limit`` (a share in (0, 1), ``"auto"`` or None) pulls codes beyond the Mahalanobis
+    radius holding that share of training codes back onto it before decoding: a row unusual
+    along the data's main directions (not only off them), including an anomaly hidden among
+    unlabelled training rows that the network learned to rebuild, cannot be rebuilt and scores
+    high. ``"auto"`` is ``defaults.CODE_LIMIT_SHARE``, and no limit for ``linear`` (kept
+    equivalent to PCA). ``normalise_errors`` (True, False or ``"auto"``) weights each column's
+    squared error inversely to its typical (median) error on training rows; ``"auto"`` does so
+    only when training on all rows (no labels), where it helps most, not on labelled normal
+    rows, where it gained nothing and raised the false-alarm rate on new data. Calibrated scores
+    are scaled so that held-out rows score their plain MSE on average.
     """
 
     def __init__(
@@ -82,6 +99,8 @@ class AnomalyDetector(BaseEstimator):
         window: int = 1,
         kl_weight: float | None = None,
         score_kl: bool = False,
+        normalise_errors: bool | str = "auto",
+        code_limit: float | str | None = "auto",
         roles: ColumnRoles | Mapping[str, str] | None = None,
         random_state: int = 0,
     ):
@@ -107,6 +126,8 @@ class AnomalyDetector(BaseEstimator):
         self.window = window
         self.kl_weight = kl_weight
         self.score_kl = score_kl
+        self.normalise_errors = normalise_errors
+        self.code_limit = code_limit
         self.roles = roles
         self.random_state = random_state
 
@@ -207,6 +228,9 @@ class AnomalyDetector(BaseEstimator):
         self.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
         self.n_features_in_ = len(roles.inputs)
         self.trained_on_ = "normal" if normal_only else "all"
+        self.score_calibration_ = None
+        self._scorer = None
+        self.score_calibration_ = self._calibrate(frame, x_all, split)
         self._scorer = None
 
         reference_rows = split.validation if len(split.validation) else split.train
@@ -216,7 +240,68 @@ class AnomalyDetector(BaseEstimator):
         ).row_error
         self._set_initial_threshold(frame, x_all, labels, order)
         self.evaluation_ = self._evaluate_on(frame, x_all, labels, order, split)
+        from .drift import reference_feature_errors  # lazy: drift imports this module
+
+        self.reference_feature_errors_ = reference_feature_errors(self, frame, reference_rows)
         return self
+
+    def _normalises(self) -> bool:
+        if self.normalise_errors == "auto":
+            return self.trained_on_ == "all"
+        if not isinstance(self.normalise_errors, bool):
+            raise AecoreError("normalise_errors must be True, False or 'auto'.")
+        return self.normalise_errors
+
+    def _code_limit_share(self) -> float | None:
+        limit = self.code_limit
+        if limit is None or limit is False:
+            return None
+        if limit == "auto":
+            return None if self.architecture == "linear" else defaults.CODE_LIMIT_SHARE
+        if isinstance(limit, str) or not 0 < float(limit) < 1:
+            raise AecoreError("code_limit must be a share between 0 and 1, 'auto' or None.")
+        return float(limit)
+
+    def _calibrate(self, frame, x_all, split: Split) -> dict | None:
+        """The code limit from the training rows' codes and the column weights from the training
+        rows' errors of the limited reconstruction (the one that is scored), then one scale so
+        that the held-out rows' mean score equals their plain MSE (the validation loss): the
+        score keeps the loss's units. Held-out rows are left to the threshold alone."""
+        share = self._code_limit_share()
+        normalise = self._normalises()
+        if share is None and not normalise:
+            return None
+        held = split.validation if len(split.validation) else split.train
+        plain = self._score_encoded(x_all[held], frame.iloc[held], latent=False).feature_errors
+        plain_mse = float(np.mean(plain.sum(axis=1))) / self._n_encoded
+        train = split.train
+        if self.window == 1 and len(train) > CALIBRATION_ROWS:
+            pick = np.random.default_rng(self.random_state).choice(
+                len(train), CALIBRATION_ROWS, replace=False
+            )
+            train = np.sort(train[pick])
+        calibration: dict = {"feature_weights": None, "code_limit": None}
+        if share is not None:
+            codes = self._score_encoded(x_all[train], frame.iloc[train], latent=True).latent
+            calibration["code_limit"] = defaults.code_limit(codes, share)
+            self.score_calibration_ = dict(calibration)
+            self._scorer = None
+        if normalise:
+            errors = self._score_encoded(x_all[train], frame.iloc[train], latent=False)
+            weights = defaults.feature_weights(errors.feature_errors)
+        else:
+            weights = np.ones(plain.shape[1])
+        if share is not None:
+            held_errors = self._score_encoded(
+                x_all[held], frame.iloc[held], latent=False
+            ).feature_errors
+        else:
+            held_errors = plain
+        weighted_mse = float(np.mean((held_errors * weights).sum(axis=1))) / self._n_encoded
+        if weighted_mse > 0 and plain_mse > 0 and np.isfinite(weighted_mse / plain_mse):
+            weights = weights * (plain_mse / weighted_mse)
+        calibration["feature_weights"] = [float(w) for w in weights]
+        return calibration
 
     def _resolve_roles(self, frame: pd.DataFrame) -> ColumnRoles:
         if isinstance(self.roles, ColumnRoles):
@@ -307,12 +392,19 @@ class AnomalyDetector(BaseEstimator):
         self._check_fitted()
         if getattr(self, "_scorer", None) is None:
             kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
-            self._scorer = Scorer(
-                self.autoencoder_,
+            calibration = getattr(self, "score_calibration_", None) or {}
+            autoencoder = self.autoencoder_
+            if calibration.get("code_limit"):
+                autoencoder = _with_code_limit(autoencoder, calibration["code_limit"])
+            scorer = Scorer(
+                autoencoder,
                 self.preprocessor_.group_matrix(),
                 include_kl=self.score_kl,
                 kl_weight=kl_weight,
             )
+            if calibration.get("feature_weights"):
+                scorer = _WeightedScorer(scorer, calibration["feature_weights"], self._n_encoded)
+            self._scorer = scorer
         return self._scorer
 
     @property
@@ -339,7 +431,8 @@ class AnomalyDetector(BaseEstimator):
         return self.scorer_(x, latent=latent, reconstruction=reconstruction)
 
     def score(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
-        """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``)."""
+        """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``);
+        errors are weighted and reconstructions code-limited as ``score_calibration_`` says."""
         frame = as_frame(X)
         x = self.transform_inputs(frame)
         result = self._score_encoded(x, frame, latent=latent, reconstruction=reconstruction)
@@ -359,8 +452,9 @@ class AnomalyDetector(BaseEstimator):
         )
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """One value per row: the row's mean squared reconstruction error in standardised units
-        (plus the weighted KL term for a variational model with ``score_kl``)."""
+        """One value per row: the row's mean squared reconstruction error in standardised units,
+        each column's error weighted as in ``score_calibration_`` (plus the weighted KL term for a
+        variational model with ``score_kl``)."""
         frame = as_frame(X)
         return self._score_encoded(self.transform_inputs(frame), frame, latent=False).row_error
 
@@ -368,7 +462,8 @@ class AnomalyDetector(BaseEstimator):
     score_samples = reconstruction_error
 
     def feature_errors(self, X) -> pd.DataFrame:
-        """Squared error per original input column (one-hot groups summed into their column)."""
+        """Weighted squared error per original input column (one-hot groups summed into their
+        column); a row's values sum to its row error times the number of encoded columns."""
         return self.score(X, latent=False).feature_errors
 
     def encode(self, X) -> np.ndarray:
@@ -402,3 +497,71 @@ class AnomalyDetector(BaseEstimator):
         from .persistence import save
 
         return save(self, name, **kwargs)
+
+
+def _code_limit_layer(limit: dict):
+    """A layer pulling codes beyond ``radius`` (Mahalanobis distance from ``center``) back onto
+    that radius; codes inside pass unchanged."""
+    import keras
+    from keras import ops
+
+    class CodeLimit(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.center = ops.convert_to_tensor(np.asarray(limit["center"], dtype=np.float32))
+            self.precision = ops.convert_to_tensor(
+                np.asarray(limit["precision"], dtype=np.float32)
+            )
+            self.radius = float(limit["radius"])
+
+        def call(self, code):
+            diff = code - self.center
+            distance2 = ops.sum(ops.matmul(diff, self.precision) * diff, axis=-1, keepdims=True)
+            factor = ops.minimum(1.0, self.radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
+            return self.center + diff * factor
+
+    return CodeLimit(name="code_limit")
+
+
+def _with_code_limit(autoencoder, limit: dict):
+    """The same autoencoder whose decoder first limits the code (a scoring-only wrapper, never
+    saved: the limit itself is stored as JSON in ``score_calibration_``)."""
+    import keras
+
+    from .architectures import Autoencoder
+
+    decoder = autoencoder.decoder
+    code = keras.Input(shape=decoder.input_shape[1:], name="code")
+    limited = _code_limit_layer(limit)(code)
+    wrapped = keras.Model(code, decoder(limited), name="limited_decoder")
+    return Autoencoder(
+        model=autoencoder.model,
+        encoder=autoencoder.encoder,
+        decoder=wrapped,
+        architecture=autoencoder.architecture,
+        window=autoencoder.window,
+    )
+
+
+class _WeightedScorer:
+    """Wraps a ``Scorer``: per-feature errors times the column weights, and the row error their
+    sum over the encoded columns (plus any KL term the inner scorer added)."""
+
+    def __init__(self, scorer, weights, n_encoded: int):
+        self.scorer = scorer
+        self.window = scorer.window
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.n_encoded = int(n_encoded)
+
+    def __call__(self, x, **kwargs):
+        result = self.scorer(x, **kwargs)
+        if len(result.row_error) == 0:
+            return result
+        raw = result.feature_errors
+        weighted = raw * self.weights
+        extra = 0.0
+        if getattr(self.scorer, "include_kl", False):  # keep a VAE's KL term as it was
+            extra = result.row_error - raw.sum(axis=1) / self.n_encoded
+        result.feature_errors = weighted
+        result.row_error = (weighted.sum(axis=1) / self.n_encoded + extra).astype(np.float32)
+        return result

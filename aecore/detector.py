@@ -87,7 +87,7 @@ class AnomalyDetector(BaseEstimator):
         batch_size: int | None = None,
         learning_rate: float | None = None,
         patience: int | None = None,
-        split: str = "random",
+        split: str = "auto",
         validation_share: float = 0.2,
         test_share: float = 0.0,
         train_on: str = "auto",

@@ -567,6 +567,11 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
     new.n_features_in_ = len(roles.inputs)
     new.trained_on_ = "normal" if labels is not None else "all"
     new._scorer = None
+    # Calibrate the fine-tuned network's score as fit does (code limit, column weights): the
+    # calibration is measured with the plain score, so it starts unset.
+    new.score_calibration_ = None
+    new.score_calibration_ = new._calibrate(rows, x_all, split)
+    new._scorer = None
     errors = new.reconstruction_error(rows)
     reference_rows = split.validation if len(split.validation) else split.train
     new.reference_errors_ = errors[reference_rows]

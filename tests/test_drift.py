@@ -135,3 +135,17 @@ def test_too_small_batch_is_refused(rack):
         drift.monitor(rack["detector"], rack["fresh"].head(10))
     with pytest.raises(AecoreError, match="scratch"):
         drift.retrain(rack["detector"], rack["fresh"], mode="warm")
+
+
+def test_fine_tuned_model_keeps_a_calibrated_score():
+    from aecore import AnomalyDetector
+    from aecore.drift import retrain
+    from aecore.samples import server_metrics
+
+    frame = server_metrics(n_rows=400).drop(columns="label")
+    detector = AnomalyDetector(epochs=3).fit(frame)
+    assert detector.score_calibration_ is not None
+    tuned = retrain(detector, server_metrics(seed=2, n_rows=300).drop(columns="label"),
+                    mode="fine_tune", epochs=2)
+    assert tuned.score_calibration_ is not None
+    assert tuned.score_calibration_["code_limit"] is not None

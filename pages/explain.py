@@ -10,13 +10,7 @@ from ui import session, widgets
 
 ROW_CHOICES = 500
 
-widgets.page_setup()
-st.title("Explain the flagged rows")
-widgets.show_notice()
-scored, model, problem = session.scored()
-if problem:
-    widgets.show_problem(problem)
-    st.stop()
+scored, model = widgets.scored_page("Explain the flagged rows")
 
 threshold = session.threshold()
 ranked = scored.ranked_flagged(threshold)

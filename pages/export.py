@@ -12,13 +12,7 @@ from ui import session, state, widgets
 PREVIEW_ROWS = 20
 BUILD_PREVIEW_LIMIT = 100_000
 
-widgets.page_setup()
-st.title("Export")
-widgets.show_notice()
-scored, model, problem = session.scored()
-if problem:
-    widgets.show_problem(problem)
-    st.stop()
+scored, model = widgets.scored_page("Export")
 
 threshold = session.threshold()
 flags = scored.flags(threshold)

@@ -9,13 +9,7 @@ from ui import cache, session, state, widgets
 
 MAX_SELECTED_ROWS = 1_000
 
-widgets.page_setup()
-st.title("Latent space & PCA")
-widgets.show_notice()
-scored, model, problem = session.scored()
-if problem:
-    widgets.show_problem(problem)
-    st.stop()
+scored, model = widgets.scored_page("Latent space & PCA")
 
 threshold = session.threshold()
 flags = scored.flags(threshold)

@@ -15,14 +15,8 @@ from aecore import charts
 from aecore.errors import AecoreError
 from ui import session, state, widgets
 
-widgets.page_setup()
-st.title("Threshold")
 log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
-widgets.show_notice()
-scored, model, problem = session.scored()
-if problem:
-    widgets.show_problem(problem)
-    st.stop()
+scored, model = widgets.scored_page("Threshold")
 st.caption(
     f"Model **{model.label}** on **{widgets.data_caption()}**. A row is flagged when its "
     "reconstruction error is **above** the threshold. Moving the threshold never scores the "

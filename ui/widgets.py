@@ -32,6 +32,19 @@ def show_notice() -> None:
         state.put(state.NOTICE, None)
 
 
+def scored_page(title: str):
+    """Open a page that needs scored data: setup, title, notice, then the cached scores and
+    model; when something is missing, say what and stop the page there."""
+    page_setup()
+    st.title(title)
+    show_notice()
+    scored, model, problem = session.scored()
+    if problem:
+        show_problem(problem)
+        st.stop()
+    return scored, model
+
+
 def data_caption() -> str:
     frame = state.get(state.DATA_FRAME)
     if frame is None:

@@ -31,6 +31,16 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a - b) ** 2)) if len(a) else float("nan")
 
 
+def _plain_mse(detector, x: np.ndarray) -> float:
+    """The autoencoder's plain reconstruction MSE on encoded rows ``x``: the same measure as
+    PCA's, without the detector's score calibration (code limit, column weights)."""
+    from .scoring import Scorer
+
+    if not len(x):
+        return float("nan")
+    return float(np.mean(Scorer(detector.autoencoder_)(x, latent=False).row_error))
+
+
 def compare_with_pca(detector, train, test=None) -> dict:
     """PCA with the autoencoder's code size, fitted on the same (preprocessed) training rows.
 
@@ -46,13 +56,13 @@ def compare_with_pca(detector, train, test=None) -> dict:
         "code_size": int(detector.code_size_),
         "pca_explained_variance": float(pca.explained_variance_ratio_.sum()),
         "pca_train_mse": _mse(x_train, pca.inverse_transform(pca.transform(x_train))),
-        "autoencoder_train_mse": float(np.mean(detector.reconstruction_error(train))),
+        "autoencoder_train_mse": _plain_mse(detector, x_train),
         "principal_angles_deg": None,
     }
     if test is not None and len(test):
         x_test = detector.transform_inputs(test)
         result["pca_test_mse"] = _mse(x_test, pca.inverse_transform(pca.transform(x_test)))
-        result["autoencoder_test_mse"] = float(np.mean(detector.reconstruction_error(test)))
+        result["autoencoder_test_mse"] = _plain_mse(detector, x_test)
     if detector.architecture == "linear" and detector.autoencoder_.window == 1:
         kernel = detector.autoencoder_.decoder.get_layer("output").get_weights()[0]  # (k, n)
         angles = subspace_angles(kernel.T.astype(np.float64), pca.components_.T)

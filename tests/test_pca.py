@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from aecore import AnomalyDetector
 from aecore.pca import compare_with_pca, comparison_table, project_2d
@@ -32,3 +33,14 @@ def test_projection_is_2d_and_keeps_2d_codes_as_they_are():
     codes = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     np.testing.assert_array_equal(project_2d(codes), codes)
     assert project_2d(np.random.default_rng(0).normal(size=(50, 5))).shape == (50, 2)
+
+
+def test_comparison_uses_the_plain_mse_not_the_calibrated_score():
+    frame = _three_dimensional_subspace(n_rows=600)
+    detector = AnomalyDetector(code_size=3, epochs=3).fit(frame)  # dense, calibrated score
+    x = detector.transform_inputs(frame)
+    reconstruction = detector.autoencoder_.model.predict(x, verbose=0)
+    plain = float(np.mean((reconstruction - x) ** 2))
+    assert compare_with_pca(detector, frame)["autoencoder_train_mse"] == pytest.approx(
+        plain, rel=1e-4
+    )

@@ -13,6 +13,8 @@ import numpy as np
 
 CODE_LIMIT_SHARE = 0.75
 MAX_WEIGHT_RATIO = 10.0
+MAX_STEPS = 30_000
+MAX_ROWS_SEEN = 2_000_000
 
 
 def default_code_size(x: np.ndarray, *, variance: float = 0.8, seed: int = 0) -> int:
@@ -49,8 +51,12 @@ def default_training(n_rows: int, n_inputs: int) -> dict:
 
     Batches of 64 rows up to 20,000 rows; larger data get larger batches (with a learning rate
     raised with the square root of the batch size) so an epoch costs few optimizer steps. Early
-    stopping (patience 5) ends training once the validation loss stops improving; the epoch cap
-    (about 30,000 optimizer steps, between 15 and 200 epochs) only bounds the time.
+    stopping (patience 5) ends training once the validation loss stops improving. The epoch cap
+    only bounds the time: at most about 30,000 optimizer steps and 2 million rows seen (25
+    epochs over 80,000 training rows), between 15 and 200 epochs. Small data sets stop early long
+    before it. On large ones, the epochs past it still lower the validation loss a little (0.059
+    to 0.046 at 100,000 rows in ``bench/speed.py``) but did not change which rows score high
+    (the same ROC-AUC on planted anomalies), for two to three times the time.
     """
     if n_rows <= 20_000:
         batch_size = 64
@@ -60,7 +66,8 @@ def default_training(n_rows: int, n_inputs: int) -> dict:
         batch_size = 1024
     learning_rate = min(4e-3, 2e-3 * math.sqrt(batch_size / 64))
     steps_per_epoch = max(1, n_rows // batch_size)
-    epochs = int(np.clip(30_000 // steps_per_epoch, 15, 200))
+    cap = min(MAX_STEPS // steps_per_epoch, MAX_ROWS_SEEN // max(1, n_rows))
+    epochs = int(np.clip(cap, 15, 200))
     return {
         "epochs": epochs,
         "batch_size": batch_size,

@@ -396,15 +396,14 @@ class AnomalyDetector(BaseEstimator):
             autoencoder = self.autoencoder_
             if calibration.get("code_limit"):
                 autoencoder = _with_code_limit(autoencoder, calibration["code_limit"])
-            scorer = Scorer(
+            weights = calibration.get("feature_weights")
+            self._scorer = Scorer(
                 autoencoder,
                 self.preprocessor_.group_matrix(),
+                weights=None if not weights else np.asarray(weights, dtype=np.float32),
                 include_kl=self.score_kl,
                 kl_weight=kl_weight,
             )
-            if calibration.get("feature_weights"):
-                scorer = _WeightedScorer(scorer, calibration["feature_weights"], self._n_encoded)
-            self._scorer = scorer
         return self._scorer
 
     @property
@@ -541,27 +540,3 @@ def _with_code_limit(autoencoder, limit: dict):
         architecture=autoencoder.architecture,
         window=autoencoder.window,
     )
-
-
-class _WeightedScorer:
-    """Wraps a ``Scorer``: per-feature errors times the column weights, and the row error their
-    sum over the encoded columns (plus any KL term the inner scorer added)."""
-
-    def __init__(self, scorer, weights, n_encoded: int):
-        self.scorer = scorer
-        self.window = scorer.window
-        self.weights = np.asarray(weights, dtype=np.float32)
-        self.n_encoded = int(n_encoded)
-
-    def __call__(self, x, **kwargs):
-        result = self.scorer(x, **kwargs)
-        if len(result.row_error) == 0:
-            return result
-        raw = result.feature_errors
-        weighted = raw * self.weights
-        extra = 0.0
-        if getattr(self.scorer, "include_kl", False):  # keep a VAE's KL term as it was
-            extra = result.row_error - raw.sum(axis=1) / self.n_encoded
-        result.feature_errors = weighted
-        result.row_error = (weighted.sum(axis=1) / self.n_encoded + extra).astype(np.float32)
-        return result

@@ -6,6 +6,9 @@ Definitions (in the model's standardised units):
 - row error = mean of the squared differences over all encoded columns, i.e. the row's MSE, so
   the per-feature errors of a row sum to ``row_error * n_encoded``; higher = more anomalous.
   A variational model may add its KL term (weighted as in training) to the row error.
+- with ``weights`` (one per source column), each per-feature error is multiplied by its
+  column's weight, and the row error is their sum over the encoded columns (the detector's
+  calibrated score).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Scorer:
         autoencoder: Autoencoder,
         group_matrix: np.ndarray | None = None,
         *,
+        weights: np.ndarray | None = None,
         include_kl: bool = False,
         kl_weight: float = 0.0,
     ):
@@ -53,6 +57,7 @@ class Scorer:
         encoder, decoder = autoencoder.encoder, autoencoder.decoder
         variational = autoencoder.is_variational
         groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
+        scale = None if weights is None else tf.constant(weights, dtype=tf.float32)
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
@@ -68,8 +73,10 @@ class Scorer:
                 x, recon = x[:, -1, :], recon[:, -1, :]
             squared = tf.square(recon - x)
             per_feature = squared if groups is None else tf.matmul(squared, groups)
-            # The row's MSE, as the per-feature errors' sum over the encoded columns: a group
-            # matrix that also carries column weights gives weighted errors in the same pass.
+            if scale is not None:  # column weights, applied in the same pass
+                per_feature = per_feature * scale
+            # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
+            # i.e. the MSE when there are no weights.
             row = tf.reduce_sum(per_feature, axis=1) / n_encoded
             if include_kl:
                 log_var = tf.clip_by_value(log_var, -10.0, 10.0)

@@ -15,8 +15,9 @@ def top_features(feature_errors: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     k = int(min(k, values.shape[1]))
     if k == 0 or len(values) == 0:
         return pd.DataFrame(index=feature_errors.index)
-    if values.shape[1] > k:
-        part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    n_columns = values.shape[1]
+    if n_columns > k:  # the k largest, without a negated copy of the matrix
+        part = np.argpartition(values, n_columns - k, axis=1)[:, n_columns - k :]
     else:
         part = np.broadcast_to(np.arange(k), (len(values), k))
     picked = np.take_along_axis(values, part, axis=1)
@@ -26,8 +27,15 @@ def top_features(feature_errors: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     total = values.sum(axis=1, keepdims=True)
     share = np.divide(top, total, out=np.zeros_like(top), where=total > 0)
     columns = {}
+    categories = pd.Index(names, dtype=object)
+    unique = categories.is_unique
     for j in range(k):
-        columns[f"top{j + 1}_feature"] = names[index[:, j]]
+        # Categorical: one code per row instead of one Python string object per row.
+        columns[f"top{j + 1}_feature"] = (
+            pd.Categorical.from_codes(index[:, j], categories=categories)
+            if unique
+            else names[index[:, j]]
+        )
         columns[f"top{j + 1}_share"] = share[:, j]
     return pd.DataFrame(columns, index=feature_errors.index)
 

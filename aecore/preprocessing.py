@@ -43,7 +43,8 @@ def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """The given columns as a float32 matrix; text in a numeric column is a clear error."""
     if not columns:
         return np.zeros((len(frame), 0), dtype=np.float32)
-    out = np.empty((len(frame), len(columns)), dtype=np.float32)
+    # Filled column by column into a (columns, rows) block: each column is one contiguous write.
+    block = np.empty((len(columns), len(frame)), dtype=np.float32)
     for j, column in enumerate(columns):
         series = frame[column]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -56,9 +57,9 @@ def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
                     f"{str(example)[:40]!r}."
                 )
             series = converted
-        out[:, j] = series.to_numpy(dtype=np.float32, na_value=np.nan)
-    out[~np.isfinite(out)] = np.nan
-    return out
+        block[j] = series.to_numpy(dtype=np.float32, na_value=np.nan)
+    block[~np.isfinite(block)] = np.nan
+    return block.T
 
 
 class Preprocessor:

@@ -359,7 +359,7 @@ def sweep(
     give no candidate threshold, but keep their place in time for the tolerance window.
     ``cost = c_alarm * false_alarms + c_missed * missed``.
     """
-    errors = _as_errors(errors).astype(np.float64, copy=False)
+    errors = _as_errors(errors)  # float32 errors are sorted as float32 (half the bytes)
     labels = _as_labels(labels, errors.shape[0])
     tolerance = _check_tolerance(tolerance)
     c_alarm, c_missed = _check_cost(c_alarm, "c_alarm"), _check_cost(c_missed, "c_missed")
@@ -369,6 +369,7 @@ def sweep(
     is_anomaly = labels == 1
 
     ascending, inverse = np.unique(errors[known], return_inverse=True)
+    ascending = ascending.astype(np.float64)  # exact: thresholds between levels need float64
     m = ascending.shape[0]
     rank = (m - 1) - inverse  # 0 for the highest error: flagged from candidate rank + 1 on
     n_flagged = _counts_by_level(rank, m)

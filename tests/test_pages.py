@@ -7,57 +7,17 @@ Training runs in the page's real background thread; the test reruns the page unt
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from aecore import data, persistence
-from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
+from tests.pages_support import DEMO, ROOT, metric, no_exception, open_app, widget
 from ui import cache, state
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-DEMO = "server-metrics-demo"
 PAGES = ["data", "train", "threshold", "latent", "explain", "export", "models"]
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    """A models folder holding a tiny demo model (and a spare one to delete)."""
-    folder = tmp_path_factory.mktemp("models")
-    frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv")
-    detector = AnomalyDetector(
-        epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], split="chronological",
-        test_share=0.25, roles={"timestamp": "time", "label": "label"},
-    ).fit(frame)  # fmt: skip
-    persistence.save(detector, DEMO, models_dir=folder)
-    persistence.save(detector, "spare-model", models_dir=folder)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AECORE_MODELS_DIR", str(folder))
-        yield folder
-
-
-def open_app(page: str | None = None) -> AppTest:
-    """A new browser session on the home page (or ``page``), run once."""
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def widget(widgets, label: str):
-    return next(w for w in widgets if w.label == label)
 
 
 def scored(at: AppTest):

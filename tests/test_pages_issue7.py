@@ -7,35 +7,15 @@ the page until it ends. Budgets and epochs are tiny so the file runs in well und
 
 import io
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from aecore import data, persistence
-from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
+from tests.pages_support import APP, DEMO, ROOT, metric, no_exception, open_app, widget
 from ui import state
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-DEMO = "server-metrics-demo"
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    """A models folder holding a tiny demo model."""
-    folder = tmp_path_factory.mktemp("models")
-    frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv")
-    detector = AnomalyDetector(
-        epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], split="chronological",
-        test_share=0.25, roles={"timestamp": "time", "label": "label"},
-    ).fit(frame)  # fmt: skip
-    persistence.save(detector, DEMO, models_dir=folder)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AECORE_MODELS_DIR", str(folder))
-        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -43,25 +23,6 @@ def flows_slice() -> bytes:
     """Every sixth network flow (1,000 rows, about 45 attacks of four kinds) as CSV bytes."""
     frame = pd.read_csv(ROOT / "sample_data" / "network_flows.csv").iloc[::6]
     return frame.to_csv(index=False).encode()
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def widget(widgets, label: str):
-    return next(w for w in widgets if w.label.startswith(label))
 
 
 def wait_for(at: AppTest, key: str, timeout: float = 240) -> None:

@@ -221,26 +221,12 @@ task = state.get(state.DRIFT_TASK)
 @st.fragment(run_every=background.POLL_SECONDS)
 def live_panel() -> None:
     """Epoch progress of the retraining, and Cancel."""
-    task = state.get(state.DRIFT_TASK)
-    if task is None:
-        return
-    if not task.running:
-        st.rerun()
-    progress = list(task.progress)
-    step = task.messages[-1] if task.messages else "Starting"
-    if progress and progress[-1].epochs:
-        done, total = len(progress), progress[-1].epochs
-        st.progress(
-            min(done / total, 1.0),
-            text=f"{step}: epoch {done} of at most {total} · {task.seconds:.0f} s",
-        )
-    else:
-        st.progress(0.0, text=f"{step}… · {task.seconds:.0f} s")
-    if task.cancelling:
-        st.caption("Stopping after the current batch; nothing will be saved.")
-    elif st.button("Cancel retraining", icon=":material/stop_circle:", key="drift_cancel"):
-        task.cancel()
-        st.caption("Stopping after the current batch; nothing will be saved.")
+    widgets.task_panel(
+        state.get(state.DRIFT_TASK),
+        cancel_label="Cancel retraining",
+        cancel_key="drift_cancel",
+        stopping="Stopping after the current batch; nothing will be saved.",
+    )
 
 
 if task is not None and task.running:

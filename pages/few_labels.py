@@ -130,29 +130,12 @@ task = state.get(state.FEW_LABELS_TASK)
 @st.fragment(run_every=background.POLL_SECONDS)
 def live_panel() -> None:
     """The running step, an epoch bar while the autoencoder pre-trains, and Cancel."""
-    task = state.get(state.FEW_LABELS_TASK)
-    if task is None:
-        return
-    if not task.running:
-        st.rerun()
-    step = task.messages[-1] if task.messages else "Starting…"
-    progress = list(task.progress)
-    if progress and progress[-1].epochs:
-        done, total = len(progress), progress[-1].epochs
-        st.progress(
-            min(done / total, 1.0),
-            text=f"{step}: epoch {done} of at most {total} · {task.seconds:.0f} s",
-        )
-    else:
-        st.progress(
-            min(len(task.messages) / max(task.params.get("steps", 1), 1), 1.0),
-            text=f"{step}… · {task.seconds:.0f} s",
-        )
-    if task.cancelling:
-        st.caption("Stopping after the current step…")
-    elif st.button("Cancel", icon=":material/stop_circle:", key="few_label_cancel"):
-        task.cancel()
-        st.caption("Stopping after the current step…")
+    widgets.task_panel(
+        state.get(state.FEW_LABELS_TASK),
+        cancel_label="Cancel",
+        cancel_key="few_label_cancel",
+        stopping="Stopping after the current step…",
+    )
 
 
 if task is not None and task.running:

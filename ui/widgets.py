@@ -79,3 +79,31 @@ def sidebar_status() -> None:
 def fmt_threshold(value: float) -> str:
     """A threshold as shown everywhere: 4 significant digits."""
     return f"{value:.4g}"
+
+
+def task_panel(task, *, cancel_label: str, cancel_key: str, stopping: str) -> None:
+    """The live part of a background task (``ui.jobs.Task``), drawn from a polling fragment:
+    the current step with an epoch bar while a network trains (else the share of steps done,
+    when the task's params give ``steps``), and a Cancel button. Reruns the page once the task
+    has ended."""
+    if task is None:
+        return
+    if not task.running:
+        st.rerun()
+    step = task.messages[-1] if task.messages else "Starting"
+    progress = list(task.progress)
+    if progress and progress[-1].epochs:
+        done, total = len(progress), progress[-1].epochs
+        st.progress(
+            min(done / total, 1.0),
+            text=f"{step}: epoch {done} of at most {total} · {task.seconds:.0f} s",
+        )
+    else:
+        steps = task.params.get("steps")
+        share = min(len(task.messages) / steps, 1.0) if steps else 0.0
+        st.progress(share, text=f"{step}… · {task.seconds:.0f} s")
+    if task.cancelling:
+        st.caption(stopping)
+    elif st.button(cancel_label, icon=":material/stop_circle:", key=cancel_key):
+        task.cancel()
+        st.caption(stopping)

@@ -289,7 +289,8 @@ with st.form("few_label_final"):
     st.caption(
         f"Trains on all {summary['labelled']:,} labelled rows (with class weights for "
         f"imbalance) and gives every one of the {summary['unlabelled']:,} unlabelled rows its "
-        "class probabilities."
+        "class probabilities, weighed by how common each class is among the labelled rows (so "
+        "a rare attack class does not raise a flood of false alarms)."
         + (
             ""
             if comparison is not None and comparison["setup"] == setup

@@ -79,6 +79,42 @@ def test_unlabelled_rows_get_class_probabilities_attacks_first(partial, classifi
     assert clashing["row_input"].eq(7).all() and clashing["row"].equals(out["row"])
 
 
+def test_decisions_use_the_labelled_class_mix_and_raise_fewer_false_alarms(
+    partial, classifier
+):
+    """Trained with balanced class weights, the head overstates rare attack classes; deciding
+    with the labelled rows' class mix (the default) flags fewer benign rows, for a better F1."""
+    from sklearn.metrics import f1_score
+
+    frame, truth = partial
+    unlabelled = (frame["label"] == "").to_numpy()
+    rows = frame[unlabelled]
+    attack = truth[unlabelled] != "benign"
+    balanced = clone_with(classifier, class_prior="balanced")
+    flags = {
+        "labelled": classifier.predict_anomaly(rows),
+        "balanced": balanced.predict_anomaly(rows),
+    }
+    false_alarms = {k: int((f[~attack] == 1).sum()) for k, f in flags.items()}
+    caught = {k: int((f[attack] == 1).sum()) for k, f in flags.items()}
+    assert false_alarms["labelled"] < false_alarms["balanced"], (false_alarms, caught)
+    f1 = {k: f1_score(attack, f) for k, f in flags.items()}
+    assert f1["labelled"] > f1["balanced"], (f1, false_alarms, caught)
+    probabilities = classifier.predict_proba(rows).to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(AecoreError, match="Unknown class prior"):
+        FewLabelClassifier(label_column="label", class_prior="uniform").fit(frame)
+
+
+def clone_with(classifier, **params):
+    """The same fitted network with other decision parameters (no refit)."""
+    import copy
+
+    other = copy.copy(classifier)
+    other.set_params(**params)
+    return other
+
+
 def first_kernel(model):
     """The kernel of the encoder's first layer, wherever the model nests it."""
     for layer in model.layers:

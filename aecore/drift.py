@@ -335,10 +335,12 @@ def monitor(
         grown = changes[changes["increase"] > 0].head(top_features)
         if len(grown):
             parts = [
-                f"{row.feature} ({row.ratio:.1f}x its reference error)"
+                f"{row.feature} (+{row.increase:.3g}, {row.ratio:.1f}x its reference error)"
                 for row in grown.itertuples()
             ]
-            evidence.append("The errors grew most in " + ", ".join(parts) + ".")
+            evidence.append(
+                "The mean error grew most (in absolute terms) in " + ", ".join(parts) + "."
+            )
     elif changes is None:
         evidence.append(
             "Per-feature reference errors are not stored with this model, so the features "

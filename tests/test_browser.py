@@ -38,6 +38,20 @@ pytestmark = [
 ]
 
 
+def select_box(page, chart: int) -> None:
+    """Drag a box from 15% to 85% of a Plotly chart's plot area (the charts open in box-select
+    mode), as an analyst selects points."""
+    area = page.locator("[data-testid='stPlotlyChart']").nth(chart).locator(".nsewdrag").first
+    area.scroll_into_view_if_needed()
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for step in range(1, 11):
+        share = 0.15 + 0.07 * step
+        page.mouse.move(box["x"] + share * box["width"], box["y"] + share * box["height"])
+    page.mouse.up()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -241,6 +255,12 @@ def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path)
         open_page(page, "Latent space & PCA")
         assert page.locator("[data-testid='stPlotlyChart']").count() == 2
         shoot(page, "5-latent")
+        select_box(page, chart=0)  # drag a box over the middle of the latent scatter
+        page.get_by_text(re.compile(r"[\d,]+ rows selected")).first.wait_for(timeout=60_000)
+        picked = int(re.search(r"([\d,]+) rows selected", page.content()).group(1).replace(",", ""))
+        assert picked > 0
+        assert page.get_by_text("Nothing selected yet.").count() == 0
+        shoot(page, "5-latent-selected")
         open_page(page, "Explain")
         shoot(page, "6-explain")
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import data
 from .errors import AecoreError
 from .explain import top_features
 from .preprocessing import numeric_matrix
@@ -38,7 +39,6 @@ _NULL_VALUES = [
     "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
 ]  # fmt: skip
 _SNIFF_BYTES = 1 << 20
-_DELIMITERS = ",;\t|"
 _MIN_BATCH = 256
 
 
@@ -291,19 +291,6 @@ def check_columns(frame: pd.DataFrame, detector: Any) -> dict:
 # ---------------------------------------------------------------------------- reading in chunks
 
 
-def _clean_names(raw: list[str]) -> list[str]:
-    """Header names as ``aecore.data.read_csv`` makes them: stripped, blanks named, no twins."""
-    names = [str(name).strip() for name in raw]
-    names = [name if name else f"Unnamed: {position}" for position, name in enumerate(names)]
-    twins = sorted({name for name in names if names.count(name) > 1})
-    if twins:
-        raise AecoreError(
-            f"Duplicate column names: {', '.join(map(repr, twins))}. Every column needs its own "
-            "name; rename the duplicates."
-        )
-    return names
-
-
 def _sniff_csv(path: Path) -> tuple[str, str, list[str]]:
     """Encoding, delimiter and header names of a CSV file, from its first megabyte."""
     if path.is_dir():
@@ -335,34 +322,13 @@ def _sniff_csv(path: Path) -> tuple[str, str, list[str]]:
     text = head.decode(encoding, errors="ignore").lstrip("\ufeff")
     if len(head) == _SNIFF_BYTES and "\n" in text:
         text = text[: text.rindex("\n") + 1]
-    delimiter = _sniff_delimiter(text)
-    try:
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        header = next(row for row in rows if row)
-    except (StopIteration, csv.Error) as error:
-        raise AecoreError(f"The header of {path.name} could not be read as CSV.") from error
-    return encoding, delimiter, _clean_names(header)
-
-
-def _sniff_delimiter(text: str) -> str:
-    lines = "".join(text.splitlines(keepends=True)[:50])
-    try:
-        return csv.Sniffer().sniff(lines, delimiters=_DELIMITERS).delimiter
-    except csv.Error:
-        pass
-    best, best_score = ",", (0.0, 0)
-    for delimiter in _DELIMITERS:
-        try:
-            rows = csv.reader(io.StringIO(lines, newline=""), delimiter=delimiter)
-            counts = [len(row) for row in rows if row]
-        except csv.Error:
-            continue
-        if not counts or counts[0] < 2:
-            continue
-        score = (sum(c == counts[0] for c in counts) / len(counts), counts[0])
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
+    # The same delimiter and header rules as aecore.data.read_csv, so a file scores in chunks
+    # with the columns it shows when loaded whole.
+    delimiter = data._detect_delimiter(text)
+    header = data._header_names(text, delimiter)
+    if header is None:
+        raise AecoreError(f"The header of {path.name} could not be read as CSV.")
+    return encoding, delimiter, header
 
 
 def _kind(series: pd.Series) -> str:

@@ -92,8 +92,8 @@ def read_csv(source: Any, *, max_bytes: int | None = None) -> pd.DataFrame:
     """
     data = _read_source(source, max_bytes)
     payload, sample = _to_utf8(data)
-    delimiter = _detect_delimiter(sample)
-    header = _header_names(sample, delimiter)
+    delimiter = detect_delimiter(sample)
+    header = header_names(sample, delimiter)
     payload = _trim_trailing_blank_lines(payload, delimiter)
     try:
         frame = _parse_with_arrow(payload, delimiter)
@@ -231,7 +231,7 @@ def _field_counts(sample: str, delimiter: str, limit: int = 200) -> list[int]:
     return counts
 
 
-def _detect_delimiter(sample: str) -> str:
+def detect_delimiter(sample: str) -> str:
     """Sniff among comma, semicolon, tab and pipe; check the guess against field counts."""
     scores = {}
     for delimiter in _DELIMITERS:
@@ -253,7 +253,7 @@ def _detect_delimiter(sample: str) -> str:
     return ","
 
 
-def _header_names(sample: str, delimiter: str) -> list[str] | None:
+def header_names(sample: str, delimiter: str) -> list[str] | None:
     """Cleaned header names from the sample; raise on duplicates. ``None`` if unparseable."""
     try:
         reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)

@@ -324,8 +324,8 @@ def _sniff_csv(path: Path) -> tuple[str, str, list[str]]:
         text = text[: text.rindex("\n") + 1]
     # The same delimiter and header rules as aecore.data.read_csv, so a file scores in chunks
     # with the columns it shows when loaded whole.
-    delimiter = data._detect_delimiter(text)
-    header = data._header_names(text, delimiter)
+    delimiter = data.detect_delimiter(text)
+    header = data.header_names(text, delimiter)
     if header is None:
         raise AecoreError(f"The header of {path.name} could not be read as CSV.")
     return encoding, delimiter, header

@@ -3,16 +3,16 @@
 Labelling is slow, costly human work, so a data set usually has many unlabelled rows and a few
 labelled ones. ``FewLabelClassifier`` pre-trains an ``AnomalyDetector`` on all rows (labels
 ignored), copies its encoder with the layers frozen and trains a small head (Dense + softmax, or
-sigmoid for normal/anomaly) on the labelled rows only, with balanced class weights, until the
-training loss stops improving (every labelled row trains: with a few dozen labels, holding a
-quarter out to stop on cost more than it saved, see ``bench/RESULTS.md``, "Few labels";
-``validation_share`` brings the held-out part back); ``fine_tune=True`` then unfreezes the
-encoder and trains on at a low learning rate. The head reads the activations of every dense
-layer of the encoder (``representation="layers"``; ``"code"`` reads the bottleneck alone), each
-scaled by its mean and spread over all rows, labelled or not. ``pretrained=False`` trains the
-same network from scratch: the baseline that ``compare_label_budgets`` sets against it and
-against the unsupervised detector.
-Labels: an empty cell is unlabelled (``data.class_labels`` gives -1).
+sigmoid for normal/anomaly) on the labelled rows only, until the training loss stops improving
+(every labelled row trains: with a few dozen labels, holding a quarter out to stop on cost more
+than it saved, see ``bench/RESULTS.md``, "Few labels"; ``validation_share`` brings the held-out
+part back); ``fine_tune=True`` then unfreezes the encoder and trains on at a low learning rate.
+The head reads the activations of every dense layer of the encoder (``representation="layers"``;
+``"code"`` reads the bottleneck alone), each scaled by its mean and spread over all rows,
+labelled or not. ``pretrained=False`` trains the same network from scratch: the baseline that
+``compare_label_budgets`` sets against it and against the unsupervised detector. Labels: an
+empty cell is unlabelled (``data.class_labels`` gives -1).
+
 The head trains with balanced class weights, so that a rare attack class is learned at all; its
 decisions and probabilities then use the labelled rows' class mix (``class_prior="labelled"``,
 Bayes' rule undoing the weights), which cuts the false alarms the weights cause.
@@ -333,8 +333,8 @@ class FewLabelClassifier(BaseEstimator):
     def _probabilities(self, X) -> np.ndarray:
         """Class probabilities: the network's (trained with balanced class weights, as if
         every class were equally common), times ``_class_prior()``, renormalised. Undoing the
-        weights this way is Bayes' rule with the labelled rows' class mix; on the network-flow
-        sample it raised F1 from 0.52 to 0.64 (50 labels) by cutting false alarms."""
+        weights this way is Bayes' rule with the labelled rows' class mix; it cuts false alarms
+        (measured in ``bench/RESULTS.md``, "Few labels")."""
         self._check_fitted()
         x = self.preprocessor_.transform(as_frame(X))
         if len(x) == 0:

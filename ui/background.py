@@ -35,6 +35,27 @@ POLL_SECONDS = 1.5
 # ---------------------------------------------------------------- few labels
 
 
+def _pretrain_step(
+    task: Task,
+    frame: pd.DataFrame,
+    label_column: str,
+    roles: ColumnRoles | None,
+    random_state: int,
+    epochs: int | None,
+) -> Any:
+    """The pre-training step both few-label tasks start with: epoch progress and Cancel."""
+    task.say("Pre-training the autoencoder on every row (labels ignored)")
+    return pretrain(
+        frame,
+        label_column,
+        roles=roles,
+        random_state=random_state,
+        progress=task.progress.append,
+        should_stop=task._cancel.is_set,
+        **({"epochs": int(epochs)} if epochs else {}),
+    )
+
+
 def compare_work(
     frame: pd.DataFrame,
     label_column: str,
@@ -52,16 +73,7 @@ def compare_work(
     with that encoder. Result: {"table": comparison, "detector": the pre-trained model}."""
 
     def work(task: Task) -> dict:
-        task.say("Pre-training the autoencoder on every row (labels ignored)")
-        detector = pretrain(
-            frame,
-            label_column,
-            roles=roles,
-            random_state=random_state,
-            progress=task.progress.append,
-            should_stop=task._cancel.is_set,
-            **({"epochs": int(pretrain_epochs)} if pretrain_epochs else {}),
-        )
+        detector = _pretrain_step(task, frame, label_column, roles, random_state, pretrain_epochs)
         task.check()
         table = compare_label_budgets(
             frame,
@@ -100,16 +112,7 @@ def classifier_work(
     def work(task: Task) -> dict:
         model = detector
         if model is None:
-            task.say("Pre-training the autoencoder on every row (labels ignored)")
-            model = pretrain(
-                frame,
-                label_column,
-                roles=roles,
-                random_state=random_state,
-                progress=task.progress.append,
-                should_stop=task._cancel.is_set,
-                **({"epochs": int(pretrain_epochs)} if pretrain_epochs else {}),
-            )
+            model = _pretrain_step(task, frame, label_column, roles, random_state, pretrain_epochs)
         task.say("Training the classifier on every labelled row")
         classifier = FewLabelClassifier(
             label_column=label_column,

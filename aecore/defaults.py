@@ -1,5 +1,5 @@
 """The defaults a user who changes nothing gets: code size, layer widths, training schedule,
-and how the score is calibrated (per-feature weights, code limit).
+and how the score is calibrated (per-feature weights, code limit, the second model's share).
 
 Chosen from the data's size and width by rules meant to carry to unseen data (see
 ``bench/quality.py`` for how they are judged), kept in one place so they are easy to explain.
@@ -12,6 +12,9 @@ import math
 import numpy as np
 
 CODE_LIMIT_SHARE = 0.75
+# Without labels, a second autoencoder learns the training rows less this share that the first
+# scores highest; the score is the mean of both (see AnomalyDetector.second_model).
+SECOND_MODEL_SHARE = 0.1
 MAX_WEIGHT_RATIO = 10.0
 MAX_STEPS = 30_000
 MAX_ROWS_SEEN = 2_000_000

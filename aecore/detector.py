@@ -7,11 +7,13 @@ errors of held-out rows at fit time and can be moved afterwards with ``set_thres
 The score is calibrated at fit time (``score_calibration_``): codes are kept within the region
 of typical training codes before decoding, and, when the training rows are unlabelled (they may
 hide anomalies), each column's squared error is weighted by how closely the model rebuilds that
-column on training rows.
+column on training rows. Trained on unlabelled rows, a second autoencoder learns the same rows
+less the tenth that the first scores highest, and the score is the mean of both models' scores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,6 +74,15 @@ class AnomalyDetector(BaseEstimator):
     only when training on all rows (no labels), where it helps most, not on labelled normal
     rows, where it gained nothing and raised the false-alarm rate on new data. Calibrated scores
     are scaled so that held-out rows score their plain MSE on average.
+
+    ``second_model`` (a share in (0, 1), ``"auto"`` or None): after the first autoencoder, train
+    a second one, the same way, on the training rows less that share of them which the first
+    scores highest, and score every row with the mean of the two models' calibrated scores (and
+    per-feature errors). Unlabelled training rows may hide a small group of anomalies that the
+    first network learns to rebuild; the second never sees most of them, while the first keeps
+    the rare but normal rows in view. ``"auto"`` is ``defaults.SECOND_MODEL_SHARE`` when training
+    on all rows (no labels) with a single-row, non-variational model, else None (one model). Codes
+    (the latent view, the few-label encoder) come from the first model.
     """
 
     def __init__(
@@ -101,6 +112,7 @@ class AnomalyDetector(BaseEstimator):
         score_kl: bool = False,
         normalise_errors: bool | str = "auto",
         code_limit: float | str | None = "auto",
+        second_model: float | str | None = "auto",
         roles: ColumnRoles | Mapping[str, str] | None = None,
         random_state: int = 0,
     ):
@@ -128,6 +140,7 @@ class AnomalyDetector(BaseEstimator):
         self.score_kl = score_kl
         self.normalise_errors = normalise_errors
         self.code_limit = code_limit
+        self.second_model = second_model
         self.roles = roles
         self.random_state = random_state
 
@@ -228,10 +241,15 @@ class AnomalyDetector(BaseEstimator):
         self.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
         self.n_features_in_ = len(roles.inputs)
         self.trained_on_ = "normal" if normal_only else "all"
+        self.second_autoencoder_ = None
         self.score_calibration_ = None
         self._scorer = None
-        self.score_calibration_ = self._calibrate(frame, x_all, split)
+        self.score_calibration_ = self._calibrate(frame, x_all, split, autoencoder)
         self._scorer = None
+        share = self._second_model_share()
+        cancelled = bool(history.get("cancelled")) or (should_stop is not None and should_stop())
+        if share is not None and not cancelled:
+            self._fit_second(frame, x_all, split, share, progress, should_stop)
 
         reference_rows = split.validation if len(split.validation) else split.train
         ref_in = frame.iloc[reference_rows]
@@ -244,6 +262,138 @@ class AnomalyDetector(BaseEstimator):
 
         self.reference_feature_errors_ = reference_feature_errors(self, frame, reference_rows)
         return self
+
+    def _second_model_share(self) -> float | None:
+        share = self.second_model
+        if share is None or share is False:
+            return None
+        if share == "auto":
+            plain = self.window == 1 and self.architecture != "variational"
+            if self.trained_on_ == "all" and plain:
+                return defaults.SECOND_MODEL_SHARE
+            return None
+        if isinstance(share, str) or not 0 < float(share) < 1:
+            raise AecoreError("second_model must be a share between 0 and 1, 'auto' or None.")
+        if self.window != 1 or self.architecture == "variational":
+            raise AecoreError(
+                "A second model is only trained for single-row, non-variational architectures."
+            )
+        return float(share)
+
+    def _fit_second(self, frame, x_all, split: Split, share: float, progress, should_stop):
+        """Train the second autoencoder on the training rows below the first model's score
+        cut (the top ``share`` of training rows left out; validation rows above it too), with
+        the same settings, and calibrate it like the first (see ``second_model``)."""
+        import keras
+
+        from .architectures import build_autoencoder
+        from .training import train_autoencoder
+
+        first = self._score_with(self.scorer_, x_all[split.train], None, latent=False).row_error
+        cut = float(np.quantile(first, 1.0 - share))
+        train = split.train[first <= cut]
+        validation = split.validation
+        if len(validation):
+            held = self._score_with(self.scorer_, x_all[validation], None, latent=False)
+            validation = validation[held.row_error <= cut]
+        if len(train) < 2:
+            return
+        second_split = dataclasses.replace(split, train=train, validation=validation)
+        # The left-out rows also stay out of the second model's scaling statistics: a hidden
+        # group of anomalies widens the columns' spread and so hides itself.
+        input_scale, input_shift = self._rescaling(x_all[train])
+        x_all_first = x_all
+        x_all = x_all * input_scale + input_shift
+        x_train = x_all[train]
+        code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
+        keras.utils.set_random_seed(self.random_state)
+        autoencoder = build_autoencoder(
+            self.architecture,
+            x_all.shape[1],
+            code_size=code_size,
+            hidden_sizes=self.hidden_sizes,
+            activation=self.activation,
+            l1=self.l1,
+            noise_std=self.noise_std,
+            dropout=self.dropout,
+            window=1,
+            kl_weight=self.kl_weight,
+            seed=self.random_state,
+        )
+        schedule = self.training_
+        report = None
+        if progress is not None:
+
+            def report(epoch: EpochProgress) -> None:
+                progress(dataclasses.replace(epoch, stage="second"))
+
+        history = train_autoencoder(
+            autoencoder,
+            x_train,
+            x_all[validation],
+            epochs=int(schedule["epochs"]),
+            batch_size=int(schedule["batch_size"]),
+            learning_rate=float(schedule["learning_rate"]),
+            patience=int(schedule["patience"]),
+            progress=report,
+            should_stop=should_stop,
+            seed=self.random_state,
+        )
+        if history.get("cancelled"):
+            return
+        calibration = self._calibrate(frame, x_all, second_split, autoencoder) or {}
+        self.second_autoencoder_ = autoencoder
+        first = dict(self.score_calibration_ or {})
+        self.score_calibration_ = {
+            **first,
+            "second": {
+                **calibration,
+                "input_scale": [float(v) for v in input_scale],
+                "input_shift": [float(v) for v in input_shift],
+                "share": share,
+                "cut": cut,
+                "code_size": code_size,
+                "n_train_rows": int(len(train)),
+                "epochs_run": int(history.get("epochs_run", 0)),
+                "best_val_loss": history.get("best_val_loss"),
+            },
+        }
+        self._scorer = None
+        self._rescale_pair(x_all_first, split)
+
+    def _rescale_pair(self, x_all, split: Split) -> None:
+        """One factor on both models' column weights so that held-out rows score their plain
+        MSE on average again (as with one model): the score keeps the loss's units, and the
+        ranking (the two models' relative weight) is unchanged."""
+        held = split.validation if len(split.validation) else split.train
+        plain = self._member_scorer(self.autoencoder_, None)(x_all[held], latent=False)
+        paired = self._score_with(self.scorer_, x_all[held], None, latent=False)
+        target, current = float(np.mean(plain.row_error)), float(np.mean(paired.row_error))
+        if not (target > 0 and current > 0 and np.isfinite(target / current)):
+            return
+        factor = target / current
+        n_inputs = len(self.preprocessor_.input_columns)
+        calibration = dict(self.score_calibration_)
+        second = dict(calibration["second"])
+        for settings in (calibration, second):
+            weights = settings.get("feature_weights") or [1.0] * n_inputs
+            settings["feature_weights"] = [float(w) * factor for w in weights]
+        calibration["second"] = second
+        self.score_calibration_ = calibration
+        self._scorer = None
+
+    def _rescaling(self, x_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per encoded column, (scale, shift) taking the first model's inputs to inputs scaled
+        with ``x_rows``' own statistics (same imputation and log transforms; numeric columns
+        only, one-hot columns unchanged)."""
+        scale = np.ones(x_rows.shape[1], dtype=np.float32)
+        shift = np.zeros(x_rows.shape[1], dtype=np.float32)
+        for j, column in enumerate(self.preprocessor_.numeric_):
+            values = x_rows[:, j].astype(np.float64) * column["scale"] + column["center"]
+            center, spread = self.preprocessor_._center_scale(values)
+            scale[j] = column["scale"] / spread
+            shift[j] = (column["center"] - center) / spread
+        return scale, shift
 
     def _normalises(self) -> bool:
         if self.normalise_errors == "auto":
@@ -262,7 +412,7 @@ class AnomalyDetector(BaseEstimator):
             raise AecoreError("code_limit must be a share between 0 and 1, 'auto' or None.")
         return float(limit)
 
-    def _calibrate(self, frame, x_all, split: Split) -> dict | None:
+    def _calibrate(self, frame, x_all, split: Split, autoencoder) -> dict | None:
         """The code limit from the training rows' codes and the column weights from the training
         rows' errors of the limited reconstruction (the one that is scored), then one scale so
         that the held-out rows' mean score equals their plain MSE (the validation loss): the
@@ -271,8 +421,20 @@ class AnomalyDetector(BaseEstimator):
         normalise = self._normalises()
         if share is None and not normalise:
             return None
+
+        scorers: dict = {}
+
+        def scores(rows, limit, latent=False):
+            """Unweighted errors (and codes) of the plain or the code-limited reconstruction."""
+            if limit not in scorers:
+                settings = {"code_limit": calibration["code_limit"]} if limit else None
+                scorers[limit] = self._member_scorer(autoencoder, settings)
+            rows_frame = frame.iloc[rows] if frame is not None else None
+            return self._score_with(scorers[limit], x_all[rows], rows_frame, latent=latent)
+
+        calibration: dict = {"feature_weights": None, "code_limit": None}
         held = split.validation if len(split.validation) else split.train
-        plain = self._score_encoded(x_all[held], frame.iloc[held], latent=False).feature_errors
+        plain = scores(held, False).feature_errors
         plain_mse = float(np.mean(plain.sum(axis=1))) / self._n_encoded
         train = split.train
         if self.window == 1 and len(train) > CALIBRATION_ROWS:
@@ -280,23 +442,15 @@ class AnomalyDetector(BaseEstimator):
                 len(train), CALIBRATION_ROWS, replace=False
             )
             train = np.sort(train[pick])
-        calibration: dict = {"feature_weights": None, "code_limit": None}
         if share is not None:
-            codes = self._score_encoded(x_all[train], frame.iloc[train], latent=True).latent
+            codes = scores(train, False, latent=True).latent
             calibration["code_limit"] = defaults.code_limit(codes, share)
-            self.score_calibration_ = dict(calibration)
-            self._scorer = None
+        limited = calibration["code_limit"] is not None
         if normalise:
-            errors = self._score_encoded(x_all[train], frame.iloc[train], latent=False)
-            weights = defaults.feature_weights(errors.feature_errors)
+            weights = defaults.feature_weights(scores(train, limited).feature_errors)
         else:
             weights = np.ones(plain.shape[1])
-        if share is not None:
-            held_errors = self._score_encoded(
-                x_all[held], frame.iloc[held], latent=False
-            ).feature_errors
-        else:
-            held_errors = plain
+        held_errors = scores(held, True).feature_errors if limited else plain
         weighted_mse = float(np.mean((held_errors * weights).sum(axis=1))) / self._n_encoded
         if weighted_mse > 0 and plain_mse > 0 and np.isfinite(weighted_mse / plain_mse):
             weights = weights * (plain_mse / weighted_mse)
@@ -387,24 +541,51 @@ class AnomalyDetector(BaseEstimator):
 
     @property
     def scorer_(self):
-        from .scoring import Scorer
-
         self._check_fitted()
         if getattr(self, "_scorer", None) is None:
-            kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
             calibration = getattr(self, "score_calibration_", None) or {}
-            autoencoder = self.autoencoder_
-            if calibration.get("code_limit"):
-                autoencoder = _with_code_limit(autoencoder, calibration["code_limit"])
-            weights = calibration.get("feature_weights")
-            self._scorer = Scorer(
-                autoencoder,
-                self.preprocessor_.group_matrix(),
-                weights=None if not weights else np.asarray(weights, dtype=np.float32),
-                include_kl=self.score_kl,
-                kl_weight=kl_weight,
+            second = getattr(self, "second_autoencoder_", None)
+            self._scorer = self._member_scorer(
+                self.autoencoder_,
+                calibration,
+                second=second,
+                second_calibration=calibration.get("second") if second is not None else None,
             )
         return self._scorer
+
+    def _member_scorer(self, autoencoder, calibration, *, second=None, second_calibration=None):
+        """A Scorer for ``autoencoder`` calibrated as ``calibration`` says (code limit, column
+        weights; None = the plain MSE), optionally averaged with a second calibrated model."""
+        from .scoring import Scorer
+
+        def limited(model, settings):
+            if settings.get("code_limit"):
+                model = _with_code_limit(model, settings["code_limit"])
+            weights = settings.get("feature_weights")
+            return model, None if not weights else np.asarray(weights, dtype=np.float32)
+
+        calibration = calibration or {}
+        model, weights = limited(autoencoder, calibration)
+        second_weights = second_inputs = None
+        if second is not None:
+            second_calibration = second_calibration or {}
+            second, second_weights = limited(second, second_calibration)
+            if second_calibration.get("input_scale") is not None:
+                second_inputs = (
+                    np.asarray(second_calibration["input_scale"], dtype=np.float32),
+                    np.asarray(second_calibration["input_shift"], dtype=np.float32),
+                )
+        kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
+        return Scorer(
+            model,
+            self.preprocessor_.group_matrix(),
+            weights=weights,
+            include_kl=self.score_kl,
+            kl_weight=kl_weight,
+            second=second,
+            second_weights=second_weights,
+            second_inputs=second_inputs,
+        )
 
     @property
     def _n_encoded(self) -> int:
@@ -416,18 +597,25 @@ class AnomalyDetector(BaseEstimator):
         return self.preprocessor_.transform(as_frame(X))
 
     def _score_encoded(self, x, frame, *, latent=True, reconstruction=False):
+        return self._score_with(
+            self.scorer_, x, frame, latent=latent, reconstruction=reconstruction
+        )
+
+    def _score_with(self, scorer, x, frame, *, latent=True, reconstruction=False):
+        """``scorer`` over the encoded rows ``x`` (windows in the frame's order, results back
+        in row order, when the model reads windows of rows)."""
         if self.autoencoder_.window > 1:
             order = self._order(frame, self.roles_)
             ordering = self._window_order(order, len(x))
             inverse = np.empty_like(ordering)
             inverse[ordering] = np.arange(len(ordering))
-            result = self.scorer_(x[ordering], latent=latent, reconstruction=reconstruction)
+            result = scorer(x[ordering], latent=latent, reconstruction=reconstruction)
             for name in ("row_error", "feature_errors", "latent", "reconstruction"):
                 value = getattr(result, name)
                 if value is not None and len(value):
                     setattr(result, name, value[inverse])
             return result
-        return self.scorer_(x, latent=latent, reconstruction=reconstruction)
+        return scorer(x, latent=latent, reconstruction=reconstruction)
 
     def score(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
         """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``);

@@ -39,6 +39,7 @@ with its threshold derived again; ``retrain_saved`` saves it as a new version of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -571,9 +572,48 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
     new._scorer = None
     # Calibrate the fine-tuned network's score as fit does (code limit, column weights): the
     # calibration is measured with the plain score, so it starts unset.
+    new.second_autoencoder_ = None
     new.score_calibration_ = None
-    new.score_calibration_ = new._calibrate(rows, x_all, split)
+    new.score_calibration_ = new._calibrate(rows, x_all, split, autoencoder)
     new._scorer = None
+    second = getattr(detector, "second_autoencoder_", None)
+    if second is not None and not history.get("cancelled"):
+        # The second model (trained without the first's most unusual rows) is fine-tuned on the
+        # same new normal rows, and calibrated again like the first.
+        copy = keras.models.clone_model(second.model)
+        copy.set_weights(second.model.get_weights())
+        tuned = Autoencoder.from_model(copy, second.architecture, 1)
+        stored = dict((detector.score_calibration_ or {}).get("second") or {})
+        x_second = x_all
+        if stored.get("input_scale") is not None:  # the second model's own input scaling
+            x_second = x_all * np.asarray(stored["input_scale"], dtype=np.float32) + np.asarray(
+                stored["input_shift"], dtype=np.float32
+            )
+        report = None
+        if progress is not None:
+
+            def report(epoch):
+                progress(dataclasses.replace(epoch, stage="second"))
+
+        second_history = train_autoencoder(
+            tuned,
+            x_second[split.train],
+            x_second[split.validation],
+            epochs=int(schedule["epochs"]),
+            batch_size=int(schedule.get("batch_size", 32)),
+            learning_rate=float(schedule["learning_rate"]),
+            patience=int(schedule.get("patience", 5)),
+            progress=report,
+            should_stop=should_stop,
+            seed=detector.random_state,
+        )
+        if not second_history.get("cancelled"):
+            calibration = new._calibrate(rows, x_second, split, tuned) or {}
+            stored.update(calibration, n_train_rows=int(len(split.train)))
+            new.second_autoencoder_ = tuned
+            new.score_calibration_ = {**(new.score_calibration_ or {}), "second": stored}
+            new._scorer = None
+            new._rescale_pair(x_all, split)
     errors = new.reconstruction_error(rows)
     reference_rows = split.validation if len(split.validation) else split.train
     new.reference_errors_ = errors[reference_rows]

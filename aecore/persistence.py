@@ -318,7 +318,7 @@ def build_meta(detector: Any, name: str, *, description: str = "") -> dict:
                 "window": int(autoencoder.window),
                 "code_size": int(detector.code_size_),
                 "n_inputs": int(preprocessor.n_encoded),
-                "parameters": int(autoencoder.model.count_params()),
+                "parameters": int(_saved_network(detector).count_params()),
             },
             "params": params,
             "features": feature_entries(roles, preprocessor),
@@ -428,7 +428,35 @@ def save(
     check_name(name)
     detector._check_fitted()
     meta = build_meta(detector, name, description=description)
-    return write_bundle(detector.autoencoder_.model, meta, name, models_dir=models_dir)
+    return write_bundle(_saved_network(detector), meta, name, models_dir=models_dir)
+
+
+FIRST_MODEL, SECOND_MODEL = "first_autoencoder", "second_autoencoder"
+
+
+def _saved_network(detector: Any) -> Any:
+    """The detector's autoencoder; with a second model (see ``AnomalyDetector.second_model``),
+    one network holding both, side by side: rows -> (first's, second's reconstruction)."""
+    import keras
+
+    first = detector.autoencoder_.model
+    second = getattr(detector, "second_autoencoder_", None)
+    if second is None:
+        return first
+    inputs = keras.Input(shape=first.input_shape[1:], name="rows")
+    outputs = [
+        keras.Model(model.inputs, model.outputs, name=name)(inputs)
+        for model, name in ((first, FIRST_MODEL), (second.model, SECOND_MODEL))
+    ]
+    return keras.Model(inputs, outputs, name="autoencoder_pair")
+
+
+def _split_pair(model: Any) -> tuple[Any, Any | None]:
+    """(first, second) autoencoder models of a loaded network (second None for a single one)."""
+    names = {layer.name for layer in model.layers}
+    if {FIRST_MODEL, SECOND_MODEL} <= names:
+        return model.get_layer(FIRST_MODEL), model.get_layer(SECOND_MODEL)
+    return model, None
 
 
 def _retire(root: Path, name: str, folder: Path) -> None:
@@ -603,8 +631,12 @@ def _detector_from(meta: dict, model: Any) -> Any:
     preprocessor = Preprocessor.from_dict(meta["preprocessing"])
     detector.roles_ = roles
     detector.preprocessor_ = preprocessor
+    first, second = _split_pair(model)
     detector.autoencoder_ = Autoencoder.from_model(
-        model, architecture["name"], int(architecture.get("window", 1))
+        first, architecture["name"], int(architecture.get("window", 1))
+    )
+    detector.second_autoencoder_ = (
+        None if second is None else Autoencoder.from_model(second, architecture["name"], 1)
     )
     detector.code_size_ = int(meta.get("code_size", architecture.get("code_size")))
     detector.training_ = dict(meta.get("training") or {})

@@ -9,6 +9,11 @@ Definitions (in the model's standardised units):
 - with ``weights`` (one per source column), each per-feature error is multiplied by its
   column's weight, and the row error is their sum over the encoded columns (the detector's
   calibrated score).
+- with a ``second`` autoencoder (its own weights, and its own input scaling: ``second_inputs``
+  = (scale, shift) per encoded column, errors in its own units), every per-feature error is
+  the mean of the two models' (weighted) errors, so the row error is the mean of their row
+  errors and a row's per-feature errors still add up to it; the reconstruction is the mean of
+  the two (in the first model's units) and the code is the first model's.
 """
 
 from __future__ import annotations
@@ -51,16 +56,34 @@ class Scorer:
         weights: np.ndarray | None = None,
         include_kl: bool = False,
         kl_weight: float = 0.0,
+        second: Autoencoder | None = None,
+        second_weights: np.ndarray | None = None,
+        second_inputs: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.window = autoencoder.window
         self.include_kl = include_kl and autoencoder.is_variational
         encoder, decoder = autoencoder.encoder, autoencoder.decoder
         variational = autoencoder.is_variational
+        if second is not None and (second.window != 1 or second.is_variational or variational):
+            raise ValueError("A second model is only scored beside a single-row, plain model.")
         groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
         scale = None if weights is None else tf.constant(weights, dtype=tf.float32)
+        second_scale = (
+            None if second_weights is None else tf.constant(second_weights, dtype=tf.float32)
+        )
+        if second_inputs is not None:  # (scale, shift): the second model's own input scaling
+            in_scale = tf.constant(second_inputs[0], dtype=tf.float32)
+            in_shift = tf.constant(second_inputs[1], dtype=tf.float32)
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
+
+        def errors(x, recon, weights_):
+            squared = tf.square(recon - x)
+            per_feature = squared if groups is None else tf.matmul(squared, groups)
+            if weights_ is not None:  # column weights, applied in the same pass
+                per_feature = per_feature * weights_
+            return per_feature
 
         def run(x):
             encoded = encoder(x, training=False)
@@ -71,10 +94,14 @@ class Scorer:
             recon = decoder(code, training=False)
             if window > 1:
                 x, recon = x[:, -1, :], recon[:, -1, :]
-            squared = tf.square(recon - x)
-            per_feature = squared if groups is None else tf.matmul(squared, groups)
-            if scale is not None:  # column weights, applied in the same pass
-                per_feature = per_feature * scale
+            per_feature = errors(x, recon, scale)
+            if second is not None:
+                x2 = x if second_inputs is None else x * in_scale + in_shift
+                other = second.decoder(second.encoder(x2, training=False), training=False)
+                per_feature = 0.5 * (per_feature + errors(x2, other, second_scale))
+                if second_inputs is not None:
+                    other = (other - in_shift) / in_scale
+                recon = 0.5 * (recon + other)
             # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
             # i.e. the MSE when there are no weights.
             row = tf.reduce_sum(per_feature, axis=1) / n_encoded

@@ -38,6 +38,7 @@ class EpochProgress:
     val_loss: float | None
     elapsed: float
     best_epoch: int
+    stage: str = "first"  # "second": the detector's second model (see ``second_model``)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -35,10 +35,19 @@ def live_panel() -> None:
     if not job.running:
         st.rerun()
     progress = list(job.progress)
+    second = bool(progress) and progress[-1].stage == "second"
+    if second:  # the second model's epochs only (see AnomalyDetector.second_model)
+        progress = [p for p in progress if p.stage == "second"]
     done = len(progress)
     total = progress[-1].epochs if progress else None
     if total:
         text = f"Epoch {done} of at most {total} (early stopping may end it sooner)"
+        if second:
+            text = (
+                "Second model (trained without the rows the first finds most unusual): "
+                + text[0].lower()
+                + text[1:]
+            )
         text += f" · {job.seconds:.0f} s"
         st.progress(min(done / total, 1.0), text=text)
         figure = charts.loss_curve(
@@ -109,6 +118,14 @@ if job is not None:
             f"Threshold {detector.threshold_:.4g} ({choice.method}{', ' + how if how else ''}); "
             f"trained on {detector.trained_on_} rows."
         )
+        second = (detector.score_calibration_ or {}).get("second")
+        if getattr(detector, "second_autoencoder_", None) is not None and second:
+            st.caption(
+                f"A second model was trained without the {second['share']:.0%} of training rows "
+                f"the first scores highest ({second['n_train_rows']:,} rows, "
+                f"{second['epochs_run']} epochs): unlabelled rows may hide anomalies the first "
+                "learns to rebuild. Every score is the mean of the two models' scores."
+            )
         evaluation = getattr(detector, "evaluation_", None)
         if evaluation:
             cols = st.columns(4)

@@ -125,7 +125,9 @@ def test_progress_hook_reports_every_epoch_and_cancel_stops_early():
     frame = numeric_frame(300)
     seen = []
     AnomalyDetector(epochs=5, patience=10, batch_size=32).fit(frame, progress=seen.append)
-    assert [p.epoch for p in seen] == [1, 2, 3, 4, 5]
+    # Unlabelled rows: the first model's epochs, then the second model's (see second_model).
+    assert [p.epoch for p in seen if p.stage == "first"] == [1, 2, 3, 4, 5]
+    assert [p.epoch for p in seen if p.stage == "second"] == [1, 2, 3, 4, 5]
     assert all(p.val_loss is not None and p.elapsed >= 0 for p in seen)
 
     calls = []
@@ -138,6 +140,7 @@ def test_progress_hook_reports_every_epoch_and_cancel_stops_early():
     )
     assert detector.history_["cancelled"]
     assert detector.history_["epochs_run"] <= 3
+    assert detector.second_autoencoder_ is None  # cancelled: no second model is started
     assert np.isfinite(detector.reconstruction_error(frame)).all()  # still usable
 
 

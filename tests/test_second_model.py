@@ -1,0 +1,115 @@
+"""The second model (``AnomalyDetector(second_model=...)``): without labels, a second autoencoder
+learns the training rows less the tenth the first scores highest, and every score is the mean of
+the two models' calibrated scores."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from aecore import AnomalyDetector, persistence
+from aecore.drift import retrain
+from aecore.errors import AecoreError
+
+FAST = {"epochs": 40, "batch_size": 32, "patience": 5}
+
+
+def _hidden_group(seed=0, n_normal=1000, n_hidden=50):
+    """Unlabelled rows: normal rows near a 3-dimensional plane in 12 columns, and a tight group
+    of anomalies (5%) off it, close enough that a network trained on every row learns to rebuild
+    them fairly well."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(3, 12))
+    normal = rng.normal(size=(n_normal, 3)) @ basis + 0.3 * rng.normal(size=(n_normal, 12))
+    center = rng.normal(size=3) @ basis + 1.5 * rng.normal(size=12)
+    hidden = center + 0.3 * rng.normal(size=(n_hidden, 12))
+    order = rng.permutation(n_normal + n_hidden)
+    x = np.vstack([normal, hidden])[order]
+    y = np.r_[np.zeros(n_normal), np.ones(n_hidden)][order]
+    return pd.DataFrame(x, columns=[f"c{i}" for i in range(12)]), y
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """The default (two models) and the same settings with one model; the first models are the
+    same network (same seed, rows and split)."""
+    frame, labels = _hidden_group()
+    both = AnomalyDetector(random_state=0, **FAST).fit(frame)
+    one = AnomalyDetector(random_state=0, second_model=None, **FAST).fit(frame)
+    return frame, labels, both, one
+
+
+def test_unlabelled_rows_train_a_second_model_without_the_top_tenth(pair):
+    frame, _, detector, one = pair
+    assert detector.second_autoencoder_ is not None
+    second = detector.score_calibration_["second"]
+    assert second["share"] == pytest.approx(0.1)
+    assert second["n_train_rows"] == pytest.approx(0.9 * detector.n_train_rows_, abs=2)
+    # The cut leaves out the tenth of training rows the first model alone scores highest.
+    first = one.reconstruction_error(frame.iloc[detector.split_.train])
+    assert np.mean(first > second["cut"]) == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_hidden_group_of_anomalies_stands_out_more_with_the_second_model(pair):
+    frame, labels, detector, one = pair
+    both = average_precision_score(labels, detector.decision_function(frame))
+    alone = average_precision_score(labels, one.decision_function(frame))
+    assert both > alone + 0.05, (both, alone)
+
+
+def test_explanations_stay_exact_with_two_models(pair):
+    frame, _, detector, _ = pair
+    scores = detector.score(frame.iloc[:200], reconstruction=True)
+    n_encoded = detector.preprocessor_.n_encoded
+    np.testing.assert_allclose(
+        scores.feature_errors.sum(axis=1).to_numpy() / n_encoded, scores.row_error, rtol=1e-4
+    )
+    assert scores.latent.shape[1] == detector.code_size_  # the first model's code
+    assert scores.reconstruction.shape == (200, 12)
+    assert np.isfinite(scores.reconstruction.to_numpy()).all()
+
+
+def test_both_models_are_saved_in_one_bundle_and_score_identically(pair, tmp_path):
+    frame, _, detector, _ = pair
+    persistence.save(detector, "pair", models_dir=tmp_path)
+    loaded = persistence.load("pair", models_dir=tmp_path)
+    assert loaded.second_autoencoder_ is not None
+    np.testing.assert_allclose(
+        loaded.decision_function(frame), detector.decision_function(frame), rtol=1e-5
+    )
+    np.testing.assert_allclose(loaded.encode(frame), detector.encode(frame), atol=1e-5)
+
+
+def test_labelled_normal_rows_and_second_model_none_train_one_model():
+    frame, labels = _hidden_group(n_normal=300, n_hidden=15)
+    labelled = frame.assign(label=labels.astype(int))
+    assert AnomalyDetector(epochs=2).fit(labelled).second_autoencoder_ is None
+    single = AnomalyDetector(epochs=2, second_model=None).fit(frame)
+    assert single.second_autoencoder_ is None
+    assert "second" not in single.score_calibration_
+    with pytest.raises(AecoreError, match="second_model"):
+        AnomalyDetector(epochs=1, second_model=1.5).fit(frame)
+    with pytest.raises(AecoreError, match="single-row"):
+        AnomalyDetector(epochs=1, architecture="variational", second_model=0.1).fit(frame)
+
+
+def test_progress_reports_the_second_model_as_its_own_stage():
+    frame, _ = _hidden_group(n_normal=300, n_hidden=15)
+    seen = []
+    detector = AnomalyDetector(epochs=3, patience=10).fit(frame, progress=seen.append)
+    stages = [report.stage for report in seen]
+    assert stages == ["first"] * 3 + ["second"] * 3
+    assert detector.score_calibration_["second"]["epochs_run"] == 3
+
+
+def test_fine_tuning_keeps_and_recalibrates_the_second_model(pair):
+    frame, _, detector, _ = pair
+    shifted = frame.iloc[:600] + 0.5
+    tuned = retrain(detector, shifted, mode="fine_tune", epochs=2)
+    assert tuned.second_autoencoder_ is not None
+    assert tuned.second_autoencoder_ is not detector.second_autoencoder_
+    second = tuned.score_calibration_["second"]
+    assert second["input_scale"] == detector.score_calibration_["second"]["input_scale"]
+    assert second["feature_weights"] != detector.score_calibration_["second"]["feature_weights"]
+    # The original detector is untouched.
+    assert detector.decision_function(frame.iloc[:5]).shape == (5,)

@@ -212,7 +212,7 @@ with st.form("train_form"):
         st.markdown("**Network**")
         code_size = st.number_input(
             "Code size (0 = automatic)", min_value=0, max_value=256, value=0,
-            help="Automatic: the number of principal components that explain 90% of the "
+            help="Automatic: the number of principal components that explain 80% of the "
             "training rows' variance (between 2 and half the number of inputs).",
         )  # fmt: skip
         hidden_text = st.text_input(
@@ -252,6 +252,15 @@ with st.form("train_form"):
                 "normal": "normal rows only (needs labels)",
             }.get,
             help="With labels, training on normal rows only is the classic novelty setting.",
+        )
+        second_model = st.checkbox(
+            "Second model without the most unusual 10% of rows",
+            value=True,
+            help="When training on unlabelled rows, which may hide anomalies that the network "
+            "learns to rebuild: a second autoencoder learns the rows less the 10% the first "
+            "scores highest, and every score is the mean of the two. About twice the training "
+            "time. Not used with labelled normal rows, windows or the variational model. Turn it "
+            "off when you know every training row is normal.",
         )
         methods = ["percentile", "mean_std"] + (["best_f1", "min_cost"] if labelled else [])
         threshold_method = st.selectbox(
@@ -305,6 +314,7 @@ if submitted:
         "validation_share": float(validation_share),
         "test_share": float(test_share),
         "train_on": train_on,
+        "second_model": "auto" if second_model else None,
         "threshold_method": threshold_method,
         "threshold_params": (
             {"percentile": float(percentile)} if threshold_method == "percentile"

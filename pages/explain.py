@@ -21,9 +21,16 @@ if len(ranked) == 0:
 
 feature_errors = scored.scores.feature_errors
 mean_errors = scored.mean_feature_errors(threshold)
+pair = getattr(model.detector, "second_autoencoder_", None) is not None
 st.caption(
     f"{len(ranked):,} rows are flagged at threshold {threshold:.4g}. Errors are squared "
-    "differences between a row and its reconstruction, in the model's standardised units."
+    "differences between a row and its reconstruction, in the model's standardised units"
+    + (
+        ", weighted per column and averaged over the model's two autoencoders (the "
+        "reconstruction shown is their mean)."
+        if pair
+        else "."
+    )
 )
 
 controls = st.columns(2)

@@ -113,3 +113,25 @@ def test_fine_tuning_keeps_and_recalibrates_the_second_model(pair):
     assert second["feature_weights"] != detector.score_calibration_["second"]["feature_weights"]
     # The original detector is untouched.
     assert detector.decision_function(frame.iloc[:5]).shape == (5,)
+
+
+def test_a_saved_pair_is_used_and_explained_in_the_dashboard(models_dir):
+    """Pick a saved two-model bundle on the Models page; Explain says what its errors are."""
+    from aecore import data
+    from tests.pages_support import ROOT, no_exception, open_app
+
+    frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv").drop(columns="label")
+    detector = AnomalyDetector(
+        epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], roles={"timestamp": "time"}
+    ).fit(frame)
+    assert detector.second_autoencoder_ is not None
+    persistence.save(detector, "unlabelled-pair", models_dir=models_dir)
+    at = open_app("models")
+    at.selectbox(key="models_name").set_value("unlabelled-pair").run()
+    at.button(key="use_model").click().run()
+    no_exception(at)
+    at.switch_page("pages/explain.py").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("two autoencoders" in caption.value for caption in at.caption)
+    assert len(at.get("plotly_chart")) >= 3

@@ -188,7 +188,9 @@ class AnomalyDetector(BaseEstimator):
         n_inputs = x_all.shape[1]
 
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
-        schedule = default_training(len(x_train), n_inputs)
+        self.trained_on_ = "normal" if normal_only else "all"  # decides the second model
+        second_share = self._second_model_share()
+        schedule = default_training(len(x_train), n_inputs, models=1 + (second_share is not None))
         for key in ("epochs", "batch_size", "learning_rate", "patience"):
             if getattr(self, key) is not None:
                 schedule[key] = getattr(self, key)
@@ -246,10 +248,9 @@ class AnomalyDetector(BaseEstimator):
         self._scorer = None
         self.score_calibration_ = self._calibrate(frame, x_all, split, autoencoder)
         self._scorer = None
-        share = self._second_model_share()
         cancelled = bool(history.get("cancelled")) or (should_stop is not None and should_stop())
-        if share is not None and not cancelled:
-            self._fit_second(frame, x_all, split, share, progress, should_stop)
+        if second_share is not None and not cancelled:
+            self._fit_second(frame, x_all, split, second_share, progress, should_stop)
 
         reference_rows = split.validation if len(split.validation) else split.train
         ref_in = frame.iloc[reference_rows]

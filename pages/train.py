@@ -191,7 +191,10 @@ labelled = labels_of(frame, roles.label) is not None
 n_inputs_guess = len(roles.features) + sum(
     int(min(frame[c].nunique(), 50)) for c in roles.categorical
 )
-schedule = default_training(int(len(frame) * 0.8), max(n_inputs_guess, 1))
+# Without labels the default trains a second model, which shares the first's time budget.
+schedule = default_training(
+    int(len(frame) * 0.8), max(n_inputs_guess, 1), models=1 if labelled else 2
+)
 
 architecture = st.radio(
     "Architecture",

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from aecore import AnomalyDetector
-from aecore.defaults import code_limit, default_code_size, feature_weights
+from aecore.defaults import code_limit, default_code_size, default_training, feature_weights
 
 FAST = {"epochs": 30, "batch_size": 32, "patience": 5}
 PLAIN = {"normalise_errors": False, "code_limit": None, "second_model": None}
@@ -155,3 +155,12 @@ def test_code_size_follows_the_data_dimension():
     x = factors @ rng.normal(size=(3, 12)) + 0.05 * rng.normal(size=(500, 12))
     x = (x - x.mean(axis=0)) / x.std(axis=0)
     assert default_code_size(x) == 3
+
+
+def test_a_second_model_shares_the_time_budget_only_where_it_binds():
+    # 80,000 training rows: about 2 million rows seen in all, whether by one model or two.
+    one, two = default_training(80_000, 30), default_training(80_000, 30, models=2)
+    assert one["epochs"] == 25 and two["epochs"] == 12
+    assert default_training(800_000, 30, models=2)["epochs"] == 8  # 16 epochs in all
+    # Small data keep the cap of 200 epochs per model (early stopping ends long before it).
+    assert default_training(2_000, 30, models=2) == default_training(2_000, 30)

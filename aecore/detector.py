@@ -151,11 +151,6 @@ class AnomalyDetector(BaseEstimator):
         ``progress(EpochProgress)`` is called after every epoch; ``should_stop()`` returning
         True cancels training (the best weights so far are kept and the detector is usable).
         """
-        import keras
-
-        from .architectures import build_autoencoder
-        from .training import train_autoencoder
-
         frame = as_frame(X)
         if self.train_on not in ("auto", "all", "normal"):
             raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
@@ -195,20 +190,7 @@ class AnomalyDetector(BaseEstimator):
             if getattr(self, key) is not None:
                 schedule[key] = getattr(self, key)
 
-        keras.utils.set_random_seed(self.random_state)
-        autoencoder = build_autoencoder(
-            self.architecture,
-            n_inputs,
-            code_size=code_size,
-            hidden_sizes=self.hidden_sizes,
-            activation=self.activation,
-            l1=self.l1,
-            noise_std=self.noise_std,
-            dropout=self.dropout,
-            window=self.window,
-            kl_weight=self.kl_weight,
-            seed=self.random_state,
-        )
+        autoencoder = self._build(n_inputs, code_size, self.window)
         if self.window > 1:
             from .scoring import make_windows
 
@@ -219,18 +201,7 @@ class AnomalyDetector(BaseEstimator):
             train_in, val_in = windows[position[split.train]], windows[position[split.validation]]
         else:
             train_in, val_in = x_train, x_val
-        history = train_autoencoder(
-            autoencoder,
-            train_in,
-            val_in,
-            epochs=int(schedule["epochs"]),
-            batch_size=int(schedule["batch_size"]),
-            learning_rate=float(schedule["learning_rate"]),
-            patience=int(schedule["patience"]),
-            progress=progress,
-            should_stop=should_stop,
-            seed=self.random_state,
-        )
+        history = self._train(autoencoder, train_in, val_in, schedule, progress, should_stop)
 
         self.roles_ = roles
         self.preprocessor_ = preprocessor
@@ -285,11 +256,6 @@ class AnomalyDetector(BaseEstimator):
         """Train the second autoencoder on the training rows below the first model's score
         cut (the top ``share`` of training rows left out; validation rows above it too), with
         the same settings, and calibrate it like the first (see ``second_model``)."""
-        import keras
-
-        from .architectures import build_autoencoder
-        from .training import train_autoencoder
-
         first = self._score_with(self.scorer_, x_all[split.train], None, latent=False).row_error
         cut = float(np.quantile(first, 1.0 - share))
         train = split.train[first <= cut]
@@ -307,38 +273,15 @@ class AnomalyDetector(BaseEstimator):
         x_all = x_all * input_scale + input_shift
         x_train = x_all[train]
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
-        keras.utils.set_random_seed(self.random_state)
-        autoencoder = build_autoencoder(
-            self.architecture,
-            x_all.shape[1],
-            code_size=code_size,
-            hidden_sizes=self.hidden_sizes,
-            activation=self.activation,
-            l1=self.l1,
-            noise_std=self.noise_std,
-            dropout=self.dropout,
-            window=1,
-            kl_weight=self.kl_weight,
-            seed=self.random_state,
-        )
-        schedule = self.training_
+        autoencoder = self._build(x_all.shape[1], code_size, 1)
         report = None
         if progress is not None:
 
             def report(epoch: EpochProgress) -> None:
                 progress(dataclasses.replace(epoch, stage="second"))
 
-        history = train_autoencoder(
-            autoencoder,
-            x_train,
-            x_all[validation],
-            epochs=int(schedule["epochs"]),
-            batch_size=int(schedule["batch_size"]),
-            learning_rate=float(schedule["learning_rate"]),
-            patience=int(schedule["patience"]),
-            progress=report,
-            should_stop=should_stop,
-            seed=self.random_state,
+        history = self._train(
+            autoencoder, x_train, x_all[validation], self.training_, report, should_stop
         )
         if history.get("cancelled"):
             return
@@ -361,6 +304,43 @@ class AnomalyDetector(BaseEstimator):
         }
         self._scorer = None
         self._rescale_pair(x_all_first, split)
+
+    def _build(self, n_inputs: int, code_size: int, window: int):
+        """An untrained autoencoder with this detector's settings (seeded)."""
+        import keras
+
+        from .architectures import build_autoencoder
+
+        keras.utils.set_random_seed(self.random_state)
+        return build_autoencoder(
+            self.architecture,
+            n_inputs,
+            code_size=code_size,
+            hidden_sizes=self.hidden_sizes,
+            activation=self.activation,
+            l1=self.l1,
+            noise_std=self.noise_std,
+            dropout=self.dropout,
+            window=window,
+            kl_weight=self.kl_weight,
+            seed=self.random_state,
+        )
+
+    def _train(self, autoencoder, train_in, val_in, schedule, progress, should_stop) -> dict:
+        from .training import train_autoencoder
+
+        return train_autoencoder(
+            autoencoder,
+            train_in,
+            val_in,
+            epochs=int(schedule["epochs"]),
+            batch_size=int(schedule["batch_size"]),
+            learning_rate=float(schedule["learning_rate"]),
+            patience=int(schedule["patience"]),
+            progress=progress,
+            should_stop=should_stop,
+            seed=self.random_state,
+        )
 
     def _rescale_pair(self, x_all, split: Split) -> None:
         """One factor on both models' column weights so that held-out rows score their plain

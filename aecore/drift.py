@@ -534,28 +534,33 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
         train_in, val_in = x_all[split.train], x_all[split.validation]
 
     keras.utils.set_random_seed(detector.random_state)
-    source = detector.autoencoder_
-    copy = keras.models.clone_model(source.model)
-    copy.set_weights(source.model.get_weights())
-    autoencoder = Autoencoder.from_model(copy, source.architecture, window)
     schedule = dict(detector.training_ or {})
     rate = learning_rate or FINE_TUNE_RATE_FACTOR * float(schedule.get("learning_rate", 1e-3))
     schedule.update(
         epochs=int(epochs or min(FINE_TUNE_EPOCHS, int(schedule.get("epochs", FINE_TUNE_EPOCHS)))),
         learning_rate=float(rate),
     )
-    history = train_autoencoder(
-        autoencoder,
-        train_in,
-        val_in,
-        epochs=int(schedule["epochs"]),
-        batch_size=int(schedule.get("batch_size", 32)),
-        learning_rate=float(schedule["learning_rate"]),
-        patience=int(schedule.get("patience", 5)),
-        progress=progress,
-        should_stop=should_stop,
-        seed=detector.random_state,
-    )
+
+    def tune(source, window_, train_rows, val_rows, report):
+        """A copy of ``source`` trained further on these rows; (copy, history)."""
+        copy = keras.models.clone_model(source.model)
+        copy.set_weights(source.model.get_weights())
+        tuned = Autoencoder.from_model(copy, source.architecture, window_)
+        history_ = train_autoencoder(
+            tuned,
+            train_rows,
+            val_rows,
+            epochs=int(schedule["epochs"]),
+            batch_size=int(schedule.get("batch_size", 32)),
+            learning_rate=float(schedule["learning_rate"]),
+            patience=int(schedule.get("patience", 5)),
+            progress=report,
+            should_stop=should_stop,
+            seed=detector.random_state,
+        )
+        return tuned, history_
+
+    autoencoder, history = tune(detector.autoencoder_, window, train_in, val_in, progress)
 
     new = clone(detector)
     new.roles_ = roles
@@ -580,9 +585,6 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
     if second is not None and not history.get("cancelled"):
         # The second model (trained without the first's most unusual rows) is fine-tuned on the
         # same new normal rows, and calibrated again like the first.
-        copy = keras.models.clone_model(second.model)
-        copy.set_weights(second.model.get_weights())
-        tuned = Autoencoder.from_model(copy, second.architecture, 1)
         stored = dict((detector.score_calibration_ or {}).get("second") or {})
         x_second = x_all
         if stored.get("input_scale") is not None:  # the second model's own input scaling
@@ -595,17 +597,8 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
             def report(epoch):
                 progress(dataclasses.replace(epoch, stage="second"))
 
-        second_history = train_autoencoder(
-            tuned,
-            x_second[split.train],
-            x_second[split.validation],
-            epochs=int(schedule["epochs"]),
-            batch_size=int(schedule.get("batch_size", 32)),
-            learning_rate=float(schedule["learning_rate"]),
-            patience=int(schedule.get("patience", 5)),
-            progress=report,
-            should_stop=should_stop,
-            seed=detector.random_state,
+        tuned, second_history = tune(
+            second, 1, x_second[split.train], x_second[split.validation], report
         )
         if not second_history.get("cancelled"):
             calibration = new._calibrate(rows, x_second, split, tuned) or {}

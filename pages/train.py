@@ -195,6 +195,7 @@ n_inputs_guess = len(roles.features) + sum(
 schedule = default_training(
     int(len(frame) * 0.8), max(n_inputs_guess, 1), models=1 if labelled else 2
 )
+one_model_epochs = default_training(int(len(frame) * 0.8), max(n_inputs_guess, 1))["epochs"]
 
 architecture = st.radio(
     "Architecture",
@@ -309,7 +310,10 @@ if submitted:
         "hidden_sizes": hidden,
         "activation": activation,
         "scaling": scaling,
-        "epochs": int(epochs),
+        # The untouched default with the second model switched off: one model's whole budget.
+        "epochs": one_model_epochs
+        if not second_model and int(epochs) == int(schedule["epochs"])
+        else int(epochs),
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
         "patience": int(patience),

@@ -50,7 +50,7 @@ class EpochBar:
         bar = "#" * filled + "-" * (self.width - filled)
         val = "" if progress.val_loss is None else f"  val_loss {progress.val_loss:.4g}"
         text = f"epoch {progress.epoch}/{epochs} [{bar}] loss {progress.loss:.4g}{val}"
-        if getattr(progress, "stage", "first") == "second":
+        if progress.stage == "second":
             text = "second model " + text
             if self.tty and progress.epoch == 1 and self.drawn:
                 self.stream.write("\n")  # keep the first model's last line
@@ -234,14 +234,9 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         + (f": {_params_text(choice.params)}" if choice.params else "")
         + ").",
     ]
-    second = (detector.score_calibration_ or {}).get("second")
-    if getattr(detector, "second_autoencoder_", None) is not None and second:
-        lines.insert(
-            3,
-            f"Second model: trained without the {second['share']:.0%} of training rows the "
-            f"first scores highest ({second['n_train_rows']:,} rows, {second['epochs_run']} "
-            "epochs); scores are the mean of both.",
-        )
+    second = detector.second_model_summary()
+    if second:
+        lines.insert(3, second)
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
         lines.append(

@@ -363,6 +363,24 @@ class AnomalyDetector(BaseEstimator):
         self.score_calibration_ = calibration
         self._scorer = None
 
+    def second_model_summary(self) -> str | None:
+        """One sentence on the second model (for the dashboard and the CLI), None without one."""
+        second = (getattr(self, "score_calibration_", None) or {}).get("second")
+        if getattr(self, "second_autoencoder_", None) is None or not second:
+            return None
+        return (
+            f"A second model was trained without the {second['share']:.0%} of training rows the "
+            f"first scores highest ({second['n_train_rows']:,} rows, {second['epochs_run']} "
+            "epochs): unlabelled rows may hide anomalies the first learns to rebuild. Every "
+            "score is the mean of the two models' scores."
+        )
+
+    def _second_model_inputs(self, x: np.ndarray) -> np.ndarray:
+        """The first model's input rows ``x`` in the second model's own input scaling."""
+        second = (self.score_calibration_ or {}).get("second") or {}
+        scaling = _second_input_scaling(second)
+        return x if scaling is None else x * scaling[0] + scaling[1]
+
     def _rescaling(self, x_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per encoded column, (scale, shift) taking the first model's inputs to inputs scaled
         with ``x_rows``' own statistics (same imputation and log transforms; numeric columns
@@ -410,8 +428,7 @@ class AnomalyDetector(BaseEstimator):
             if limit not in scorers:
                 settings = {"code_limit": calibration["code_limit"]} if limit else None
                 scorers[limit] = self._member_scorer(autoencoder, settings)
-            rows_frame = frame.iloc[rows] if frame is not None else None
-            return self._score_with(scorers[limit], x_all[rows], rows_frame, latent=latent)
+            return self._score_with(scorers[limit], x_all[rows], frame.iloc[rows], latent=latent)
 
         calibration: dict = {"feature_weights": None, "code_limit": None}
         held = split.validation if len(split.validation) else split.train
@@ -551,11 +568,7 @@ class AnomalyDetector(BaseEstimator):
         if second is not None:
             second_calibration = second_calibration or {}
             second, second_weights = limited(second, second_calibration)
-            if second_calibration.get("input_scale") is not None:
-                second_inputs = (
-                    np.asarray(second_calibration["input_scale"], dtype=np.float32),
-                    np.asarray(second_calibration["input_shift"], dtype=np.float32),
-                )
+            second_inputs = _second_input_scaling(second_calibration)
         kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
         return Scorer(
             model,
@@ -689,6 +702,16 @@ def _code_limit_layer(limit: dict):
             return self.center + diff * factor
 
     return CodeLimit(name="code_limit")
+
+
+def _second_input_scaling(second: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale, shift) per encoded column from the second model's stored calibration."""
+    if second.get("input_scale") is None:
+        return None
+    return (
+        np.asarray(second["input_scale"], dtype=np.float32),
+        np.asarray(second["input_shift"], dtype=np.float32),
+    )
 
 
 def _with_code_limit(autoencoder, limit: dict):

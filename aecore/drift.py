@@ -586,11 +586,7 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
         # The second model (trained without the first's most unusual rows) is fine-tuned on the
         # same new normal rows, and calibrated again like the first.
         stored = dict((detector.score_calibration_ or {}).get("second") or {})
-        x_second = x_all
-        if stored.get("input_scale") is not None:  # the second model's own input scaling
-            x_second = x_all * np.asarray(stored["input_scale"], dtype=np.float32) + np.asarray(
-                stored["input_shift"], dtype=np.float32
-            )
+        x_second = detector._second_model_inputs(x_all)
         report = None
         if progress is not None:
 

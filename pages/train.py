@@ -118,14 +118,9 @@ if job is not None:
             f"Threshold {detector.threshold_:.4g} ({choice.method}{', ' + how if how else ''}); "
             f"trained on {detector.trained_on_} rows."
         )
-        second = (detector.score_calibration_ or {}).get("second")
-        if getattr(detector, "second_autoencoder_", None) is not None and second:
-            st.caption(
-                f"A second model was trained without the {second['share']:.0%} of training rows "
-                f"the first scores highest ({second['n_train_rows']:,} rows, "
-                f"{second['epochs_run']} epochs): unlabelled rows may hide anomalies the first "
-                "learns to rebuild. Every score is the mean of the two models' scores."
-            )
+        second = detector.second_model_summary()
+        if second:
+            st.caption(second)
         evaluation = getattr(detector, "evaluation_", None)
         if evaluation:
             cols = st.columns(4)
@@ -195,7 +190,6 @@ n_inputs_guess = len(roles.features) + sum(
 schedule = default_training(
     int(len(frame) * 0.8), max(n_inputs_guess, 1), models=1 if labelled else 2
 )
-one_model_epochs = default_training(int(len(frame) * 0.8), max(n_inputs_guess, 1))["epochs"]
 
 architecture = st.radio(
     "Architecture",
@@ -310,10 +304,9 @@ if submitted:
         "hidden_sizes": hidden,
         "activation": activation,
         "scaling": scaling,
-        # The untouched default with the second model switched off: one model's whole budget.
-        "epochs": one_model_epochs
-        if not second_model and int(epochs) == int(schedule["epochs"])
-        else int(epochs),
+        # An untouched epoch field leaves the cap to the detector, which knows how many models
+        # share the time budget and how many rows train.
+        "epochs": None if int(epochs) == int(schedule["epochs"]) else int(epochs),
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
         "patience": int(patience),

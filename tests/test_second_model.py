@@ -138,3 +138,52 @@ def test_a_saved_pair_is_used_and_explained_in_the_dashboard(models_dir):
     assert not at.error, [e.value for e in at.error]
     assert any("two autoencoders" in caption.value for caption in at.caption)
     assert len(at.get("plotly_chart")) >= 3
+
+
+def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
+    models_dir, monkeypatch
+):
+    """The Train page shows one model's epoch cap for labelled data; training on all rows then
+    trains two models, and with the field left as shown each gets its share of the budget (not
+    the whole cap twice). The budget is shrunk so that the cap binds on the sample."""
+    import time
+
+    from aecore import defaults
+    from tests.pages_support import no_exception, open_app, widget
+    from ui import state
+
+    n_train = int(4000 * 0.8)  # the sample's rows less the 20% validation share
+    monkeypatch.setattr(defaults, "MIN_EPOCHS", 1)
+    monkeypatch.setattr(defaults, "MAX_ROWS_SEEN", 4 * n_train)
+    at = open_app("train")
+    shown = widget(at.number_input, "Epochs (at most)")
+    assert shown.value == 4  # the labelled sample: one model
+    widget(at.selectbox, "Train on").set_value("all")
+    widget(at.number_input, "Code size (0 = automatic)").set_value(2)
+    widget(at.text_input, "Hidden layer widths").set_value("8")
+    widget(at.number_input, "Early-stopping patience").set_value(20)
+    at.button(key="train_submit").click().run()
+    job = at.session_state[state.JOB]
+    deadline = time.time() + 240
+    while not job.collected and time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+    no_exception(at)
+    assert job.status == "done", job.error
+    detector = job.detector
+    assert detector.second_autoencoder_ is not None
+    assert detector.training_["epochs"] == 2
+    assert [report.stage for report in job.progress] == ["first"] * 2 + ["second"] * 2
+    assert detector.score_calibration_["second"]["epochs_run"] == 2
+
+    at.switch_page("pages/train.py").run()  # a field set by hand is a cap for each model
+    widget(at.number_input, "Epochs (at most)").set_value(3)
+    widget(at.selectbox, "Train on").set_value("all")
+    at.button(key="train_submit").click().run()
+    job = at.session_state[state.JOB]
+    deadline = time.time() + 240
+    while not job.collected and time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert job.status == "done", job.error
+    assert [report.stage for report in job.progress] == ["first"] * 3 + ["second"] * 3

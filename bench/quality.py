@@ -14,6 +14,12 @@ and two settings, prints ROC-AUC, PR-AUC (average precision) and fit+score secon
 Settings: ``novelty`` trains on a random 70% of the normal rows and scores the other 30% plus all
 anomalies; ``unsupervised`` fits on all rows (anomalies included, no labels used) and scores them.
 Rows are shuffled with a fixed seed and subsampled to at most 10,000. No detector sees a label.
+
+``--held-out`` also runs four sets built from data bundled with scikit-learn (no download), which
+no default was chosen on: a check that the defaults carry to other data. Each keeps one class as
+the normal rows and a seeded sample of another as the anomalies, in the ODDS manner: breast
+cancer (357 benign, 20 malignant), wine (classes 1 and 2, 10 rows of class 0), and handwritten
+digits 8x8 with the 0s or the 7s as the rare class (40 of them among the other nine digits).
 """
 
 from __future__ import annotations
@@ -108,6 +114,29 @@ def load(path: Path, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
     return x[order], y[order]
 
 
+def held_out_sets() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, X, y) for the ``--held-out`` check: scikit-learn's bundled data, rare class = 1."""
+    from sklearn import datasets
+
+    rng = np.random.default_rng(100 + SEED)
+
+    def rare(x, normal_mask, anomaly_mask, n_anomalies, name):
+        normal, anomalies = np.flatnonzero(normal_mask), np.flatnonzero(anomaly_mask)
+        anomalies = rng.choice(anomalies, n_anomalies, replace=False)
+        rows = rng.permutation(np.concatenate([normal, anomalies]))
+        return name, x[rows].astype(np.float64), np.isin(rows, anomalies).astype(np.int64)
+
+    cancer, wine, digits = (
+        datasets.load_breast_cancer(), datasets.load_wine(), datasets.load_digits()
+    )
+    return [
+        rare(cancer.data, cancer.target == 1, cancer.target == 0, 20, "breast_cancer"),
+        rare(wine.data, wine.target != 0, wine.target == 0, 10, "wine"),
+        rare(digits.data, digits.target != 0, digits.target == 0, 40, "digits_0_rare"),
+        rare(digits.data, digits.target != 7, digits.target == 7, 40, "digits_7_rare"),
+    ]
+
+
 def settings(x: np.ndarray, y: np.ndarray):
     """Yield (setting, x_train, x_test, y_test) for the two settings."""
     rng = np.random.default_rng(SEED)
@@ -141,7 +170,9 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def summary(results: list[dict], methods: list[str], settings_run: list[str]) -> str:
+def summary(
+    results: list[dict], methods: list[str], settings_run: list[str], title: str = "Targets:"
+) -> str:
     """Means across datasets per setting and method, then the issue's targets checked."""
     rows = []
     for setting in settings_run:
@@ -156,13 +187,15 @@ def summary(results: list[dict], methods: list[str], settings_run: list[str]) ->
                 ])
     out = [markdown_table(["setting", "method", "mean ROC-AUC", "mean PR-AUC", "mean s"], rows)]
     out.append("")
-    out.append(targets(results, rows, settings_run))
+    out.append(targets(results, rows, settings_run, title))
     return "\n".join(out)
 
 
-def targets(results: list[dict], mean_rows: list[list], settings_run: list[str]) -> str:
+def targets(
+    results: list[dict], mean_rows: list[list], settings_run: list[str], title: str = "Targets:"
+) -> str:
     """The issue's three targets, each with its margin."""
-    lines = ["Targets:"]
+    lines = [title]
     for setting in settings_run:
         means = {row[1]: row for row in mean_rows if row[0] == setting}
         if "default" not in means or len(means) < 2:
@@ -221,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
     parser.add_argument(
+        "--held-out", action="store_true", help="also run the four sets built from data "
+        "bundled with scikit-learn, on which no default was chosen (a check that they carry)"
+    )
+    parser.add_argument(
         "--seed", type=int, default=SEED, help="seed of the subsample, the split and every "
         "method (0 is the reference run; others show how much results move with the seed)"
     )
@@ -231,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.datasets:
         keep = args.datasets.split(",")
         files = [f for f in files if any(k in f.stem for k in keep)]
-    if not files:
+    if not files and not args.held_out:
         print(
             f"No benchmark data: {args.data} is absent or holds no matching .npz files.\n"
             "Put labelled datasets there (.npz with X and y, 1 = anomaly) and run again.",
@@ -261,23 +298,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.params != "{}":
         print(f"default detector parameters: {args.params}")
-    results = []
-    for path in files:
-        x, y = load(path, max_rows)
-        for setting, x_train, x_test, y_test in settings(x, y):
-            if setting not in settings_run:
-                continue
-            for method in methods:
-                result = measure(runners[method], x_train, x_test, y_test)
-                result.update(dataset=path.stem, setting=setting, method=method)
-                results.append(result)
-                print(
-                    f"{path.stem:14s} {setting:12s} {method:9s} ROC-AUC {result['roc_auc']:.3f}  "
-                    f"PR-AUC {result['pr_auc']:.3f}  {result['seconds']:6.1f} s",
-                    flush=True,
-                )
+    def run_all(sets) -> list[dict]:
+        results = []
+        for name, x, y in sets:
+            for setting, x_train, x_test, y_test in settings(x, y):
+                if setting not in settings_run:
+                    continue
+                for method in methods:
+                    result = measure(runners[method], x_train, x_test, y_test)
+                    result.update(dataset=name, setting=setting, method=method)
+                    results.append(result)
+                    print(
+                        f"{name:14s} {setting:12s} {method:9s} ROC-AUC {result['roc_auc']:.3f}  "
+                        f"PR-AUC {result['pr_auc']:.3f}  {result['seconds']:6.1f} s",
+                        flush=True,
+                    )
+        return results
+
+    results = run_all((path.stem, *load(path, max_rows)) for path in files)
     print()
     print(summary(results, methods, settings_run))
+    if args.held_out:
+        print()
+        print("## Held-out check: data bundled with scikit-learn (no default was chosen on it)")
+        extra = run_all(held_out_sets())
+        for result in extra:
+            result["held_out"] = True
+        print()
+        print(summary(extra, methods, settings_run, "The same targets on the held-out sets:"))
+        results += extra
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

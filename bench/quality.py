@@ -316,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         return results
 
     results = run_all((path.stem, *load(path, max_rows)) for path in files)
-    print()
-    print(summary(results, methods, settings_run))
+    if results:
+        print()
+        print(summary(results, methods, settings_run))
     if args.held_out:
         print()
         print("## Held-out check: data bundled with scikit-learn (no default was chosen on it)")

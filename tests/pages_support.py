@@ -4,6 +4,7 @@ The ``models_dir`` fixture (a temporary models folder with a tiny demo model) is
 ``tests/conftest.py``.
 """
 
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -33,3 +34,15 @@ def widget(widgets, label: str):
     """The widget with this label, else the first whose label starts with it."""
     exact = next((w for w in widgets if w.label == label), None)
     return exact if exact is not None else next(w for w in widgets if w.label.startswith(label))
+
+
+def wait_for(at: AppTest, key: str, timeout: float = 240):
+    """Rerun the page until the background task under ``key`` has ended and been collected;
+    return the task (asserted done)."""
+    task = at.session_state[key]
+    deadline = time.time() + timeout
+    while not (task.wait(0.5) and task.collected) and time.time() < deadline:
+        at.run()
+    at.run()
+    assert task.status == "done", task.error
+    return task

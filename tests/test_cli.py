@@ -165,3 +165,21 @@ def test_progress_is_a_redrawn_bar_on_a_terminal_and_lines_otherwise():
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and 2 <= len(lines) <= 12
     assert lines[0].startswith("epoch 1/20") and lines[-1].startswith("epoch 20/20")
+
+
+def test_only_tensorflows_start_up_notices_are_dropped_from_stderr():
+    """TensorFlow writes its start-up notices (e.g. about oneDNN on AVX-512 CPUs) to stderr
+    before TF_CPP_MIN_LOG_LEVEL applies; the CLI drops those and passes on anything else."""
+    from aecore.__main__ import _START_UP_NOISE
+
+    dropped = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796088633.236459   24914 port.cc:153] oneDNN custom operations are on.",
+    ]
+    kept = [
+        "W0000 00:00:1796088633.236459   24914 port.cc:153] a warning worth reading",
+        "E0000 00:00:1796088633.236459   24914 cpu_feature_guard.cc:10] an error",
+        "error: File not found: flows.csv",
+    ]
+    assert all(_START_UP_NOISE.match(line) for line in dropped)
+    assert not any(_START_UP_NOISE.match(line) for line in kept)

@@ -6,7 +6,6 @@ Training runs in the page's real background thread; the test reruns the page unt
 """
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from aecore import data, persistence
 from aecore.errors import AecoreError
-from tests.pages_support import DEMO, ROOT, metric, no_exception, open_app, widget
+from tests.pages_support import DEMO, ROOT, metric, no_exception, open_app, wait_for, widget
 from ui import cache, state
 
 PAGES = ["data", "train", "threshold", "latent", "explain", "export", "models"]
@@ -85,13 +84,8 @@ def test_a_short_training_run_completes_and_its_model_is_used_and_saved(models_d
     widget(at.text_input, "Hidden layer widths").set_value("8")
     at.button(key="train_submit").click().run()
     no_exception(at)
-    job = at.session_state[state.JOB]
-    deadline = time.time() + 240
-    while not job.collected and time.time() < deadline:
-        time.sleep(0.5)
-        at.run()
+    job = wait_for(at, state.JOB)
     no_exception(at)
-    assert job.status == "done", job.error
     assert len(job.progress) == 2 and job.progress[-1].epochs == 2
     assert any("Trained in" in s.value for s in at.success)
     ref = at.session_state[state.MODEL_REF]

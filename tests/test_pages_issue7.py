@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from aecore import data, persistence
 from aecore.errors import AecoreError
-from tests.pages_support import APP, DEMO, ROOT, metric, no_exception, open_app, widget
+from tests.pages_support import APP, DEMO, ROOT, metric, no_exception, open_app, wait_for, widget
 from ui import state
 
 
@@ -23,16 +23,6 @@ def flows_slice() -> bytes:
     """Every sixth network flow (1,000 rows, about 45 attacks of four kinds) as CSV bytes."""
     frame = pd.read_csv(ROOT / "sample_data" / "network_flows.csv").iloc[::6]
     return frame.to_csv(index=False).encode()
-
-
-def wait_for(at: AppTest, key: str, timeout: float = 240) -> None:
-    """Rerun the page until the background task under ``key`` has ended and been collected."""
-    task = at.session_state[key]
-    deadline = time.time() + timeout
-    while not (task.wait(0.5) and task.collected) and time.time() < deadline:
-        at.run()
-    at.run()
-    assert task.status == "done", task.error
 
 
 def charts(at: AppTest) -> list:

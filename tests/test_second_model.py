@@ -146,10 +146,8 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     """The Train page shows one model's epoch cap for labelled data; training on all rows then
     trains two models, and with the field left as shown each gets its share of the budget (not
     the whole cap twice). The budget is shrunk so that the cap binds on the sample."""
-    import time
-
     from aecore import defaults
-    from tests.pages_support import no_exception, open_app, widget
+    from tests.pages_support import no_exception, open_app, wait_for, widget
     from ui import state
 
     n_train = int(4000 * 0.8)  # the sample's rows less the 20% validation share
@@ -163,13 +161,8 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     widget(at.text_input, "Hidden layer widths").set_value("8")
     widget(at.number_input, "Early-stopping patience").set_value(20)
     at.button(key="train_submit").click().run()
-    job = at.session_state[state.JOB]
-    deadline = time.time() + 240
-    while not job.collected and time.time() < deadline:
-        time.sleep(0.5)
-        at.run()
+    job = wait_for(at, state.JOB)
     no_exception(at)
-    assert job.status == "done", job.error
     detector = job.detector
     assert detector.second_autoencoder_ is not None
     assert detector.training_["epochs"] == 2
@@ -180,10 +173,5 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     widget(at.number_input, "Epochs (at most)").set_value(3)
     widget(at.selectbox, "Train on").set_value("all")
     at.button(key="train_submit").click().run()
-    job = at.session_state[state.JOB]
-    deadline = time.time() + 240
-    while not job.collected and time.time() < deadline:
-        time.sleep(0.5)
-        at.run()
-    assert job.status == "done", job.error
+    job = wait_for(at, state.JOB)
     assert [report.stage for report in job.progress] == ["first"] * 3 + ["second"] * 3

@@ -12,9 +12,11 @@ import math
 import numpy as np
 
 CODE_LIMIT_SHARE = 0.75
-# Without labels, a second autoencoder learns the training rows less this share that the first
-# scores highest; the score is the mean of both (see AnomalyDetector.second_model).
+# Without labels, a second autoencoder learns the training rows less those the first scores far
+# above the rest (more than SECOND_MODEL_SPREAD robust standard deviations above the median log
+# score), at most this share of them; the score is the mean of both (AnomalyDetector.second_model).
 SECOND_MODEL_SHARE = 0.1
+SECOND_MODEL_SPREAD = 3.0
 MAX_WEIGHT_RATIO = 10.0
 MAX_STEPS = 30_000
 MAX_ROWS_SEEN = 2_000_000
@@ -140,3 +142,24 @@ def code_limit(codes: np.ndarray, share: float = CODE_LIMIT_SHARE) -> dict | Non
         "precision": precision.tolist(),
         "radius": math.sqrt(radius2),
     }
+
+
+def second_model_cut(
+    scores: np.ndarray, share: float = SECOND_MODEL_SHARE, spread: float = SECOND_MODEL_SPREAD
+) -> float:
+    """The score above which the second model leaves a training row out: rows that stand out
+    from the bulk, more than ``spread`` robust standard deviations (1.4826 x the median absolute
+    deviation) above the median of the log scores, and never more than ``share`` of them.
+
+    Hidden anomalies stand out, so they are left out; when every training row is normal, few
+    rows pass that bar and the second model keeps the rare but normal ones, which a fixed share
+    would drop (they then scored high with the second model and raised false alarms).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return math.inf
+    logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
+    median = float(np.median(logs))
+    spread_cut = math.exp(min(median + spread * 1.4826 * float(np.median(np.abs(logs - median))),
+                              700.0))  # fmt: skip
+    return float(max(np.quantile(scores, 1.0 - share), spread_cut))

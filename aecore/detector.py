@@ -8,7 +8,8 @@ The score is calibrated at fit time (``score_calibration_``): codes are kept wit
 of typical training codes before decoding, and, when the training rows are unlabelled (they may
 hide anomalies), each column's squared error is weighted by how closely the model rebuilds that
 column on training rows. Trained on unlabelled rows, a second autoencoder learns the same rows
-less the tenth that the first scores highest, and the score is the mean of both models' scores.
+less those the first scores far above the rest (at most a tenth), and the score is the mean of
+both models' scores.
 """
 
 from __future__ import annotations
@@ -76,13 +77,15 @@ class AnomalyDetector(BaseEstimator):
     are scaled so that held-out rows score their plain MSE on average.
 
     ``second_model`` (a share in (0, 1), ``"auto"`` or None): after the first autoencoder, train
-    a second one, the same way, on the training rows less that share of them which the first
-    scores highest, and score every row with the mean of the two models' calibrated scores (and
+    a second one, the same way, on the training rows less those the first scores far above the
+    rest (more than three robust standard deviations above the median log score), at most that
+    share of them, and score every row with the mean of the two models' calibrated scores (and
     per-feature errors). Unlabelled training rows may hide a small group of anomalies that the
     first network learns to rebuild; the second never sees most of them, while the first keeps
-    the rare but normal rows in view. ``"auto"`` is ``defaults.SECOND_MODEL_SHARE`` when training
-    on all rows (no labels) with a single-row, non-variational model, else None (one model). Codes
-    (the latent view, the few-label encoder) come from the first model.
+    the rare but normal rows in view (and, when every row is normal, few are left out).
+    ``"auto"`` is ``defaults.SECOND_MODEL_SHARE`` when training on all rows (no labels) with a
+    single-row, non-variational model, else None (one model). Codes (the latent view, the
+    few-label encoder) come from the first model.
     """
 
     def __init__(
@@ -254,10 +257,11 @@ class AnomalyDetector(BaseEstimator):
 
     def _fit_second(self, frame, x_all, split: Split, share: float, progress, should_stop):
         """Train the second autoencoder on the training rows below the first model's score
-        cut (the top ``share`` of training rows left out; validation rows above it too), with
-        the same settings, and calibrate it like the first (see ``second_model``)."""
+        cut (``defaults.second_model_cut``: rows that stand out, at most ``share`` of them;
+        validation rows above it are left out too), with the same settings, and calibrate it
+        like the first (see ``second_model``)."""
         first = self._score_with(self.scorer_, x_all[split.train], None, latent=False).row_error
-        cut = float(np.quantile(first, 1.0 - share))
+        cut = defaults.second_model_cut(first, share)
         train = split.train[first <= cut]
         validation = split.validation
         if len(validation):
@@ -295,6 +299,7 @@ class AnomalyDetector(BaseEstimator):
                 "input_scale": [float(v) for v in input_scale],
                 "input_shift": [float(v) for v in input_shift],
                 "share": share,
+                "left_out": float(1.0 - len(train) / max(1, len(split.train))),
                 "cut": cut,
                 "code_size": code_size,
                 "n_train_rows": int(len(train)),
@@ -368,11 +373,13 @@ class AnomalyDetector(BaseEstimator):
         second = (getattr(self, "score_calibration_", None) or {}).get("second")
         if getattr(self, "second_autoencoder_", None) is None or not second:
             return None
+        left_out = second.get("left_out", second["share"])
         return (
-            f"A second model was trained without the {second['share']:.0%} of training rows the "
-            f"first scores highest ({second['n_train_rows']:,} rows, {second['epochs_run']} "
-            "epochs): unlabelled rows may hide anomalies the first learns to rebuild. Every "
-            "score is the mean of the two models' scores."
+            f"A second model was trained without the {left_out:.1%} of training rows that the "
+            f"first scores far above the rest (at most {second['share']:.0%}; "
+            f"{second['n_train_rows']:,} rows, {second['epochs_run']} epochs): unlabelled rows "
+            "may hide anomalies the first learns to rebuild. Every score is the mean of the two "
+            "models' scores."
         )
 
     def _second_model_inputs(self, x: np.ndarray) -> np.ndarray:

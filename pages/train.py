@@ -252,13 +252,14 @@ with st.form("train_form"):
             help="With labels, training on normal rows only is the classic novelty setting.",
         )
         second_model = st.checkbox(
-            "Second model without the most unusual 10% of rows",
+            "Second model without the rows that stand out (at most 10%)",
             value=True,
             help="When training on unlabelled rows, which may hide anomalies that the network "
-            "learns to rebuild: a second autoencoder learns the rows less the 10% the first "
-            "scores highest, and every score is the mean of the two. About twice the training "
-            "time. Not used with labelled normal rows, windows or the variational model. Turn it "
-            "off when you know every training row is normal.",
+            "learns to rebuild: a second autoencoder learns the rows less those the first "
+            "scores far above the rest (more than three robust standard deviations above the "
+            "median, at most 10% of them), and every score is the mean of the two. About twice "
+            "the training time. Not used with labelled normal rows, windows or the variational "
+            "model. Turn it off when you know every training row is normal.",
         )
         methods = ["percentile", "mean_std"] + (["best_f1", "min_cost"] if labelled else [])
         threshold_method = st.selectbox(

@@ -1,6 +1,8 @@
 """The second model (``AnomalyDetector(second_model=...)``): without labels, a second autoencoder
-learns the training rows less the tenth the first scores highest, and every score is the mean of
-the two models' calibrated scores."""
+learns the training rows less those the first scores far above the rest (at most a tenth), and
+every score is the mean of the two models' calibrated scores."""
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -39,16 +41,40 @@ def pair():
     return frame, labels, both, one
 
 
-def test_unlabelled_rows_train_a_second_model_without_the_top_tenth(pair):
-    frame, _, detector, one = pair
+def test_unlabelled_rows_train_a_second_model_without_the_rows_that_stand_out(pair):
+    frame, labels, detector, one = pair
     assert detector.second_autoencoder_ is not None
     second = detector.score_calibration_["second"]
     assert second["share"] == pytest.approx(0.1)
-    assert second["n_train_rows"] == pytest.approx(0.9 * detector.n_train_rows_, abs=2)
-    assert "without the 10% of training rows" in detector.second_model_summary()
-    # The cut leaves out the tenth of training rows the first model alone scores highest.
-    first = one.reconstruction_error(frame.iloc[detector.split_.train])
-    assert np.mean(first > second["cut"]) == pytest.approx(0.1, abs=0.01)
+    left_out = second["left_out"]
+    assert 0.03 < left_out <= 0.1 + 1e-9  # the hidden group is 5% of the rows
+    assert second["n_train_rows"] == round((1 - left_out) * detector.n_train_rows_)
+    assert f"without the {left_out:.1%} of training rows" in detector.second_model_summary()
+    # The cut is on the first model's scores (the first model alone is the same network), and
+    # most rows above it are the hidden anomalies.
+    train = detector.split_.train
+    first = one.reconstruction_error(frame.iloc[train])
+    above = first > second["cut"]
+    assert np.mean(above) == pytest.approx(left_out, abs=0.01)
+    assert np.mean(labels[train][above]) > 0.6
+
+
+def test_the_second_models_cut_leaves_out_rows_that_stand_out_and_at_most_the_share():
+    from aecore.defaults import second_model_cut
+
+    rng = np.random.default_rng(0)
+    normal = np.exp(rng.normal(size=10_000))  # clean training rows: log scores near Gaussian
+
+    def left_out(scores):
+        return float(np.mean(scores > second_model_cut(scores, 0.1)))
+
+    assert left_out(normal) < 0.01  # a fixed tenth would drop 1,000 normal rows
+    far = math.exp(6)  # six standard deviations of the log scores
+    hidden = np.r_[normal[:9_500], far * normal[9_500:]]  # 5% scored far above the rest
+    assert 0.045 <= left_out(hidden) <= 0.06
+    many = np.r_[normal[:7_000], far * normal[7_000:]]  # 30%: never more than the share
+    assert left_out(many) == pytest.approx(0.1, abs=0.001)
+    assert left_out(np.ones(100)) == 0.0
 
 
 def test_a_hidden_group_of_anomalies_stands_out_more_with_the_second_model(pair):

@@ -252,7 +252,7 @@ with st.form("train_form"):
             help="With labels, training on normal rows only is the classic novelty setting.",
         )
         second_model = st.checkbox(
-            "Second model without the rows that stand out (at most 10%)",
+            "Second model without outlying rows",
             value=True,
             help="When training on unlabelled rows, which may hide anomalies that the network "
             "learns to rebuild: a second autoencoder learns the rows less those the first "

@@ -296,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         TEXTBOOK_MAX_EPOCHS = QUICK_TEXTBOOK_EPOCHS
 
-    seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [args.seed]
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [args.seed]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, got {args.seeds!r}")
     print(
         f"# Detection quality, {dt.date.today().isoformat()}, {os.cpu_count()} CPU cores, "
         f"{platform.python_version()}, at most {max_rows:,} rows per dataset, "

@@ -899,8 +899,7 @@ def check_trainable(
     frame: pd.DataFrame, roles: ColumnRoles, *, min_rows: int = MIN_TRAIN_ROWS
 ) -> None:
     """Raise ``AecoreError`` with the reason when a model cannot be trained on these columns."""
-    named = [*roles.features, *roles.categorical, roles.time, roles.label, *roles.ignore]
-    absent = [c for c in dict.fromkeys(named) if c is not None and c not in frame.columns]
+    absent = [c for c in roles.named if c not in frame.columns]
     if absent:
         listed = ", ".join(repr(c) for c in absent)
         noun = "column is" if len(absent) == 1 else "columns are"

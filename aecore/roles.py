@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-ROLE_NAMES = ("feature", "categorical", "time", "label", "ignore")
+ROLE_NAMES = ("feature", "categorical", "time", "label", "id", "ignore")
 
 
 @dataclass
@@ -13,7 +13,9 @@ class ColumnRoles:
 
     ``features`` are numeric model inputs, ``categorical`` are text inputs that get one-hot
     encoded, ``time`` orders the rows (and is never a model input), ``label`` holds known
-    normal/anomaly marks (never a model input), ``ignore`` is dropped (identifiers, constants).
+    normal/anomaly marks (never a model input), ``ids`` identify rows (never a model input,
+    carried into every scored view and export so rows can be joined back to the source),
+    ``ignore`` is dropped (constants, free text).
     """
 
     features: list[str] = field(default_factory=list)
@@ -21,11 +23,19 @@ class ColumnRoles:
     time: str | None = None
     label: str | None = None
     ignore: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     @property
     def inputs(self) -> list[str]:
         """Model input columns, in order: numeric features then categorical ones."""
         return [*self.features, *self.categorical]
+
+    @property
+    def named(self) -> list[str]:
+        """Every column these roles name, once each: inputs, time, label, ids, ignored."""
+        columns = [*self.features, *self.categorical, self.time, self.label, *self.ids,
+                   *self.ignore]  # fmt: skip
+        return [c for c in dict.fromkeys(columns) if c is not None]
 
     def role_of(self, column: str) -> str:
         if column in self.features:
@@ -36,6 +46,8 @@ class ColumnRoles:
             return "time"
         if column == self.label:
             return "label"
+        if column in self.ids:
+            return "id"
         return "ignore"
 
     def as_mapping(self, columns: list[str]) -> dict[str, str]:
@@ -60,6 +72,8 @@ class ColumnRoles:
                 roles.categorical.append(column)
             elif role == "ignore":
                 roles.ignore.append(column)
+            elif role == "id":
+                roles.ids.append(column)
             else:
                 if getattr(roles, role) is not None:
                     raise AecoreError(
@@ -80,4 +94,5 @@ class ColumnRoles:
             time=data.get("time"),
             label=data.get("label"),
             ignore=list(data.get("ignore", [])),
+            ids=list(data.get("ids", [])),
         )

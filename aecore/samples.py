@@ -727,6 +727,7 @@ class Sample:
     time: str | None = None
     ignore: tuple[str, ...] = ()
     label: str = "label"
+    ids: tuple[str, ...] = ()
 
     def roles(self) -> ColumnRoles:
         """A fresh ``ColumnRoles`` for this file (safe to modify)."""
@@ -736,6 +737,7 @@ class Sample:
             time=self.time,
             label=self.label,
             ignore=list(self.ignore),
+            ids=list(self.ids),
         )
 
 

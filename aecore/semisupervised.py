@@ -414,6 +414,7 @@ def pretrain(
             time=resolved.time,
             label=label_column,
             ignore=[c for c in resolved.ignore if c != label_column],
+            ids=[c for c in resolved.ids if c != label_column],
         )
     params = {"split": "random", **detector_params, "train_on": "all"}
     detector = AnomalyDetector(roles=resolved, random_state=random_state, **params)

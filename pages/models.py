@@ -101,8 +101,7 @@ if not is_classifier:
             detector = cache.load_bundle(name, version, folder)
             report = check_columns(frame, detector)
             named = detector.roles_
-            known = [*named.features, *named.categorical, *named.ignore, named.time, named.label]
-            overrides = {c: named.role_of(c) for c in known if c is not None and c in frame.columns}
+            overrides = {c: named.role_of(c) for c in named.named if c in frame.columns}
             roles = data.infer_roles(frame, overrides=overrides)
         except AecoreError as error:
             state.put(state.MODELS_UPLOAD_RESULT, ("error", upload.name, str(error)))

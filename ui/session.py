@@ -88,8 +88,7 @@ def set_data(frame: pd.DataFrame, key: str, name: str, source: str, roles=None) 
 def sample_roles(name: str, frame: pd.DataFrame) -> ColumnRoles:
     """The documented roles of a sample, with any column it does not name inferred."""
     roles = SAMPLES[name].roles()
-    named = [*roles.features, *roles.categorical, *roles.ignore, roles.time, roles.label]
-    given = {c: roles.role_of(c) for c in named if c is not None and c in frame.columns}
+    given = {c: roles.role_of(c) for c in roles.named if c in frame.columns}
     return data.infer_roles(frame, overrides=given)
 
 

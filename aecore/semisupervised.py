@@ -589,14 +589,30 @@ def _train(
 # ---------------------------------------------------------------------------- label budgets
 
 
-def draw_labelled(codes: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+def draw_labelled(
+    codes: np.ndarray,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    binary: np.ndarray | None = None,
+) -> np.ndarray:
     """Positions of ``budget`` rows to label: one row of every class first (as an analyst
-    starts from one known example of each kind), the rest at random."""
+    starts from one known example of each kind), the rest at random.
+
+    With ``binary`` (1 = anomaly, 0 = normal, one per row), one normal row and one anomalous
+    row are drawn before anything else, so that a budget smaller than the number of classes
+    (10 labels, 20 attack names) still holds both kinds wherever ``codes`` has them."""
     if budget > len(codes):
         raise AecoreError(f"Cannot draw {budget} labelled rows from {len(codes)}.")
-    chosen = []
+    chosen: list[int] = []
+    if binary is not None:
+        binary = np.asarray(binary)
+        for kind in rng.permutation(np.unique(binary[binary >= 0])):
+            if len(chosen) < budget:
+                chosen.append(int(rng.choice(np.flatnonzero(binary == kind))))
+    covered = set(np.asarray(codes)[chosen].tolist())
     for code in rng.permutation(np.unique(codes)):
-        if len(chosen) < budget:
+        if len(chosen) < budget and code not in covered:
             chosen.append(int(rng.choice(np.flatnonzero(codes == code))))
     rest = np.setdiff1d(np.arange(len(codes)), chosen)
     extra = rng.choice(rest, size=budget - len(chosen), replace=False)
@@ -636,8 +652,11 @@ def compare_label_budgets(
     pre-trained once on every row (labels ignored). For each budget, ``repeats`` seeded draws
     of that many labelled rows train (a) the frozen pre-trained encoder + head, (b) the same
     network from scratch, and set (c) the reconstruction-error threshold with the best F1 on
-    them. Scores are normal-vs-anomaly on the held-out rows, averaged over the draws (``_std``
-    columns: their spread). Budgets larger than the labelled rows left are skipped; the reasons
+    them. Each draw holds at least one normal and one anomalous row, then one row of every
+    class it has room for (``draw_labelled``), so that 10 labels among 20 attack names still
+    train and set a threshold. Scores are normal-vs-anomaly on the held-out rows, averaged over
+    the draws (``_std`` columns: their spread). Budgets larger than the labelled rows left, and
+    any budget that cannot be trained or scored, are skipped and the others kept; the reasons
     are in ``result.attrs["notes"]``.
     """
     from . import thresholds
@@ -692,31 +711,41 @@ def compare_label_budgets(
             continue
         results: dict[str, list[dict]] = {name: [] for name in APPROACHES}
         counts = []
-        for repeat in range(int(repeats)):
-            seed = random_state + 1000 * repeat + budget
-            chosen = pool[draw_labelled(codes[pool], budget, np.random.default_rng(seed))]
-            counts.append(int((binary[chosen] == 1).sum()))
-            partial = pd.Series(pd.NA, index=range(len(frame)), dtype=object)
-            partial.iloc[chosen] = np.asarray(frame[label_column].iloc[chosen], dtype=object)
-            for name, pretrained in (("pretrained", True), ("scratch", False)):
-                say(f"Budget {budget}, draw {repeat + 1}: {APPROACHES[name].lower()}")
-                classifier = FewLabelClassifier(
-                    **{**base, "pretrained": pretrained, "fine_tune": fine_tune and pretrained},
-                    random_state=seed,
-                )
-                classifier.fit(frame, partial.to_numpy(), detector=detector)
-                held_out = frame.iloc[test]
-                results[name].append(
-                    _binary_scores(
-                        binary[test],
-                        classifier.predict_anomaly(held_out),
-                        classifier.anomaly_probability(held_out),
+        try:
+            for repeat in range(int(repeats)):
+                seed = random_state + 1000 * repeat + budget
+                chosen = pool[
+                    draw_labelled(
+                        codes[pool], budget, np.random.default_rng(seed), binary=binary[pool]
                     )
+                ]
+                counts.append(int((binary[chosen] == 1).sum()))
+                partial = pd.Series(pd.NA, index=range(len(frame)), dtype=object)
+                partial.iloc[chosen] = np.asarray(frame[label_column].iloc[chosen], dtype=object)
+                for name, pretrained in (("pretrained", True), ("scratch", False)):
+                    say(f"Budget {budget}, draw {repeat + 1}: {APPROACHES[name].lower()}")
+                    classifier = FewLabelClassifier(
+                        **{**base, "pretrained": pretrained, "fine_tune": fine_tune and pretrained},
+                        random_state=seed,
+                    )
+                    classifier.fit(frame, partial.to_numpy(), detector=detector)
+                    held_out = frame.iloc[test]
+                    results[name].append(
+                        _binary_scores(
+                            binary[test],
+                            classifier.predict_anomaly(held_out),
+                            classifier.anomaly_probability(held_out),
+                        )
+                    )
+                choice = thresholds.choose_threshold(
+                    errors[chosen], "best_f1", labels=binary[chosen]
                 )
-            choice = thresholds.choose_threshold(errors[chosen], "best_f1", labels=binary[chosen])
-            results["unsupervised"].append(
-                _binary_scores(binary[test], errors[test] > choice.value, errors[test])
-            )
+                results["unsupervised"].append(
+                    _binary_scores(binary[test], errors[test] > choice.value, errors[test])
+                )
+        except AecoreError as error:
+            notes.append(f"Budget {budget} skipped: {error}")
+            continue
         for name, scores in results.items():
             table = pd.DataFrame(scores)
             rows.append(

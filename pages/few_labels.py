@@ -216,7 +216,7 @@ comparison = state.get(state.FEW_LABELS_COMPARISON)
 if comparison is not None and comparison["setup"] == setup:
     table = comparison["table"]
     for note in table.attrs.get("notes", []):
-        st.caption(note)
+        st.info(note, icon=":material/info:")
     if table.empty:
         st.warning("No budget could be compared: choose smaller budgets.")
     else:

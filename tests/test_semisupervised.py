@@ -185,3 +185,76 @@ def test_clear_errors(partial, detector, flows):
         FewLabelClassifier().predict(frame)
     with pytest.raises(AecoreError, match="not in the data"):
         compare_label_budgets(flows, "verdict")
+
+
+def many_attack_names(n_rows=600, n_attacks=30, seed=0):
+    """A fully labelled table shaped like an intrusion log: one normal class and many attack
+    names, every attack class a few rows, normal about a third of the rows."""
+    rng = np.random.default_rng(seed)
+    attacks = [f"attack{index:02d}" for index in range(n_attacks)]
+    labels = np.where(rng.random(n_rows) < 0.35, "normal", rng.choice(attacks, size=n_rows))
+    shift = np.where(labels == "normal", 0.0, 3.0)
+    return pd.DataFrame(
+        {
+            "a": rng.normal(size=n_rows) + shift,
+            "b": rng.normal(size=n_rows),
+            "c": rng.normal(size=n_rows) - shift,
+            "attack": labels,
+        }
+    )
+
+
+def test_small_budget_draw_holds_normal_rows_among_many_attack_classes():
+    """Issue 13 #7: with many attack names, a draw of 10 that takes one row of 10 random
+    classes can hold no normal row at all; the whole comparison then failed on best_f1."""
+    from aecore.semisupervised import draw_labelled
+
+    frame = many_attack_names()
+    codes, _, _ = encode_labels(frame["attack"], "auto")
+    binary = (frame["attack"] != "normal").to_numpy().astype(int)
+    for seed in range(40):
+        chosen = draw_labelled(codes, 10, np.random.default_rng(seed), binary=binary)
+        assert len(chosen) == 10 and len(set(chosen)) == 10
+        assert set(binary[chosen]) == {0, 1}, seed
+
+
+@pytest.fixture(scope="module")
+def attack_log():
+    frame = many_attack_names()
+    return frame, pretrain(frame, "attack", epochs=2)
+
+
+def test_comparison_keeps_every_budget_when_a_random_draw_lacks_normal_rows(attack_log):
+    frame, detector = attack_log
+    result = compare_label_budgets(
+        frame,
+        "attack",
+        budgets=(10, 50, 200),
+        detector=detector,
+        classifier_params={"epochs": 3},
+    )
+    assert sorted(set(result["budget"])) == [10, 50, 200]
+    assert len(result) == 9 and result[["f1", "pr_auc"]].notna().all().all()
+    at_ten = result[result["budget"] == 10]
+    assert (at_ten["labelled_anomalies"] < 10).all()  # the draw of 10 held normal rows
+
+
+def test_a_budget_that_cannot_be_scored_is_skipped_with_a_note(attack_log, monkeypatch):
+    """Whatever stops one budget (here the threshold search failing on 10 rows), the other
+    budgets are still compared and the note says which budget was left out and why."""
+    from aecore import thresholds
+
+    frame, detector = attack_log
+    real = thresholds.choose_threshold
+
+    def failing_on_ten(errors, method, **kwargs):
+        if len(errors) == 10:
+            raise AecoreError("no threshold for these 10 rows")
+        return real(errors, method, **kwargs)
+
+    monkeypatch.setattr(thresholds, "choose_threshold", failing_on_ten)
+    result = compare_label_budgets(
+        frame, "attack", budgets=(10, 50), detector=detector, classifier_params={"epochs": 2}
+    )
+    assert set(result["budget"]) == {50} and len(result) == 3
+    assert result.attrs["notes"] == ["Budget 10 skipped: no threshold for these 10 rows"]

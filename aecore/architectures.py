@@ -17,6 +17,7 @@ from keras import layers, ops
 
 from .defaults import default_hidden_sizes
 from .errors import AecoreError
+from .settings import check_budget, check_settings
 
 ARCHITECTURES = {
     "linear": "One linear bottleneck and a linear decoder: learns the same subspace as PCA.",
@@ -106,6 +107,8 @@ def build_autoencoder(
     """Build an untrained autoencoder for ``n_inputs`` encoded columns.
 
     ``window > 1`` (``conv`` only) makes inputs windows of ``window`` consecutive rows.
+    Settings out of range, and networks whose weights alone exceed the memory budget
+    (``aecore.settings``), raise ``AecoreError`` before anything is built.
     """
     if architecture not in ARCHITECTURES:
         raise AecoreError(
@@ -117,7 +120,15 @@ def build_autoencoder(
         raise AecoreError("Windows of consecutive rows need the 'conv' architecture.")
     if hidden_sizes is None:
         hidden_sizes = default_hidden_sizes(n_inputs, code_size)
+    check_settings(
+        {
+            "code_size": code_size, "hidden_sizes": list(hidden_sizes), "activation": activation,
+            "l1": l1, "noise_std": noise_std, "dropout": dropout, "kl_weight": kl_weight,
+        }
+    )  # fmt: skip
     hidden_sizes = [int(h) for h in hidden_sizes]
+    # Before any layer exists: a runaway width is refused, not allocated.
+    check_budget(architecture, n_inputs, code_size, hidden_sizes, window=window)
 
     if architecture == "linear":
         encoder, decoder = _linear(n_inputs, code_size)

@@ -13,6 +13,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .errors import AecoreError
+from .preprocessing import MAX_CATEGORIES as ENCODED_CATEGORIES
 from .roles import ROLE_NAMES, ColumnRoles
 
 MIN_TRAIN_ROWS = 30
 SAMPLE_ROWS = 20_000
-MAX_CATEGORIES = 50
-MAX_LABEL_VALUES = 20
+# A text column with more distinct values than this is ignored (with the reason); up to it, it
+# is a categorical input whose ENCODED_CATEGORIES most frequent values get their own column.
+MAX_CATEGORIES = 500
+# A numeric column named like a label is the label when it holds at most this many whole numbers.
+MAX_NUMERIC_LABEL_VALUES = 50
 TIMESTAMP_SHARE = 0.95
 
 _DELIMITERS = ",;\t|"
@@ -54,10 +59,40 @@ _BINARY_SIGNATURES = {
 }
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# Label inference (see _label_evidence). Names are compared after _name_tokens: lower case,
+# camelCase and separators split into "_"-joined tokens ("isFraud" -> "is_fraud").
 _LABEL_NAMES = {
-    "label", "labels", "anomaly", "is_anomaly", "attack", "attack_type", "class", "target",
-    "outlier", "fraud", "is_fraud", "y",
+    "label", "labels", "class", "target", "y", "y_true", "ground_truth", "truth",
+    "attack", "attacks", "attack_type", "attack_cat", "attack_class", "anomaly", "anomalies",
+    "is_anomaly", "anomalous", "outlier", "is_outlier", "fraud", "is_fraud", "fraudulent",
+    "malicious", "is_malicious", "intrusion",
 }  # fmt: skip
+# The usual names of a label column: preferred when several columns look like labels.
+_CANONICAL_LABEL_NAMES = {"label", "labels", "class", "target", "y", "y_true", "ground_truth"}
+# A token anywhere in the name ("attack_name", "class_label"): a label when it holds text, or
+# a yes/no flag; a number named so ("n_attacks") can be a count, so it needs 0/1 values.
+_LABEL_TOKENS = {
+    "label", "labels", "attack", "attacks", "anomaly", "anomalies", "anomalous", "outlier",
+    "outliers", "fraud", "fraudulent", "malicious", "intrusion", "groundtruth",
+}  # fmt: skip
+# is_/has_ + one of these ("is_failure", "has_malware") names a flag that marks anomalies.
+_ANOMALY_FLAG_WORDS = _LABEL_TOKENS | {
+    "abnormal", "failure", "failed", "fault", "faulty", "defect", "defective", "bad", "spam",
+    "malware", "threat", "compromised", "incident", "alarm", "suspicious", "bot", "attacked",
+}  # fmt: skip
+# Weak names: a label only if the values look like one too (0/1, normal/attack words, or one
+# dominant value among a few dozen).
+_WEAK_LABEL_NAMES = {"outcome", "verdict", "result", "diagnosis"}
+_FLAG_PREFIXES = ("is", "has", "was")
+# Cell values that mark a column as a label on their own (no name needed).
+_LABEL_NORMAL_VALUES = {"normal", "benign", "legit", "legitimate", "nominal"}
+_LABEL_ANOMALY_VALUES = {
+    "attack", "anomaly", "anomalous", "abnormal", "malicious", "fraud", "fraudulent", "outlier",
+    "intrusion", "malware",
+}  # fmt: skip
+_BINARY_TEXT = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
+DOMINANT_SHARE = 0.5  # "one dominant value": the most frequent holds at least half the rows
+DOMINANT_MAX_VALUES = 50
 _TIME_NAMES = {"time", "timestamp", "date", "datetime", "ts", "date_time"}
 _TIME_SUFFIXES = ("_time", "_at", "_date", "_timestamp", "_datetime", "_ts")
 _ID_NAMES = {"id", "index", "idx", "uuid", "guid", "row", "rownum", "row_number", "record_id"}
@@ -480,30 +515,52 @@ def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 def infer_roles(
     frame: pd.DataFrame, *, overrides: dict[str, str] | None = None
 ) -> ColumnRoles:
-    """Guess each column's role (feature, categorical, time, label, ignore); overrides win."""
+    """Guess each column's role (feature, categorical, time, label, id, ignore); overrides win.
+
+    The label is the column with the strongest label evidence (see ``_label_evidence``): a
+    label name beats a weak name, which beats label-like values alone; ties go to the first
+    column. Any other column that looks like a label is ignored (it could give the answer
+    away); the analyst can still make it an input, and ``label_like_inputs`` then names it.
+    """
     _check_unique_columns(frame)
     overrides = _checked_overrides(frame, overrides)
     sample = _sample(frame)
     mapping: dict[str, str] = {}
     time_column = next((c for c, role in overrides.items() if role == "time"), None)
     label_column = next((c for c, role in overrides.items() if role == "label"), None)
+    evidence = {
+        column: _label_evidence(column, frame[column])
+        for column in frame.columns
+        if column not in overrides
+    }
+    if label_column is None:
+        candidates = [(found.rank, column) for column, found in evidence.items() if found]
+        if candidates:
+            best = max(rank for rank, _ in candidates)
+            label_column = next(column for rank, column in candidates if rank == best)
     for column in frame.columns:
         if column in overrides:
             mapping[column] = overrides[column]
             continue
         role, _ = _infer_column(
-            column, frame[column], sample[column], time_column, label_column is not None
+            column,
+            frame[column],
+            sample[column],
+            time_column,
+            label_column is not None and label_column != column,
+            evidence=evidence[column],
         )
         if role == "time":
             time_column = column
-        elif role == "label":
-            label_column = column
         mapping[column] = role
     return ColumnRoles.from_mapping(mapping)
 
 
 def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
-    """A short reason per column for its role, and what will happen to its missing values."""
+    """A short reason per column for its role, and what will happen to its missing values.
+
+    A model input that looks like a label says so (see ``label_like_inputs``).
+    """
     _check_unique_columns(frame)
     sample = _sample(frame)
     notes = {}
@@ -512,7 +569,10 @@ def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
         role = roles.role_of(column)
         other_time = roles.time if roles.time != column else None
         label_taken = roles.label is not None and roles.label != column
-        inferred, reason = _infer_column(column, series, sample[column], other_time, label_taken)
+        evidence = _label_evidence(column, series)
+        inferred, reason = _infer_column(
+            column, series, sample[column], other_time, label_taken, evidence=evidence
+        )
         if inferred != role:
             reason = _chosen_reason(role, series)
         missing = int(series.isna().sum())
@@ -520,8 +580,34 @@ def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
             share = _percent(missing / len(series))
             how = " with the median" if role == "feature" else ""
             reason = f"{reason}; {share} missing: will be imputed{how}"
+        if role in ("feature", "categorical") and evidence is not None:
+            reason = f"{reason}. Warning: {_label_warning(evidence)}"
         notes[column] = reason
     return notes
+
+
+def label_like_inputs(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
+    """``{column: why it looks like a label}`` for every model input that looks like a label.
+
+    Such an input can give the answer away: the model learns the label instead of normal
+    behaviour, and its scores and metrics look better or worse than they are. Pages show these
+    as a warning; nothing is changed here.
+    """
+    found = {}
+    for column in roles.inputs:
+        if column not in frame.columns:
+            continue
+        evidence = _label_evidence(column, frame[column])
+        if evidence is not None:
+            found[column] = evidence.why
+    return found
+
+
+def _label_warning(evidence: _LabelEvidence) -> str:
+    return (
+        f"this looks like a label ({evidence.why}); as a model input it can give the answer "
+        "away. Make it the label, or ignore it, unless you are sure it is a real measurement."
+    )
 
 
 def _chosen_reason(role: str, series: pd.Series) -> str:
@@ -530,12 +616,27 @@ def _chosen_reason(role: str, series: pd.Series) -> str:
         "categorical": "marked as categorical: one-hot encoded",
         "time": "marked as the time column: used to order rows",
         "label": "marked as the label: used to evaluate, never as a model input",
+        "id": "marked as an identifier: carried into scored views and exports, never a model "
+        "input",
         "ignore": "marked as ignore: not used",
     }
     reason = reasons[role]
     if role == "feature" and _kind(series) == "text":
         reason += ", but holds text"
+    if role == "categorical":
+        distinct = _distinct(series)
+        if distinct > ENCODED_CATEGORIES:
+            reason = f"marked as categorical: {_many_categories(distinct)}"
     return reason
+
+
+def _many_categories(distinct: int) -> str:
+    """What the encoding does with a categorical column of more than ENCODED_CATEGORIES values."""
+    return (
+        f"the {ENCODED_CATEGORIES} most frequent of its {distinct:,} values (in the training "
+        f"rows) each get a one-hot column, the other {distinct - ENCODED_CATEGORIES:,} share "
+        "one 'other' column"
+    )
 
 
 def _check_unique_columns(frame: pd.DataFrame) -> None:
@@ -575,8 +676,123 @@ def _normalised(name: Any) -> str:
     return re.sub(r"[\s\-.]+", "_", str(name).strip().lower())
 
 
-def _is_label_name(name: Any) -> bool:
-    return _normalised(name) in _LABEL_NAMES
+def _name_tokens(name: Any) -> list[str]:
+    """Lower-case tokens of a column name: ``"isFraud"`` and ``"is-fraud"`` give is, fraud."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
+    return [token for token in re.split(r"[^a-z0-9]+", text.lower()) if token]
+
+
+@dataclass(frozen=True)
+class _LabelEvidence:
+    """Why a column looks like a label: ``rank`` orders candidates (higher wins), ``why`` is
+    the reason in words, ``values`` a short description of what it holds."""
+
+    rank: int
+    why: str
+    values: str
+
+
+def _label_evidence(name: Any, series: pd.Series) -> _LabelEvidence | None:
+    """Does the column look like a label, and why; ``None`` when it does not.
+
+    The rule, strongest first (``rank``):
+
+    5. named ``label``, ``class``, ``target``, ``y``, ... exactly, holding label-like values;
+    4. named like a label otherwise (``attack``, ``anomaly``, ``outlier``, ``fraud``,
+       ``is_fraud``, ... exactly) and holding label-like values;
+    3. a label word inside the name (``attack_name``, ``Label_text``) or a flag named
+       ``is_``/``has_`` + an anomaly word (``is_attack``, ``isFraud``, ``has_malware``): as text
+       with label-like values, or (numbers, yes/no) with two values, such as 0/1;
+    2. a weak name (``outcome``, ``verdict``, ``result``, ``diagnosis``) whose values also look
+       like a label: 0/1 or yes/no, normal/attack words, or one value on at least half the rows
+       among at most 50;
+    1. no name at all, but text values that only labels hold: ``normal``/``benign``/``legit``
+       or ``attack``/``anomaly``/``malicious``/``fraud``/... beside other values.
+
+    Label-like values: text or yes/no with any number of classes, as long as the values repeat
+    (at most half as many distinct values as rows, or at most 20); numbers only as whole numbers
+    with at most ``MAX_NUMERIC_LABEL_VALUES`` values. A plain 0/1 column without such a name
+    (``is_weekend``, ``has_discount``, ``vip``) is never taken for the label: yes/no flags are
+    common measurements, so values alone are not enough there.
+    """
+    present = series.dropna()
+    if present.empty:
+        return None
+    kind = _kind(series)
+    tokens = _name_tokens(name)
+    joined = "_".join(tokens)
+    flag_word = len(tokens) >= 2 and tokens[0] in _FLAG_PREFIXES
+    if kind in ("numeric", "bool"):
+        if not (
+            joined in _LABEL_NAMES
+            or joined in _WEAK_LABEL_NAMES
+            or _LABEL_TOKENS.intersection(tokens)
+            or (flag_word and _ANOMALY_FLAG_WORDS.intersection(tokens[1:]))
+        ):
+            return None  # numbers need a name; skip the value checks (fast on wide files)
+    values = _label_values(present, kind)
+    if values is None:
+        return None
+    distinct, counts, description = values
+    text = {str(value).strip().lower() for value in counts.index}
+    binary = distinct == 2 and (
+        kind in ("bool", "bool_text")
+        or (kind == "numeric" and set(pd.to_numeric(counts.index)) == {0, 1})
+        or any(text == pair for pair in _BINARY_TEXT)
+    )
+    words = sorted(text & (_LABEL_NORMAL_VALUES | _LABEL_ANOMALY_VALUES))
+    is_text = kind in ("text", "other")
+    if joined in _LABEL_NAMES:
+        rank = 5 if joined in _CANONICAL_LABEL_NAMES else 4
+        return _LabelEvidence(rank, "named like a label", description)
+    named = _LABEL_TOKENS.intersection(tokens) or (
+        flag_word and _ANOMALY_FLAG_WORDS.intersection(tokens[1:])
+    )
+    if named and (is_text or binary):
+        return _LabelEvidence(3, "named like a label", description)
+    if joined in _WEAK_LABEL_NAMES:
+        dominant = distinct <= DOMINANT_MAX_VALUES and counts.iloc[0] >= DOMINANT_SHARE * len(
+            present
+        )
+        if binary:
+            return _LabelEvidence(2, "named like a label and holds two values", description)
+        if words and distinct >= 2:
+            return _LabelEvidence(2, f"named like a label and holds {words[0]!r}", description)
+        if dominant and distinct >= 2:
+            return _LabelEvidence(
+                2, f"named like a label and mostly {_format_value(counts.index[0])!r}",
+                description,
+            )  # fmt: skip
+        return None
+    if is_text and words and distinct >= 2:
+        return _LabelEvidence(1, f"holds {words[0]!r} beside other values", description)
+    return None
+
+
+def _label_values(present: pd.Series, kind: str) -> tuple[int, pd.Series, str] | None:
+    """(distinct, value counts most frequent first, a description) when the values could be
+    labels; ``None`` when they cannot (measurements, text different on most rows)."""
+    if kind == "datetime":
+        return None
+    if kind == "numeric":
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.isna().any() or not np.all(np.mod(numbers.to_numpy(dtype=float), 1) == 0):
+            return None
+        counts = numbers.value_counts()
+        if len(counts) > MAX_NUMERIC_LABEL_VALUES:
+            return None
+    else:
+        try:
+            counts = present.value_counts()
+        except TypeError:
+            counts = present.astype(str).value_counts()
+    distinct = len(counts)
+    if distinct > 20 and distinct > 0.5 * len(present):
+        return None
+    shown = ", ".join(_format_value(value) for value in counts.index[:5])
+    more = ", ..." if distinct > 5 else ""
+    noun = "value" if distinct == 1 else "values"
+    return distinct, counts, f"{distinct:,} {noun}: {shown}{more}"
 
 
 def _time_name(name: Any) -> str | None:
@@ -626,12 +842,17 @@ def _kind(series: pd.Series) -> str:
     return "other"
 
 
+_UNSET = object()
+
+
 def _infer_column(
     name: Any,
     series: pd.Series,
     sample: pd.Series,
     time_column: Any,
     label_taken: bool,
+    *,
+    evidence: Any = _UNSET,
 ) -> tuple[str, str]:
     """The inferred role of one column and the reason, given the time and label already chosen."""
     rows = len(series)
@@ -641,20 +862,17 @@ def _infer_column(
     kind = _kind(series)
     sample_present = sample.dropna()
 
-    if _is_label_name(name):
-        distinct = _distinct(series, kind)
-        if distinct <= MAX_LABEL_VALUES and label_taken:
-            return "ignore", (
-                "looks like a second label column: ignored, so that no model input "
-                "gives the answer away"
-            )
-        if distinct <= MAX_LABEL_VALUES:
-            values = ", ".join(_format_value(v) for v in _top_values(series, 5))
-            more = ", ..." if distinct > 5 else ""
-            return "label", (
-                f"label ({distinct} values: {values}{more}): "
-                "used to evaluate, never as a model input"
-            )
+    if evidence is _UNSET:
+        evidence = _label_evidence(name, series)
+    if evidence is not None and label_taken:
+        return "ignore", (
+            f"looks like a second label column ({evidence.why}; {evidence.values}): ignored, "
+            "so that no model input gives the answer away"
+        )
+    if evidence is not None:
+        return "label", (
+            f"label ({evidence.why}; {evidence.values}): used to evaluate, never as a model input"
+        )
 
     constant = _constant_value(series, sample_present, kind)
     if constant is not _NOT_CONSTANT:
@@ -669,24 +887,25 @@ def _infer_column(
 
     if kind in ("numeric", "bool"):
         if kind == "numeric" and _is_id_name(name) and _is_unique_integer(series):
-            return "ignore", "a different whole number on every row, named like an id: ignored"
+            return "id", _ID_NOTE + " (a different whole number on every row, named like an id)"
+        flag = _generic_flag(name, series, kind)
         if kind == "bool":
-            return "feature", "true/false: model input as 0/1"
-        return "feature", "numeric: model input"
+            return "feature", "true/false: model input as 0/1" + flag
+        return "feature", "numeric: model input" + flag
 
     if kind in ("text", "bool_text"):
         distinct = _distinct(series, kind)
         if distinct >= 2 and distinct >= 0.95 * present:
             if sample_present.astype(str).str.strip().str.contains(" ", regex=False).mean() > 0.5:
                 return "ignore", "free text, different on (nearly) every row: ignored"
-            return "ignore", "unique text on every row: looks like an identifier, ignored"
+            return "id", _ID_NOTE + " (different text on (nearly) every row)"
         mostly_numbers = _mostly_numbers(sample_present)
         if mostly_numbers is not None:
             return "ignore", (
                 f"mostly numbers, but holds text such as {mostly_numbers!r}: ignored "
                 "(fix those cells in the file to use it as a feature)"
             )
-        if distinct > MAX_CATEGORIES and distinct > 0.5 * present:
+        if distinct > ENCODED_CATEGORIES and distinct > 0.5 * present:
             if sample_present.astype(str).str.contains(" ", regex=False).mean() > 0.5:
                 return "ignore", f"free text ({distinct:,} distinct values): ignored"
             return "ignore", (
@@ -696,13 +915,30 @@ def _infer_column(
         if distinct > MAX_CATEGORIES:
             return "ignore", (
                 f"text with {distinct:,} distinct values: too many categories, ignored "
-                "(mark it categorical to use it anyway)"
+                f"(mark it categorical to use it anyway: {_many_categories(distinct)})"
             )
+        if distinct > ENCODED_CATEGORIES:
+            return "categorical", f"text with {distinct:,} categories: {_many_categories(distinct)}"
         return "categorical", f"text with {distinct} categories: one-hot encoded"
 
     if kind == "datetime":
         return "ignore", f"dates/times, but {time_column!r} already orders the rows: ignored"
     return "ignore", f"unsupported type ({series.dtype}): ignored"
+
+
+_ID_NOTE = "identifier: carried into scored views and exports, never a model input"
+
+
+def _generic_flag(name: Any, series: pd.Series, kind: str) -> str:
+    """A hint for a 0/1 column named like a flag (``is_weekend``): kept as an input, since most
+    such flags are measurements, but the analyst may know it marks the anomalies."""
+    tokens = _name_tokens(name)
+    if len(tokens) < 2 or tokens[0] not in _FLAG_PREFIXES:
+        return ""
+    values = pd.to_numeric(series.dropna(), errors="coerce")
+    if kind != "bool" and not values.isin([0, 1]).all():
+        return ""
+    return " (a yes/no flag; if it marks the anomalies, make it the label)"
 
 
 _NOT_CONSTANT = object()

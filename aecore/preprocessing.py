@@ -2,8 +2,12 @@
 
 Numeric columns: impute (median) -> optional symmetric log1p -> scale (standard, min-max or
 robust). Categorical columns: one-hot over the training categories; a category never seen in
-training encodes as all zeros (no crash). Encoded columns of one source column are contiguous,
-so per-feature errors add back into their source column with one matrix product.
+training encodes as all zeros (no crash). A column with more than ``MAX_CATEGORIES`` values in
+the training rows keeps its ``MAX_CATEGORIES`` most frequent ones (ties by name) and adds one
+``OTHER_CATEGORY`` column for every other value, seen in training or not: the encoding stays
+at most 51 columns wide however many values a column holds. Encoded columns of one source
+column are contiguous, so per-feature errors add back into their source column with one matrix
+product.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from .roles import ColumnRoles
 
 SCALINGS = ("standard", "minmax", "robust")
 MISSING_CATEGORY = "(missing)"
+OTHER_CATEGORY = "(other)"
 MAX_CATEGORIES = 50
 SKEW_FOR_LOG = 2.0
 
@@ -98,8 +103,13 @@ class Preprocessor:
         for column in roles.categorical:
             text = frame[column].astype("string").fillna(MISSING_CATEGORY)
             counts = text.value_counts()
-            categories = [str(c) for c in counts.index[:MAX_CATEGORIES]]
-            self.categorical_.append({"name": column, "categories": sorted(categories)})
+            # Most frequent first, ties by name, so the kept values do not depend on row order.
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+            categories = [str(value) for value, _ in ranked[:MAX_CATEGORIES]]
+            other = len(ranked) > MAX_CATEGORIES
+            self.categorical_.append(
+                {"name": column, "categories": sorted(categories), "other": other}
+            )
         return self
 
     def _wants_log(self, column: str, col: np.ndarray) -> bool:
@@ -141,7 +151,7 @@ class Preprocessor:
         self._check_fitted()
         names = [p["name"] for p in self.numeric_]
         for p in self.categorical_:
-            names += [f"{p['name']}={c}" for c in p["categories"]]
+            names += [f"{p['name']}={c}" for c in _encoded_categories(p)]
         return names
 
     @property
@@ -154,7 +164,7 @@ class Preprocessor:
         self._check_fitted()
         index = list(range(len(self.numeric_)))
         for k, p in enumerate(self.categorical_):
-            index += [len(self.numeric_) + k] * len(p["categories"])
+            index += [len(self.numeric_) + k] * len(_encoded_categories(p))
         return np.asarray(index, dtype=np.int64)
 
     def group_matrix(self) -> np.ndarray | None:
@@ -198,16 +208,22 @@ class Preprocessor:
             categories = p["categories"]
             text = frame[p["name"]].astype("string").fillna(MISSING_CATEGORY)
             codes = pd.Categorical(text, categories=categories).codes  # unseen -> -1
-            onehot = np.zeros((len(frame), len(categories)), dtype=np.float32)
+            width = len(categories) + bool(p.get("other"))
+            onehot = np.zeros((len(frame), width), dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            if p.get("other"):
+                onehot[~seen, -1] = 1.0  # every value outside the kept ones
             blocks.append(onehot)
         if len(blocks) == 1:
             return np.ascontiguousarray(x, dtype=np.float32)
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
 
     def unseen_categories(self, frame: pd.DataFrame) -> dict[str, list[str]]:
-        """Categories present in ``frame`` that training never saw, per categorical column."""
+        """Categories present in ``frame`` that training never saw, per categorical column.
+
+        With an ``OTHER_CATEGORY`` column, values outside the kept ones count as unseen too.
+        """
         self._check_fitted()
         found = {}
         for p in self.categorical_:
@@ -228,10 +244,10 @@ class Preprocessor:
             out[p["name"]] = _signed_expm1(col) if p["log"] else col
         start = len(self.numeric_)
         for p in self.categorical_:
-            width = len(p["categories"])
-            block = encoded[:, start : start + width]
-            out[p["name"]] = np.asarray(p["categories"], dtype=object)[block.argmax(axis=1)]
-            start += width
+            names = _encoded_categories(p)
+            block = encoded[:, start : start + len(names)]
+            out[p["name"]] = np.asarray(names, dtype=object)[block.argmax(axis=1)]
+            start += len(names)
         return pd.DataFrame(out)
 
     # ---- persistence ---------------------------------------------------------------------
@@ -248,5 +264,11 @@ class Preprocessor:
     def from_dict(cls, data: dict) -> Preprocessor:
         pre = cls(scaling=data["scaling"], log_transform=data["log_transform"])
         pre.numeric_ = [dict(p) for p in data["numeric"]]
-        pre.categorical_ = [dict(p) for p in data["categorical"]]
+        pre.categorical_ = [dict(p) for p in data["categorical"]]  # no "other": older bundles
         return pre
+
+
+def _encoded_categories(params: dict) -> list[str]:
+    """The one-hot columns of a categorical column: its kept values, then "(other)" if any."""
+    categories = list(params["categories"])
+    return [*categories, OTHER_CATEGORY] if params.get("other") else categories

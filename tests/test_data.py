@@ -14,6 +14,7 @@ from aecore.data import (
     check_trainable,
     class_labels,
     infer_roles,
+    label_like_inputs,
     parse_times,
     read_csv,
     role_notes,
@@ -261,7 +262,8 @@ def test_roles_on_a_mixed_frame():
     assert roles.categorical == ["protocol"]
     assert roles.time == "when"
     assert roles.label == "label"
-    assert set(roles.ignore) == {"event_id", "user", "site", "empty"}
+    assert set(roles.ignore) == {"site", "empty"}
+    assert roles.ids == ["event_id", "user"]
 
 
 def test_role_notes_explain_what_is_dropped_or_imputed():
@@ -340,13 +342,13 @@ def test_timestamps_in_a_common_format_make_the_time_column_and_parse_in_order()
         parse_times(pd.Series(["mon", "tue"], name="day"))
 
 
-def test_free_text_and_many_categories_are_ignored():
+def test_free_text_and_too_many_categories_are_ignored_with_the_reason():
     rng = np.random.default_rng(0)
-    rows = 400
+    rows = 3000
     frame = pd.DataFrame(
         {
             "comment": [f"customer wrote message {index}" for index in range(rows)],
-            "product": [f"p{value}" for value in rng.integers(0, 80, rows)],
+            "product": [f"p{value}" for value in rng.integers(0, 800, rows)],
             "x": rng.normal(size=rows),
         }
     )
@@ -354,7 +356,7 @@ def test_free_text_and_many_categories_are_ignored():
     assert roles.ignore == ["comment", "product"]
     notes = role_notes(frame, roles)
     assert "free text" in notes["comment"]
-    assert "too many categories" in notes["product"]
+    assert "too many categories" in notes["product"] and "mark it categorical" in notes["product"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,3 +439,166 @@ def test_class_labels_put_the_normal_class_first():
     codes, names = class_labels([2, 0, 1, 0])
     assert names[0] == "0" and sorted(names) == ["0", "1", "2"]
     assert codes.tolist()[1] == 0 and codes.tolist()[3] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels, identifiers and many categories (issue 13)
+# ---------------------------------------------------------------------------------------------
+
+_ATTACKS = ["neptune", "smurf", "satan", "ipsweep", "portsweep", "nmap", "back", "teardrop",
+            "warezclient", "pod", "guess_passwd", "buffer_overflow", "warezmaster", "land",
+            "imap", "rootkit", "loadmodule", "ftp_write", "multihop", "phf", "perl"]  # fmt: skip
+
+
+def _intrusion_frame(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """NSL-KDD-like: an `attack` label with 22 values, `service` with 66, a 0/1 flag input."""
+    rng = np.random.default_rng(seed)
+    attack = np.where(rng.random(rows) < 0.7, "normal", rng.choice(_ATTACKS, rows))
+    attack[: len(_ATTACKS)] = _ATTACKS  # every attack name occurs
+    return pd.DataFrame(
+        {
+            "duration": rng.exponential(2.0, rows).round(2),
+            "protocol_type": rng.choice(["tcp", "udp", "icmp"], rows, p=[0.8, 0.15, 0.05]),
+            "service": [f"s{v:02d}" for v in np.r_[np.arange(66), rng.integers(0, 66, rows - 66)]],
+            "flag": rng.choice(["SF", "S0", "REJ", "RSTO"], rows, p=[0.7, 0.15, 0.1, 0.05]),
+            "src_bytes": rng.lognormal(6, 2, rows).round(),
+            "logged_in": rng.integers(0, 2, rows),
+            "attack": attack,
+        }
+    )
+
+
+def test_a_text_label_with_22_values_is_the_label_and_66_services_stay_an_input():
+    frame = _roundtrip(_intrusion_frame())
+    roles = infer_roles(frame)
+    assert roles.label == "attack"
+    assert "attack" not in roles.inputs
+    assert roles.categorical == ["protocol_type", "service", "flag"]
+    assert roles.features == ["duration", "src_bytes", "logged_in"]
+    notes = role_notes(frame, roles)
+    assert notes["attack"].startswith("label (named like a label; 22 values: normal")
+    assert "never as a model input" in notes["attack"]
+    assert "66 values" in notes["service"] and "'other' column" in notes["service"]
+    assert label_like_inputs(frame, roles) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "why"),
+    [
+        ("Label", ["BENIGN"] * 8 + ["DDoS", "PortScan"], "named like a label"),
+        ("class", [0] * 9 + [1], "named like a label"),
+        ("isFraud", [0] * 9 + [1], "named like a label"),
+        ("is_attack", [False] * 9 + [True], "named like a label"),
+        ("attack_name", ["none"] * 8 + ["dos", "probe"], "named like a label"),
+        ("outcome", ["ok"] * 8 + ["failed", "timeout"], "mostly 'ok'"),
+        ("verdict", ["no"] * 9 + ["yes"], "two values"),
+        ("traffic", ["normal"] * 7 + ["neptune", "smurf", "back"], "holds 'normal'"),
+        ("kind", ["ok"] * 8 + ["anomaly", "anomaly"], "holds 'anomaly'"),
+    ],
+)
+def test_label_like_columns_are_recognised_by_name_or_by_values(name, values, why):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=200), name: values * 20})
+    roles = infer_roles(frame)
+    assert roles.label == name
+    note = role_notes(frame, roles)[name]
+    assert note.startswith("label (") and why in note
+
+
+def test_ordinary_flags_counts_and_codes_are_not_taken_for_a_label():
+    """0/1 measurements without a label name stay inputs: values alone are not enough."""
+    rng = np.random.default_rng(2)
+    rows = 500
+    frame = pd.DataFrame(
+        {
+            "is_weekend": (rng.random(rows) < 2 / 7).astype(int),
+            "has_discount": rng.random(rows) < 0.1,
+            "vip": (rng.random(rows) < 0.03).astype(int),
+            "n_attacks": rng.integers(0, 5, rows),
+            "target_port": rng.integers(1, 65535, rows),
+            "y": rng.normal(size=rows),
+            "status": rng.choice([200, 301, 404, 500], rows, p=[0.9, 0.04, 0.04, 0.02]),
+            "smoker": rng.choice(["yes", "no"], rows),
+            "flag": rng.choice(["SF", "S0", "REJ"], rows, p=[0.9, 0.05, 0.05]),
+            "result_ms": rng.exponential(30, rows),
+        }
+    )
+    roles = infer_roles(frame)
+    assert roles.label is None
+    assert roles.features == [
+        "is_weekend", "has_discount", "vip", "n_attacks", "target_port", "y", "status",
+        "result_ms",
+    ]  # fmt: skip
+    assert roles.categorical == ["smoker", "flag"]
+    assert label_like_inputs(frame, roles) == {}
+    notes = role_notes(frame, roles)
+    assert "if it marks the anomalies, make it the label" in notes["is_weekend"]
+    assert "make it the label" not in notes["vip"]
+
+
+def test_with_two_label_like_columns_the_usual_name_wins_and_the_other_is_no_input():
+    """UNSW-NB15 has `attack_cat` (text) and `label` (0/1): either gives the answer away."""
+    rng = np.random.default_rng(3)
+    rows = 400
+    cat = rng.choice(["Normal", "Exploits", "Fuzzers", "DoS"], rows, p=[0.85, 0.05, 0.05, 0.05])
+    frame = pd.DataFrame(
+        {"sbytes": rng.lognormal(5, 1, rows), "attack_cat": cat, "label": (cat != "Normal") * 1}
+    )
+    roles = infer_roles(frame)
+    assert roles.label == "label"
+    assert roles.ignore == ["attack_cat"] and not roles.categorical
+    assert "second label" in role_notes(frame, roles)["attack_cat"]
+    # The analyst may still make it an input: the column is then named as a risk.
+    kept = infer_roles(frame, overrides={"attack_cat": "categorical"})
+    assert label_like_inputs(frame, kept) == {"attack_cat": "named like a label"}
+    assert "Warning: this looks like a label" in role_notes(frame, kept)["attack_cat"]
+
+
+def test_an_analyst_who_keeps_the_label_as_an_input_is_warned():
+    frame = _roundtrip(_intrusion_frame(600))
+    roles = infer_roles(frame, overrides={"attack": "categorical"})
+    assert roles.label is None and "attack" in roles.categorical
+    assert label_like_inputs(frame, roles) == {"attack": "named like a label"}
+    assert "give the answer away" in role_notes(frame, roles)["attack"]
+
+
+def test_identifiers_get_the_id_role_with_a_note_and_are_never_inputs():
+    frame = _roundtrip(_mixed_frame())
+    frame["Unnamed: 0"] = np.arange(len(frame))
+    roles = infer_roles(frame)
+    assert roles.ids == ["event_id", "user", "Unnamed: 0"]
+    assert not set(roles.ids) & set(roles.inputs)
+    notes = role_notes(frame, roles)
+    for column in roles.ids:
+        assert notes[column].startswith(
+            "identifier: carried into scored views and exports, never a model input"
+        )
+    chosen = infer_roles(frame, overrides={"packets": "id"})
+    assert "packets" in chosen.ids
+    assert role_notes(frame, chosen)["packets"].startswith("marked as an identifier")
+
+
+def test_every_ignored_column_says_why():
+    rng = np.random.default_rng(4)
+    rows = 3000
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "empty": np.nan,
+            "site": "A",
+            "comment": [f"note number {index} here" for index in range(rows)],
+            "code": [f"c{value}" for value in rng.integers(0, 2000, rows)],
+            "product": [f"p{value}" for value in rng.integers(0, 800, rows)],
+            "amount": np.r_[["n/a?"] * 20, rng.normal(size=rows - 20).round(3).astype(str)],
+            "label": rng.integers(0, 2, rows),
+            "target": rng.integers(0, 2, rows),
+        }
+    )
+    roles = infer_roles(frame)
+    assert sorted(roles.ignore) == sorted(
+        ["empty", "site", "comment", "code", "product", "amount", "target"]
+    )
+    notes = role_notes(frame, roles)
+    for column in roles.ignore:
+        reason, _, _ = notes[column].partition("ignored")
+        assert len(reason) > 10 and "ignored" in notes[column], (column, notes[column])

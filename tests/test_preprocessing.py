@@ -76,3 +76,63 @@ def test_text_in_a_numeric_column_is_named():
     bad.loc[1, "x"] = "n/a?"
     with pytest.raises(AecoreError, match="'x' should hold numbers.*n/a"):
         pre.transform(bad)
+
+
+def _many_services(rows: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """A `service` column with 66 values: a few common, a long tail of rare ones."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, 67) ** 1.2
+    service = rng.choice([f"s{k:02d}" for k in range(66)], rows, p=weights / weights.sum())
+    return pd.DataFrame({"x": rng.normal(size=rows), "service": service})
+
+
+def test_a_column_with_many_values_keeps_the_most_frequent_and_one_other_column():
+    from aecore.preprocessing import MAX_CATEGORIES, OTHER_CATEGORY
+
+    frame = _many_services()
+    roles = ColumnRoles(features=["x"], categorical=["service"])
+    pre = Preprocessor().fit(frame, roles)
+    counts = frame["service"].value_counts()
+    assert counts.size > MAX_CATEGORIES
+    names = pre.encoded_names
+    assert len(names) == 1 + MAX_CATEGORIES + 1 and names[-1] == f"service={OTHER_CATEGORY}"
+    kept = {name.split("=", 1)[1] for name in names[1:-1]}
+    assert kept == set(counts.index[:MAX_CATEGORIES])  # the most frequent values
+    rare = counts.index[-1]
+    rows = pd.DataFrame({"x": [0.0] * 3, "service": [counts.index[0], rare, "never-seen"]})
+    x = pre.transform(rows)[:, 1:]
+    assert x.sum(axis=1).tolist() == [1.0, 1.0, 1.0]  # every row: exactly one column set
+    assert x[1, -1] == 1.0 and x[2, -1] == 1.0  # rare and unseen values share "(other)"
+    assert pre.inverse_transform(pre.transform(rows))["service"].tolist() == [
+        counts.index[0], OTHER_CATEGORY, OTHER_CATEGORY
+    ]  # fmt: skip
+    assert pre.group_matrix().sum(axis=0).tolist() == [1, MAX_CATEGORIES + 1]
+    clone = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(clone.transform(frame), pre.transform(frame))
+
+
+def test_parameters_saved_before_the_other_column_still_encode_as_before():
+    frame = _frame()
+    pre = Preprocessor().fit(frame, ROLES)
+    old = pre.to_dict()
+    for params in old["categorical"]:
+        params.pop("other")  # bundles written before the "(other)" column existed
+    clone = Preprocessor.from_dict(json.loads(json.dumps(old)))
+    np.testing.assert_array_equal(clone.transform(frame), pre.transform(frame))
+    assert clone.encoded_names == pre.encoded_names
+    unseen = clone.transform(frame.iloc[:1].assign(colour="purple"))
+    assert unseen[0, 3:].sum() == 0
+
+
+def test_a_detector_with_a_66_value_column_saves_loads_and_scores_the_same(tmp_path):
+    from aecore import AnomalyDetector, persistence
+
+    frame = _many_services(600)
+    roles = {"x": "feature", "service": "categorical"}
+    detector = AnomalyDetector(epochs=2, batch_size=64, roles=roles).fit(frame)
+    assert detector.preprocessor_.n_encoded == 52
+    detector.save("services", models_dir=tmp_path)
+    loaded = persistence.load("services", models_dir=tmp_path)
+    np.testing.assert_allclose(
+        loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
+    )

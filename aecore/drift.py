@@ -3,8 +3,14 @@
 ``monitor(detector, new_frame)`` compares the reconstruction errors of a new batch with the
 errors of held-out rows at training time (``detector.reference_errors_``, stored in the bundle)
 and returns a ``DriftReport``: a verdict (stable / drifting / drifted) and the evidence in
-sentences. Three signals, each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict is
-the highest grade:
+sentences. Drift is judged on the batch's **normal part** only: the rows labelled normal when
+the batch has the model's label column, else the rows at or below the threshold (compared with
+the reference errors at or below it). Its share of anomalies (rows above the threshold, against
+the ~1% expected) is reported apart: a batch full of anomalies whose normal rows look as before
+is "stable" with ``many_anomalies`` set, and says so, rather than "drifted". When fewer than a
+quarter of an unlabelled batch's rows are at or below the threshold, the normal part cannot be
+judged and the verdict is "drifted" (signal ``normal_part``). The signals on the normal part,
+each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict is the highest grade:
 
 - Kolmogorov-Smirnov (two samples, one-sided: are the new errors larger than the reference
   errors?): statistic D >= 0.1 is drifting, D >= 0.2 drifted, in both cases only when p < 0.01
@@ -14,10 +20,12 @@ the highest grade:
 - both count only when the shift is material: the new median error at least 1.25 times the
   reference median. Rows of a time series are not independent, so the tests flag differences
   that occur between any two periods of the same data; the median gate keeps those stable;
-- alarm rate: the share of new rows above the threshold minus the share expected from the
-  reference errors. 10 points more than expected (and p < 0.01, binomial) is drifting, 25
-  points drifted. A few points more is what a burst of genuine anomalies looks like, so a
-  smaller excess is reported but does not count as drift.
+- false alarms (labelled batches): the share of rows labelled normal above the threshold minus
+  the share expected from the reference errors. 10 points more than expected (and p < 0.01,
+  binomial) is drifting, 25 points drifted;
+- features: the mean error of one input column over the normal part, against its reference
+  mean: 2 times its reference and adding 20% to the reference mean row error is drifting, 3
+  times and 50% drifted.
 
 Errors that got smaller (data the model finds easier) raise no false alarms: they are reported
 but not graded. The tests assume independent rows; rows of a time series are not, so read the
@@ -33,8 +41,11 @@ profile existed lacks it: ``attach_reference_profile`` adds it, or ``monitor`` c
 a ``reference_frame``.
 
 ``retrain(detector, frame, mode=...)`` returns a new detector, trained from scratch on a window
-of recent rows or fine-tuned from the old weights on new normal rows at a low learning rate,
-with its threshold derived again; ``retrain_saved`` saves it as a new version of the bundle.
+of recent rows or fine-tuned from the old weights at a low learning rate, with its threshold
+derived again. Either way only the rows believed normal learn (``believed_normal``: labelled
+normal, or else at or below the current threshold), and ``retraining_`` records how many rows
+were used and left out; ``retrain_saved`` saves it as a new version of the bundle. The
+sentence every page shows for how a saved model was trained is ``describe_training(meta)``.
 """
 
 from __future__ import annotations
@@ -64,6 +75,12 @@ MIN_MEDIAN_RATIO = 1.25
 PSI_BINS = 10
 MIN_BATCH_ROWS = 30
 MIN_REFERENCE_ERRORS = 20
+MIN_NORMAL_PART = 30
+MIN_NORMAL_SHARE = 0.25
+MANY_ANOMALIES_EXCESS = 0.05
+FEATURE_SHARE_LIMITS = (0.2, 0.5)
+FEATURE_RATIO_LIMITS = (2.0, 3.0)
+MIN_NORMAL_SHARE_TO_RETRAIN = 0.5
 MIN_RETRAIN_ROWS = 30
 RETRAIN_MODES = ("scratch", "fine_tune")
 FINE_TUNE_EPOCHS = 30
@@ -91,6 +108,10 @@ class DriftReport:
     new_errors: np.ndarray = field(repr=False)
     reference_errors: np.ndarray = field(repr=False)
     false_alarm_share: float | None = None
+    many_anomalies: bool = False
+    normal_basis: str = "threshold"
+    n_normal_part: int = 0
+    normal_part_judged: bool = True
 
     @property
     def level(self) -> int:
@@ -100,6 +121,12 @@ class DriftReport:
     @property
     def headline(self) -> str:
         """One sentence for the top of a page."""
+        if self.verdict == "stable" and self.many_anomalies:
+            return (
+                f"No drift, but many anomalies: {_percent(self.alarm_share)} of the rows are "
+                f"above the threshold (expected about {_percent(self.expected_alarm_share)}); "
+                "the normal rows look like the training data, so no retraining is needed."
+            )
         return {
             "stable": "Stable: the new batch looks like the data the model was trained on.",
             "drifting": "Drifting: the new batch has started to differ from the training data.",
@@ -122,6 +149,10 @@ class DriftReport:
             "psi": self.psi,
             "median_ratio": self.median_ratio,
             "false_alarm_share": self.false_alarm_share,
+            "many_anomalies": self.many_anomalies,
+            "normal_basis": self.normal_basis,
+            "n_normal_part": self.n_normal_part,
+            "normal_part_judged": self.normal_part_judged,
             "evidence": list(self.evidence),
             "feature_changes": (
                 None
@@ -229,6 +260,35 @@ def _feature_changes(
 # ---------------------------------------------------------------------------- monitoring
 
 
+def _batch_labels(detector, frame: pd.DataFrame) -> np.ndarray | None:
+    """The batch's labels (1 anomaly, 0 normal, -1 unknown) when it has the model's label
+    column with at least one known value; else None."""
+    column = detector.roles_.label
+    if column is None or column not in frame:
+        return None
+    labels = data.binary_labels(frame[column])
+    return labels if (labels >= 0).any() else None
+
+
+def _grade_features(changes: pd.DataFrame | None) -> int:
+    """Per-feature check on the normal part: a feature whose mean error alone adds a good share
+    to the reference mean row error, and is several times its own reference error."""
+    if changes is None or changes.empty:
+        return 0
+    total = float(np.nansum(changes["reference_error"]))
+    if not total > 0:
+        return 0
+    grades = [
+        min(
+            _grade(row.increase / total, FEATURE_SHARE_LIMITS),
+            _grade(row.ratio, FEATURE_RATIO_LIMITS),
+        )
+        for row in changes.itertuples()
+        if math.isfinite(row.increase) and row.increase > 0
+    ]
+    return max(grades, default=0)
+
+
 def monitor(
     detector: AnomalyDetector,
     new_frame: pd.DataFrame,
@@ -236,10 +296,16 @@ def monitor(
     reference_frame: pd.DataFrame | None = None,
     top_features: int = 5,
 ) -> DriftReport:
-    """Compare ``new_frame``'s reconstruction errors with the detector's reference errors.
+    """Judge drift on ``new_frame``'s normal part and report its share of anomalies apart.
 
-    ``reference_frame`` (optional; e.g. the training data) supplies per-feature reference
-    errors when the detector has no ``reference_feature_errors_``.
+    The normal part is the rows labelled normal when the batch has the model's label column
+    (with at least ``MIN_NORMAL_PART`` of them), else the rows at or below the threshold; it is
+    compared with the reference errors (those at or below the threshold, in the second case, so
+    like is compared with like). A batch full of anomalies whose normal rows are unchanged is
+    therefore "stable" with ``many_anomalies`` set (only ever set with "stable"), not
+    "drifted"; its headline and evidence say so. ``reference_frame``
+    (optional; e.g. the training data) supplies per-feature reference errors when the detector
+    has no ``reference_feature_errors_``.
     """
     from scipy import stats
 
@@ -261,52 +327,118 @@ def monitor(
     new = np.asarray(scores.row_error, dtype=np.float64)
     threshold = float(detector.threshold_)
 
+    # The batch's share of anomalies: every row above the threshold, against the reference.
     expected = float(np.mean(reference > threshold))
     alarms = int(np.sum(new > threshold))
     share = alarms / len(new)
     floor = max(expected, 1.0 / (reference.size + 1))
     alarm_p = float(stats.binomtest(alarms, len(new), floor, alternative="greater").pvalue)
-    # One-sided: "new errors larger" (the new CDF lies below the reference CDF) is drift that
-    # raises false alarms; smaller errors (data the model finds easier) are reported only.
-    method = "asymp" if min(len(new), reference.size) > 100 else "auto"
-    ks = stats.ks_2samp(new, reference, alternative="less", method=method)
-    ks_statistic, ks_p = float(ks.statistic), float(ks.pvalue)
-    ks_down = float(stats.ks_2samp(new, reference, alternative="greater", method=method).statistic)
-    upward = ks_statistic >= ks_down
-    psi = population_stability_index(reference, new)
-    reference_median = float(np.median(reference))
-    median_ratio = float(np.median(new) / reference_median) if reference_median > 0 else math.nan
+    many_anomalies = alarm_p < P_VALUE and share - expected >= MANY_ANOMALIES_EXCESS
 
-    material = median_ratio >= MIN_MEDIAN_RATIO
+    # The batch's normal part, and the reference it is compared with.
+    labels = _batch_labels(detector, frame)
+    labelled_normal = None if labels is None else labels == 0
+    if labelled_normal is not None and labelled_normal.sum() >= MIN_NORMAL_PART:
+        basis, part, reference_part = "labelled", labelled_normal, reference
+    else:
+        basis, part = "threshold", new <= threshold
+        reference_part = reference[reference <= threshold]
+    bulk = new[part]
+    judged = (
+        bulk.size >= MIN_NORMAL_PART
+        and (basis == "labelled" or bulk.size >= MIN_NORMAL_SHARE * new.size)
+        and reference_part.size >= MIN_REFERENCE_ERRORS
+    )
+    ks_statistic = ks_p = ks_down = psi = median_ratio = math.nan
+    if judged:
+        # One-sided: "new errors larger" (the new CDF lies below the reference CDF) is drift
+        # that raises false alarms; smaller errors (data the model finds easier) are reported.
+        method = "asymp" if min(bulk.size, reference_part.size) > 100 else "auto"
+        ks = stats.ks_2samp(bulk, reference_part, alternative="less", method=method)
+        ks_statistic, ks_p = float(ks.statistic), float(ks.pvalue)
+        ks_down = float(
+            stats.ks_2samp(bulk, reference_part, alternative="greater", method=method).statistic
+        )
+        psi = population_stability_index(reference_part, bulk)
+        reference_median = float(np.median(reference_part))
+        median_ratio = (
+            float(np.median(bulk) / reference_median) if reference_median > 0 else math.nan
+        )
+    upward = judged and ks_statistic >= ks_down
+    material = judged and median_ratio >= MIN_MEDIAN_RATIO
+
+    false_alarms = None
+    false_alarm_grade = 0
+    if labelled_normal is not None and labelled_normal.any():
+        normal_errors = new[labelled_normal]
+        false_alarms = float(np.mean(normal_errors > threshold))
+        count = int(np.sum(normal_errors > threshold))
+        test = stats.binomtest(count, normal_errors.size, floor, alternative="greater")
+        if basis == "labelled":
+            false_alarm_grade = _grade(
+                false_alarms - expected, ALARM_EXCESS_LIMITS, float(test.pvalue) < P_VALUE
+            )
+
+    part_features = scores.feature_errors[part] if judged else scores.feature_errors
+    changes = _feature_changes(detector, part_features, reference_frame)
     signals = {
-        "ks": _grade(ks_statistic, KS_LIMITS, ks_p < P_VALUE and material),
+        "ks": _grade(ks_statistic, KS_LIMITS, judged and ks_p < P_VALUE and material),
         "psi": _grade(psi, PSI_LIMITS, material),
-        "alarm_rate": _grade(share - expected, ALARM_EXCESS_LIMITS, alarm_p < P_VALUE),
+        "false_alarms": false_alarm_grade,
+        "features": _grade_features(changes) if judged else 0,
+        "normal_part": 0 if judged else 2,
     }
     verdict = VERDICTS[max(signals.values())]
-    changes = _feature_changes(detector, scores.feature_errors, reference_frame)
-    false_alarms = _false_alarm_share(detector, frame, new, threshold)
 
+    times = ""
+    if expected > 0 and share > 1.5 * expected:
+        times = f" ({share / expected:.1f} times as many)"
     evidence = [
         f"{_percent(share)} of the {len(new):,} new rows are above the threshold "
-        f"({threshold:.4g}), against {_percent(expected)} of the reference rows"
-        + (
-            f" ({share / expected:.1f} times as many)."
-            if expected > 0 and share > 1.5 * expected
-            else "."
-        ),
-        f"Kolmogorov-Smirnov test for larger errors: D = {ks_statistic:.3f} "
-        f"({_p_text(ks_p)}); "
-        + (
-            "no significant shift towards larger errors."
-            if signals["ks"] == 0
-            else f"the errors as a whole have grown (the median error is {median_ratio:.2f} "
-            "times the reference median)."
-        ),
-        f"Population stability index: {psi:.3f} (below {PSI_LIMITS[0]} is stable, "
-        f"{PSI_LIMITS[0]}-{PSI_LIMITS[1]} drifting, above {PSI_LIMITS[1]} drifted)"
-        + ("; not counted, see below." if not material and psi >= PSI_LIMITS[0] else "."),
+        f"({threshold:.4g}), against about {_percent(expected)} expected from the reference "
+        f"rows{times}. Rows above the threshold are anomalies by the model's standard; drift "
+        "is judged on the normal rows only."
     ]
+    if basis == "labelled":
+        evidence.append(
+            f"Normal part: the {int(part.sum()):,} rows labelled normal in "
+            f"{detector.roles_.label!r}, compared with the reference errors."
+        )
+    elif judged:
+        evidence.append(
+            f"Normal part: the {int(part.sum()):,} rows at or below the threshold, compared "
+            "with the reference errors at or below it"
+            + (
+                f" (too few rows are labelled normal in {detector.roles_.label!r})."
+                if labels is not None
+                else "."
+            )
+        )
+    else:
+        evidence.append(
+            f"Only {int(part.sum()):,} of the {len(new):,} rows ({_percent(part.mean())}) are "
+            "at or below the threshold: too few look normal to judge the normal part on its "
+            "own. Normal behaviour has most likely changed, unless the batch is almost all "
+            "anomalies: look at a few flagged rows (a label column marking normal rows settles "
+            "it)."
+        )
+    if judged:
+        evidence.append(
+            f"Kolmogorov-Smirnov test for larger errors of the normal rows: D = "
+            f"{ks_statistic:.3f} ({_p_text(ks_p)}); "
+            + (
+                "no significant shift towards larger errors."
+                if signals["ks"] == 0
+                else f"their errors as a whole have grown (the median error is "
+                f"{median_ratio:.2f} times the reference median)."
+            )
+        )
+        evidence.append(
+            f"Population stability index of the normal rows' errors: {psi:.3f} (below "
+            f"{PSI_LIMITS[0]} is stable, {PSI_LIMITS[0]}-{PSI_LIMITS[1]} drifting, above "
+            f"{PSI_LIMITS[1]} drifted)"
+            + ("; not counted, see below." if not material and psi >= PSI_LIMITS[0] else ".")
+        )
     if false_alarms is not None:
         evidence.append(
             f"Of the rows labelled normal, {_percent(false_alarms)} are flagged "
@@ -314,23 +446,34 @@ def monitor(
         )
     if upward and not material and (ks_statistic >= KS_LIMITS[0] or psi >= PSI_LIMITS[0]):
         evidence.append(
-            f"The errors are somewhat larger than the reference ones, but the median error is "
-            f"only {median_ratio:.2f} times the reference median (drift needs "
+            f"The normal rows' errors are somewhat larger than the reference ones, but their "
+            f"median is only {median_ratio:.2f} times the reference median (drift needs "
             f"{MIN_MEDIAN_RATIO}): differences of this size occur between periods of the same "
             "data."
         )
-    if not upward and ks_down >= KS_LIMITS[0]:
+    if judged and not upward and ks_down >= KS_LIMITS[0]:
         evidence.append(
-            f"The new errors are mostly smaller than the reference ones (median "
+            f"The normal rows' errors are mostly smaller than the reference ones (median "
             f"{median_ratio:.2f} times the reference): the model finds this batch easier, "
             "which raises no false alarms and is not counted as drift."
         )
-    bulk_stable = signals["ks"] == 0 and signals["psi"] == 0
-    if bulk_stable and share - expected > 0.01 and alarm_p < P_VALUE:
+    if many_anomalies and verdict == "stable":
         evidence.append(
-            "More rows than expected are above the threshold, but the bulk of the errors has "
-            "not moved: these look like individual anomalies rather than a changed normal; "
-            "review the flagged rows."
+            f"This batch holds many anomalies ({_percent(share)} above the threshold, expected "
+            f"about {_percent(expected)}), but its normal rows look like the training data: "
+            "these are rows to review, not a changed normal, and no retraining is needed."
+        )
+    elif many_anomalies:
+        evidence.append(
+            f"Many rows are above the threshold ({_percent(share)}), but with normal "
+            "behaviour changed, many of them are likely normal rows the model no longer "
+            "recognises rather than anomalies."
+        )
+    elif verdict == "stable" and share - expected > 0.01 and alarm_p < P_VALUE:
+        evidence.append(
+            "More rows than expected are above the threshold, but the normal rows have not "
+            "moved: these look like individual anomalies rather than a changed normal; review "
+            "the flagged rows."
         )
     if changes is not None and verdict != "stable":
         grown = changes[changes["increase"] > 0].head(top_features)
@@ -339,8 +482,11 @@ def monitor(
                 f"{row.feature} (+{row.increase:.3g}, {row.ratio:.1f}x its reference error)"
                 for row in grown.itertuples()
             ]
+            scope = "of the normal rows " if judged else ""
             evidence.append(
-                "The mean error grew most (in absolute terms) in " + ", ".join(parts) + "."
+                f"The mean error {scope}grew most (in absolute terms) in "
+                + ", ".join(parts)
+                + "."
             )
     elif changes is None:
         evidence.append(
@@ -359,14 +505,21 @@ def monitor(
             f"With only {len(new)} new rows these measures are rough; a larger batch gives a "
             "firmer verdict."
         )
-    evidence.append(
-        {
-            "stable": "No action needed.",
-            "drifting": "Watch the next batches; retrain if the shift persists.",
-            "drifted": "Retrain the model on recent normal data (from scratch on a recent "
-            "window, or fine-tune it), then check that the alarm rate is back near its target.",
-        }[verdict]
-    )
+    if verdict == "stable":
+        evidence.append(
+            "No retraining needed: review the flagged rows."
+            if many_anomalies
+            else "No action needed."
+        )
+    else:
+        evidence.append(
+            {
+                "drifting": "Watch the next batches; retrain if the shift persists.",
+                "drifted": "Retrain the model on recent normal data (from scratch on a recent "
+                "window, or fine-tune it; only rows believed normal are used), then check that "
+                "the alarm rate is back near its target.",
+            }[verdict]
+        )
     return DriftReport(
         verdict=verdict,
         signals=signals,
@@ -385,19 +538,12 @@ def monitor(
         new_errors=new,
         reference_errors=reference,
         false_alarm_share=false_alarms,
+        many_anomalies=bool(many_anomalies and verdict == "stable"),
+        normal_basis=basis,
+        n_normal_part=int(part.sum()),
+        normal_part_judged=bool(judged),
     )
 
-
-def _false_alarm_share(detector, frame, errors, threshold) -> float | None:
-    """Share of the rows labelled normal that are flagged, when the batch has labels."""
-    column = detector.roles_.label
-    if column is None or column not in frame:
-        return None
-    labels = data.binary_labels(frame[column])
-    normal = labels == 0
-    if not normal.any():
-        return None
-    return float(np.mean(errors[normal] > threshold))
 
 
 # ---------------------------------------------------------------------------- retraining
@@ -436,6 +582,34 @@ def recent_rows(
     return frame.loc[keep]
 
 
+RULE_TEXT = {
+    "labelled": "labelled normal",
+    "threshold": "at or below the model's threshold",
+    "batch_quantile": "at or below the batch's own 99th percentile of errors",
+}
+
+
+def believed_normal(detector: AnomalyDetector, rows: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Which of ``rows`` retraining may learn from: (boolean mask, rule).
+
+    Rule "labelled": the batch has the model's label column with enough rows labelled normal;
+    those are used (a row with an empty label is used when it is at or below the threshold).
+    Rule "threshold": no labels; the rows at or below the model's current threshold. Rule
+    "batch_quantile": no labels and fewer than half the rows are at or below the threshold (the
+    old threshold no longer separates this batch's normal rows from its anomalies), so only
+    the batch's own top 1% of errors is left out.
+    """
+    errors = np.asarray(detector.reconstruction_error(rows), dtype=np.float64)
+    threshold = float(detector.threshold_)
+    below = errors <= threshold
+    labels = _batch_labels(detector, rows)
+    if labels is not None and (labels == 0).sum() >= MIN_RETRAIN_ROWS:
+        return (labels == 0) | ((labels < 0) & below), "labelled"
+    if below.sum() >= max(MIN_RETRAIN_ROWS, MIN_NORMAL_SHARE_TO_RETRAIN * len(rows)):
+        return below, "threshold"
+    return errors <= np.quantile(errors, 0.99), "batch_quantile"
+
+
 def retrain(
     detector: AnomalyDetector,
     frame: pd.DataFrame,
@@ -446,15 +620,22 @@ def retrain(
     learning_rate: float | None = None,
     progress: Callable | None = None,
     should_stop: Callable[[], bool] | None = None,
+    source: dict | None = None,
 ) -> AnomalyDetector:
     """A new detector for the new normal; ``detector`` itself is left unchanged.
 
-    ``mode="scratch"`` fits a fresh detector with the same settings and columns on the
-    ``window`` of recent rows. ``mode="fine_tune"`` keeps the preprocessing and continues
-    training a copy of the network on the recent normal rows (rows labelled anomalous are
-    left out) at a tenth of the original learning rate (or ``learning_rate``). Either way the
-    threshold is derived again with the detector's threshold method, and the new detector
-    records ``retraining_`` (how it was made) and ``reference_feature_errors_``.
+    Only the rows of the ``window`` believed normal (``believed_normal``: labelled normal, or
+    else at or below the current threshold) are learnt from, so a batch full of anomalies does
+    not teach the model its anomalies. ``mode="scratch"`` fits a fresh detector with the same
+    settings and columns on them (rows labelled anomalous stay in for a label-based threshold
+    and the metrics, as ``fit`` uses them). ``mode="fine_tune"`` keeps the preprocessing and
+    continues training a copy of the network on them at a tenth of the original learning rate
+    (or ``learning_rate``). Either way the threshold is derived again with the detector's
+    threshold method, and the new detector records ``retraining_`` (how it was made: mode,
+    rows used and left out, the rule, and ``source``: optional "model", "version", "created",
+    "batch" naming what it was retrained from and on) and ``reference_feature_errors_``.
+    Without labels the held-out rows stop at the old threshold, so the new threshold tends to
+    be a little lower than the old one.
     """
     detector._check_fitted()
     if mode not in RETRAIN_MODES:
@@ -470,28 +651,57 @@ def retrain(
             f"Only {len(rows)} rows in the chosen window; at least {MIN_RETRAIN_ROWS} are "
             "needed to retrain."
         )
+    normal, rule = believed_normal(detector, rows)
+    if normal.sum() < MIN_RETRAIN_ROWS:
+        raise AecoreError(
+            f"Only {int(normal.sum())} of the {len(rows):,} rows in the chosen window are "
+            f"believed normal ({RULE_TEXT[rule]}); at least {MIN_RETRAIN_ROWS} are needed to "
+            "retrain."
+        )
     if mode == "scratch":
         params = detector.get_params(deep=False)
         params["roles"] = detector.roles_
+        if detector.roles_.label is not None and detector.roles_.label not in rows:
+            params["roles"] = dataclasses.replace(detector.roles_, label=None)  # unlabelled batch
         if epochs is not None:
             params["epochs"] = int(epochs)
         if learning_rate is not None:
             params["learning_rate"] = float(learning_rate)
-        new = AnomalyDetector(**params).fit(rows, progress=progress, should_stop=should_stop)
+        keep = normal
+        if rule == "labelled":  # fit trains on the normal rows and uses the anomalous ones
+            keep = normal | (_batch_labels(detector, rows) == 1)
+        new = AnomalyDetector(**params).fit(
+            rows.iloc[np.flatnonzero(keep)], progress=progress, should_stop=should_stop
+        )
+        if new.roles_.label is None and detector.roles_.label is not None:
+            # Trained without labels, it still reads them in later batches that have them.
+            new.roles_ = dataclasses.replace(new.roles_, label=detector.roles_.label)
+            new.roles = new.roles_
     else:
-        new = _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop)
+        new = _fine_tune(detector, rows, normal, epochs, learning_rate, progress, should_stop)
         attach_reference_profile(new, rows)
+    source = dict(source or {})
     new.retraining_ = {
         "mode": mode,
-        "rows": int(len(rows)),
+        "rows": int(normal.sum()),
+        "left_out": int(len(rows) - normal.sum()),
+        "window_rows": int(len(rows)),
+        "rule": rule,
         "window": None if window is None else str(window),
         "previous_threshold": float(detector.threshold_),
         "threshold": float(new.threshold_),
+        **{
+            f"from_{key}" if key != "batch" else key: str(source[key])
+            for key in ("model", "version", "created", "batch")
+            if source.get(key) is not None
+        },
     }
     return new
 
 
-def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> AnomalyDetector:
+def _fine_tune(
+    detector, rows, normal, epochs, learning_rate, progress, should_stop
+) -> AnomalyDetector:
     import keras
 
     from .architectures import Autoencoder
@@ -506,7 +716,6 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
         labels = data.binary_labels(rows[roles.label])
         if not (labels >= 0).any():
             labels = None
-    normal = np.ones(len(rows), dtype=bool) if labels is None else labels != 1
     if normal.sum() < MIN_RETRAIN_ROWS:
         raise AecoreError(
             f"Only {int(normal.sum())} normal rows in the chosen window; at least "
@@ -573,7 +782,7 @@ def _fine_tune(detector, rows, epochs, learning_rate, progress, should_stop) -> 
     new.n_train_rows_ = int(len(split.train))
     new.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
     new.n_features_in_ = len(roles.inputs)
-    new.trained_on_ = "normal" if labels is not None else "all"
+    new.trained_on_ = "normal" if labels is not None or not normal.all() else "all"
     new._scorer = None
     # Calibrate the fine-tuned network's score as fit does (code limit, column weights): the
     # calibration is measured with the plain score, so it starts unset.
@@ -633,6 +842,64 @@ def _rederive_threshold(detector, errors, reference, labels) -> thresholds.Thres
     )
 
 
+def _when(created: Any) -> str:
+    """"2026-11-23T15:43:19+00:00" as "2026-11-23 15:43 UTC" (anything else as given)."""
+    try:
+        stamp = pd.Timestamp(str(created))
+    except (TypeError, ValueError):
+        return str(created)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if stamp.tzinfo is not None else "")
+
+
+def describe_retraining(retraining: dict) -> str:
+    """One sentence on how a model was retrained, from its ``retraining_`` record."""
+    how = "Fine-tuned" if retraining.get("mode") == "fine_tune" else "Retrained from scratch"
+    origin = ""
+    if retraining.get("from_model"):
+        origin = f" from {retraining['from_model']}"
+        if retraining.get("from_created"):
+            origin += f" (the version saved {_when(retraining['from_created'])})"
+        elif retraining.get("from_version"):
+            origin += f" (version {retraining['from_version']})"
+    batch = f" of {retraining['batch']}" if retraining.get("batch") else ""
+    window = f" (window: {retraining['window']})" if retraining.get("window") else ""
+    rows = int(retraining.get("rows", 0))
+    rule = retraining.get("rule")
+    if rule not in RULE_TEXT:  # recorded before retraining kept to normal rows
+        return f"{how}{origin} on {rows:,} recent rows{batch}{window}."
+    left_out = int(retraining.get("left_out", 0))
+    return (
+        f"{how}{origin} on {rows:,} rows{batch}{window}, normal rows only "
+        f"({RULE_TEXT[rule]}); {left_out:,} row{'s' if left_out != 1 else ''} left out."
+    )
+
+
+def describe_training(meta: dict) -> str:
+    """How a saved detector was trained, in one sentence, from its meta.json (``persistence.
+    read_meta``): the same sentence on every page (Models, Drift) and in the CLI."""
+    retraining = meta.get("retraining")
+    sizes = meta.get("split_sizes") or {}
+    if isinstance(retraining, dict) and "rows" in retraining:
+        sentence = describe_retraining(retraining)
+        if sizes.get("train") and sizes.get("validation"):
+            sentence += (
+                f" Of them, {int(sizes['train']):,} trained and {int(sizes['validation']):,} "
+                "were held out to set the threshold."
+            )
+        return sentence
+    rows = int(meta.get("n_train_rows") or 0)
+    scope = (
+        "rows labelled normal only"
+        if meta.get("trained_on") == "normal"
+        else "every row; no labels used"
+    )
+    held = sizes.get("validation")
+    extra = f"; {int(held):,} more held out to set the threshold" if held else ""
+    return f"Trained on {rows:,} rows ({scope}){extra}."
+
+
 def retrain_saved(
     name: str,
     frame: pd.DataFrame,
@@ -642,17 +909,32 @@ def retrain_saved(
     models_dir: str | os.PathLike | None = None,
     progress: Callable | None = None,
     should_stop: Callable[[], bool] | None = None,
+    batch_name: str | None = None,
 ) -> tuple[AnomalyDetector, Path]:
-    """Load bundle ``name``, retrain it on ``frame`` and save the result as its new version
-    (the old one stays listed in ``persistence.list_versions``). Returns (detector, folder)."""
+    """Load bundle ``name``, retrain it on ``frame`` (only its rows believed normal) and save
+    the result as its new version (the old one stays listed in ``persistence.list_versions``).
+    The new meta.json records how (``retraining``: from which version, on how many rows of
+    ``batch_name``, how many left out) and its description is ``describe_training``'s
+    sentence. Returns (detector, folder)."""
     from . import persistence
 
     detector = persistence.load(name, models_dir=models_dir)
+    meta = persistence.read_meta(name, models_dir=models_dir)
+    source = {
+        "model": name,
+        "version": meta.get("version"),
+        "created": meta.get("created"),
+        "batch": batch_name,
+    }
     new = retrain(
-        detector, frame, mode=mode, window=window, progress=progress, should_stop=should_stop
+        detector,
+        frame,
+        mode=mode,
+        window=window,
+        progress=progress,
+        should_stop=should_stop,
+        source=source,
     )
-    how = "Fine-tuned" if mode == "fine_tune" else "Retrained from scratch"
-    scope = "" if window is None else f" (window: {window})"
-    description = f"{how} on {new.retraining_['rows']:,} recent rows{scope}."
+    description = describe_retraining(new.retraining_)
     path = persistence.save(new, name, models_dir=models_dir, description=description)
     return new, path

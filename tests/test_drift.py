@@ -45,7 +45,8 @@ def test_shifted_rack_is_drifted_and_the_moved_servers_are_named(rack):
 def test_fresh_batch_from_the_original_rack_is_stable(rack):
     report = drift.monitor(rack["detector"], rack["fresh"])
     assert report.verdict == "stable", report.evidence
-    assert report.signals == {"ks": 0, "psi": 0, "alarm_rate": 0}
+    # Drift is graded on the batch's normal rows (issue 13): no signal is raised on them.
+    assert set(report.signals.values()) == {0} and not report.many_anomalies
     assert report.false_alarm_share < 0.05
     assert report.evidence[-1] == "No action needed."
 
@@ -89,13 +90,18 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     assert len(versions) == 2 and versions[0]["current"]
     loaded = persistence.load("rack", models_dir=tmp_path)
     assert loaded.threshold_ == pytest.approx(new.threshold_)
-    assert loaded.retraining_ == new.retraining_ and loaded.retraining_["rows"] == 1500
+    assert loaded.retraining_ == new.retraining_ and loaded.retraining_["window_rows"] == 1500
+    # Only the rows labelled normal are learnt from (issue 13); the rest are counted apart.
+    labels = rack["shifted_later"]["label"].tail(1500)
+    assert loaded.retraining_["rows"] == int((labels == 0).sum()) < 1500
+    assert loaded.retraining_["left_out"] == int((labels == 1).sum())
     assert list(loaded.reference_feature_errors_.index) == list(old.feature_names_in_)
     previous = persistence.load("rack", models_dir=tmp_path, version=versions[1]["version"])
     assert previous.threshold_ == pytest.approx(old.threshold_)
-    assert "Fine-tuned on 1,500" in persistence.read_meta("rack", models_dir=tmp_path)[
-        "description"
-    ]
+    description = persistence.read_meta("rack", models_dir=tmp_path)["description"]
+    assert description.startswith("Fine-tuned from rack (the version saved ")
+    used = f"on {loaded.retraining_['rows']:,} rows (window: 1500), normal rows only"
+    assert used in description
 
 
 def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(rack, tmp_path):
@@ -149,3 +155,94 @@ def test_fine_tuned_model_keeps_a_calibrated_score():
                     mode="fine_tune", epochs=2)
     assert tuned.score_calibration_ is not None
     assert tuned.score_calibration_["code_limit"] is not None
+
+
+# ---------------------------------------------------------------- issue 13: anomalies are not drift
+
+
+def _with_attacks(frame: pd.DataFrame, share: float, seed: int = 0) -> pd.DataFrame:
+    """``frame``'s normal rows, with ``share`` of them turned into attacks: eight srv3/srv4
+    sensors pushed six standard deviations up, labelled 1. The other rows are left as they are,
+    so the batch's normal behaviour is the training data's."""
+    normal = frame[frame["label"] == 0].reset_index(drop=True)
+    columns = [c for c in normal.columns if c.startswith(("srv3_", "srv4_"))][:8]
+    batch = normal.astype({c: float for c in columns})
+    rng = np.random.default_rng(seed)
+    attacked = rng.choice(len(batch), int(share * len(batch)), replace=False)
+    for column in columns:
+        batch.loc[attacked, column] += 6 * batch[column].std()
+    batch.loc[attacked, "label"] = 1
+    return batch
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_attack_heavy_batch_with_unchanged_normal_rows_is_not_drift(rack, labelled):
+    batch = _with_attacks(rack["fresh"], 0.45)
+    if not labelled:
+        batch = batch.drop(columns="label")
+    report = drift.monitor(rack["detector"], batch)
+    assert report.verdict == "stable", report.evidence
+    assert report.many_anomalies and report.alarm_share > 0.35
+    assert report.normal_basis == ("labelled" if labelled else "threshold")
+    assert "many anomalies" in report.headline and "no retraining is needed" in report.headline
+    assert any("holds many anomalies" in sentence for sentence in report.evidence)
+    assert "Retrain" not in report.evidence[-1]
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_shifted_batch_with_attacks_is_still_drifted(rack, labelled):
+    """The shifted rack with a third of its rows attacked: its normal rows changed, so the
+    verdict is drifted whether they are known by their labels or by the threshold."""
+    batch = _with_attacks(rack["shifted_later"], 0.3)
+    if not labelled:
+        batch = batch.drop(columns="label")
+    report = drift.monitor(rack["detector"], batch)
+    assert report.verdict == "drifted", report.evidence
+    assert not report.many_anomalies and "normal behaviour has changed" in report.headline
+    assert "Retrain" in report.evidence[-1]
+
+
+@pytest.mark.parametrize("mode", ["fine_tune", "scratch"])
+def test_retraining_learns_only_from_rows_believed_normal(rack, mode):
+    old = rack["detector"]
+    batch = _with_attacks(rack["fresh"], 0.45).drop(columns="label")
+    below = old.reconstruction_error(batch) <= old.threshold_
+    new = drift.retrain(old, batch, mode=mode, epochs=2, source={"batch": "attacks.csv"})
+    record = new.retraining_
+    assert record["rule"] == "threshold"
+    assert record["rows"] == int(below.sum()) and record["left_out"] == int((~below).sum())
+    assert record["rows"] + record["left_out"] == len(batch) and record["left_out"] > 0
+    trained = len(new.split_.train) + len(new.split_.validation)
+    assert trained == record["rows"], "the rows above the threshold neither train nor set it"
+    sentence = drift.describe_retraining(record)
+    assert f"on {record['rows']:,} rows of attacks.csv, normal rows only" in sentence
+    assert f"{record['left_out']:,} rows left out" in sentence
+
+
+def test_retraining_with_labels_keeps_to_the_rows_labelled_normal(rack):
+    batch = _with_attacks(rack["fresh"], 0.45)
+    new = drift.retrain(rack["detector"], batch, mode="fine_tune", epochs=2)
+    normal = int((batch["label"] == 0).sum())
+    assert new.retraining_["rule"] == "labelled"
+    assert new.retraining_["rows"] == normal and new.retraining_["left_out"] == len(batch) - normal
+    assert sum(new.split_.sizes().values()) == len(batch)  # anomalies only score, never train
+    assert len(new.split_.train) + len(new.split_.validation) == normal
+
+
+def test_a_retrained_bundle_records_how_it_was_retrained(rack, tmp_path):
+    persistence.save(rack["detector"], "rack", models_dir=tmp_path)
+    first = persistence.read_meta("rack", models_dir=tmp_path)
+    batch = _with_attacks(rack["fresh"], 0.4).drop(columns="label")
+    new, _ = drift.retrain_saved(
+        "rack", batch, mode="fine_tune", models_dir=tmp_path, batch_name="attacks.csv"
+    )
+    meta = persistence.read_meta("rack", models_dir=tmp_path)
+    record = meta["retraining"]
+    assert record["from_model"] == "rack" and record["from_version"] == first["version"]
+    assert record["batch"] == "attacks.csv" and record["rule"] == "threshold"
+    assert record["rows"] + record["left_out"] == len(batch)
+    sentence = drift.describe_training(meta)
+    assert sentence.startswith(meta["description"])
+    assert "normal rows only" in sentence and "left out" in sentence
+    assert f"{meta['split_sizes']['train']:,} trained" in sentence
+    assert drift.describe_training(first).startswith("Trained on ")

@@ -18,7 +18,8 @@ import pandas as pd
 
 from . import data, thresholds
 from .errors import AecoreError
-from .explain import top_features
+from .explain import row_detail, top_features
+from .export import FIRST_DATA_ROW, SOURCE_ROW, source_rows
 
 GRID_LINEAR = 200
 GRID_LOG = 300
@@ -41,7 +42,8 @@ def labels_of(frame: pd.DataFrame, label_column: str | None) -> np.ndarray | Non
 
 def time_axis(frame: pd.DataFrame, time_column: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(order, x, title)``: row positions in time order, the values to plot along the x axis
-    in that order, and the axis title. Row order when there is no (parsable) time column."""
+    in that order, and the axis title. Row order when there is no (parsable) time column, the
+    x values then being the rows' ``source_row`` (their number in the file; title "row")."""
     if time_column and time_column in frame:
         try:
             times = data.parse_times(frame[time_column])
@@ -52,7 +54,7 @@ def time_axis(frame: pd.DataFrame, time_column: str | None) -> tuple[np.ndarray,
             values = times.to_numpy()[order]
             return order, values, str(time_column)
     order = np.arange(len(frame))
-    return order, order.copy(), "row"
+    return order, source_rows(order), "row"
 
 
 def threshold_grid(sorted_errors: np.ndarray, extra: tuple[float, ...] = ()) -> list[float]:
@@ -252,10 +254,12 @@ class ScoredData:
         return self._memo["inputs"]
 
     def ranked_flagged(self, threshold: float, limit: int | None = None) -> np.ndarray:
-        """Positions of the flagged rows, highest error first (at most ``limit``)."""
-        flagged = np.flatnonzero(self.flags(threshold))
-        ranked = flagged[np.argsort(-self.errors[flagged], kind="stable")]
-        return ranked if limit is None else ranked[:limit]
+        """Positions of the flagged rows, highest error first (at most ``limit``); equal errors
+        in row order. The order is sorted once, so a threshold move costs O(limit)."""
+        if "ranked" not in self._memo:
+            self._memo["ranked"] = np.argsort(-self.errors, kind="stable")
+        count = self.count_above(threshold)
+        return self._memo["ranked"][: count if limit is None else min(count, int(limit))]
 
     def top_features_text(self, rows: np.ndarray, k: int = 3) -> list[str]:
         """Per row, its ``k`` largest-error features with their share of the row's error."""
@@ -271,20 +275,45 @@ class ScoredData:
                 parts.append([f"{n} {s:.0%}" for n, s in zip(names, shares, strict=True)])
         return [", ".join(items) for items in zip(*parts, strict=True)] if parts else []
 
-    def rows_table(self, rows: np.ndarray, threshold: float, k: int = 3) -> pd.DataFrame:
-        """The given rows with their error, flag and top features, then the original columns."""
+    @property
+    def source_rows(self) -> np.ndarray:
+        """Each row's ``source_row``: its number in the file, as a spreadsheet shows it (header
+        = row 1; ``aecore.export.SOURCE_ROW_NOTE``), the number every page and export uses."""
+        if "source_rows" not in self._memo:
+            self._memo["source_rows"] = source_rows(np.arange(self.n_rows))
+        return self._memo["source_rows"]
+
+    def positions_of(self, numbers: Any) -> np.ndarray:
+        """The positions of the rows with these ``source_row`` numbers."""
+        return np.asarray(numbers, dtype=np.int64) - FIRST_DATA_ROW
+
+    def row_name(self, row: int, ids: Any = ()) -> str:
+        """How a page names the row at position ``row``: "row N" (its ``source_row``), with its
+        id columns' values, e.g. ``row 13212 (host=web-3)``."""
+        name = f"row {int(self.source_rows[row])}"
+        shown = [f"{c}={self.frame[c].iloc[row]}" for c in ids if c in self.frame]
+        return name + (f" ({', '.join(shown)})" if shown else "")
+
+    def rows_table(
+        self, rows: np.ndarray, threshold: float, k: int = 3, *, ids: Any = ()
+    ) -> pd.DataFrame:
+        """The given rows: ``source_row`` and the ``ids`` columns first (so each row can be found
+        in the input file), then their error, flag and top features, then the other original
+        columns."""
         rows = np.asarray(rows, dtype=np.int64)
         part = self.frame.iloc[rows]
-        head = pd.DataFrame(
+        ids = [c for c in dict.fromkeys(ids) if c in part.columns]
+        head = pd.DataFrame({SOURCE_ROW: self.source_rows[rows]}, index=part.index)
+        middle = pd.DataFrame(
             {
-                "row": rows,
                 "error": self.errors[rows],
                 "flagged": self.errors[rows] > threshold,
                 "top features": self.top_features_text(rows, k),
             },
             index=part.index,
         )
-        return pd.concat([head, part], axis=1)
+        rest = part[[c for c in part.columns if c not in set(ids) and c != SOURCE_ROW]]
+        return pd.concat([head, part[ids], middle, rest], axis=1)
 
     def mean_feature_errors(self, threshold: float) -> pd.Series:
         """Mean error per feature over the flagged rows, largest first."""
@@ -293,47 +322,9 @@ class ScoredData:
 
 
 def reconstruct_row(detector: Any, frame: pd.DataFrame, row: int) -> pd.DataFrame:
-    """Input vs reconstruction, in original units, of one row (position ``row``): one line per
-    input column with ``input``, ``reconstruction``, ``error``, ``difference`` (numeric
-    columns) and ``share of row error``, largest error first.
-
-    For a model over windows of consecutive rows, the row is reconstructed with the rows that
-    precede it in time, as when the whole frame is scored.
-    """
-    window = int(getattr(detector.autoencoder_, "window", 1))
-    if window > 1:
-        order = detector._window_order(detector._order(frame, detector.roles_), len(frame))
-        position = int(np.flatnonzero(order == row)[0])
-        context = order[max(0, position - window + 1) : position + 1]
-    else:
-        context = np.asarray([row])
-    part = frame.iloc[context]
-    rebuilt = detector.reconstruct(part).iloc[-1]
-    columns = list(detector.feature_names_in_)
-    errors = detector.feature_errors(part).iloc[-1]
-    original = part.iloc[-1]
-    table = pd.DataFrame(
-        {
-            "input": [original[c] for c in columns],
-            "reconstruction": [rebuilt[c] for c in columns],
-            "error": [float(errors[c]) for c in columns],
-        },
-        index=pd.Index(columns, name="feature"),
-    )
-    numeric = set(detector.roles_.features)
-    table["difference"] = [
-        _number(rebuilt[c]) - _number(original[c]) if c in numeric else np.nan for c in columns
-    ]
-    total = table["error"].sum()
-    table["share of row error"] = table["error"] / total if total > 0 else 0.0
-    return table.sort_values("error", ascending=False)
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
+    """Input vs reconstruction of one row (position ``row``), in original units and in the
+    model units its error is computed in, largest error first: ``aecore.explain.row_detail``."""
+    return row_detail(detector, frame, row)
 
 
 def pca_comparison(

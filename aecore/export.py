@@ -28,6 +28,13 @@ from .explain import top_features
 from .preprocessing import numeric_matrix
 
 EXPORT_COLUMNS = ("reconstruction_error", "rank", "flag")
+SOURCE_ROW = "source_row"
+FIRST_DATA_ROW = 2  # the header is row 1
+SOURCE_ROW_NOTE = (
+    "source_row is the row's number in the input file as a spreadsheet shows it: the header is "
+    "row 1, so the first data row is row 2 (in pandas, input.iloc[source_row - 2]); blank lines, "
+    "which are skipped when the file is read, are not counted."
+)
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 UTF8_BOM = b"\xef\xbb\xbf"
 # A cell that is a plain number ("-3", "+1.5e3") is a number in any spreadsheet, never a formula.
@@ -42,8 +49,23 @@ _SNIFF_BYTES = 1 << 20
 _MIN_BATCH = 256
 
 
+def source_rows(positions: Any, offset: int = 0) -> np.ndarray:
+    """The ``source_row`` of rows at ``positions`` of a frame read from a file (``offset``: the
+    data rows before the frame's first one, e.g. earlier chunks): see ``SOURCE_ROW_NOTE``."""
+    return np.asarray(positions, dtype=np.int64) + int(offset) + FIRST_DATA_ROW
+
+
+def id_columns(columns: Any, *roles: Any) -> list[str]:
+    """The id columns (``ColumnRoles.ids``) of any of ``roles`` that are among ``columns``,
+    once each, in order: the columns carried beside ``source_row``."""
+    present = set(columns)
+    named = [c for r in roles if r is not None for c in (getattr(r, "ids", None) or [])]
+    return [c for c in dict.fromkeys(named) if c in present]
+
+
 def export_column_names(top_k: int = 3) -> list[str]:
-    """The columns ``export_frame`` adds after the original ones, in order."""
+    """The columns ``export_frame`` adds after the original ones, in order (``source_row``,
+    added first, is not among them)."""
     names = list(EXPORT_COLUMNS)
     for j in range(1, top_k + 1):
         names += [f"top{j}_feature", f"top{j}_share"]
@@ -78,14 +100,21 @@ def _assemble(
     threshold: float,
     model_name: str,
     top_k: int,
+    rows: np.ndarray,
+    ids: list[str],
 ) -> pd.DataFrame:
-    """Original columns plus the export columns for the rows of ``part`` (all arrays aligned)."""
-    added = export_column_names(top_k)
+    """``source_row`` (from ``rows``), the ``ids`` columns, the other original columns, then
+    the export columns, for the rows of ``part`` (all arrays aligned)."""
+    added = [SOURCE_ROW, *export_column_names(top_k)]
     clashes = [c for c in part.columns if c in added]
-    out = part.copy()
+    first = [j for name in dict.fromkeys(ids) for j, c in enumerate(part.columns) if c == name]
+    out = part.iloc[:, [*first, *(j for j in range(part.shape[1]) if j not in set(first))]]
     if clashes:
         taken = set(part.columns) | set(added)
         out = out.rename(columns={c: _free_name(str(c), taken) for c in clashes})
+    else:
+        out = out.copy()
+    out.insert(0, SOURCE_ROW, np.asarray(rows, dtype=np.int64))
     out["reconstruction_error"] = np.asarray(errors)
     out["rank"] = np.asarray(rank, dtype=np.int64)
     out["flag"] = np.asarray(flags, dtype=np.int8)
@@ -110,9 +139,12 @@ def export_frame(
     model_name: str,
     all_rows: bool = False,
     top_k: int = 3,
+    id_columns: Any = (),
 ) -> pd.DataFrame:
-    """The export of a scored frame: all original columns plus ``reconstruction_error``, ``rank``
-    (1 = most anomalous, over all rows), ``flag`` (1/0), ``top1_feature``, ``top1_share``, ...,
+    """The export of a scored frame: ``source_row`` (the row's number in the file, see
+    ``SOURCE_ROW_NOTE``; ``frame`` is the file's rows in order), the ``id_columns`` (those in
+    ``frame``), the other original columns, then ``reconstruction_error``, ``rank`` (1 = most
+    anomalous, over all rows), ``flag`` (1/0), ``top1_feature``, ``top1_share``, ...,
     ``model`` and ``threshold``; flagged rows only unless ``all_rows``; sorted by rank.
 
     ``scores`` is the ``aecore.detector.Scores`` of ``frame``. The index is kept, so
@@ -135,6 +167,8 @@ def export_frame(
         scores.threshold,
         model_name,
         top_k,
+        source_rows(keep),
+        list(id_columns),
     )
 
 
@@ -537,21 +571,28 @@ def score_csv(
     pass 2 scores again and writes the exported rows into temporary Arrow files grouped by rank;
     pass 3 sorts each group (at most ``chunksize`` rows) and appends it to the output, which
     appears under its name only when complete.
+    Rows are numbered across chunks: ``source_row`` is the row's number in the file (see
+    ``SOURCE_ROW_NOTE``), and the model's id columns (``roles_.ids``) in the file follow it.
     ``progress(stage, rows_done)`` is called after every chunk. Returns ``{"rows", "flagged",
-    "exported", "extra_columns", "unseen_categories", "threshold", "output"}``.
+    "exported", "extra_columns", "unseen_categories", "threshold", "output", "id_columns"}``.
     """
     import pyarrow as pa
 
     detector._check_fitted()
     if not isinstance(chunksize, int) or chunksize < 1:
         raise AecoreError(f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}.")
-    source, output = Path(source_path), Path(output_path)
-    reader = _ChunkedCsv(source, chunksize)
+    if isinstance(source_path, _ChunkedCsv):  # from open_csv_chunks: already checked
+        reader = source_path
+        source, output = reader.path, Path(output_path)
+    else:
+        source, output = Path(source_path), Path(output_path)
+        reader = _ChunkedCsv(source, chunksize)
     if output.exists() and output.resolve() == source.resolve():
         raise AecoreError("The output file must not be the input file.")
     if not output.parent.is_dir():
         raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
     categorical = [p["name"] for p in detector.preprocessor_.categorical_]
+    ids = id_columns(reader.names, detector.roles_)
     windows = _Windows(detector)
 
     # Pass 1: every row's error, and each column's type over the whole file.
@@ -601,6 +642,8 @@ def score_csv(
                 threshold,
                 model_name,
                 top_k,
+                source_rows(keep, offset=done),
+                ids,
             )
             names, table = _safe_table(part)
             header = names if header is None else header
@@ -638,4 +681,5 @@ def score_csv(
         "unseen_categories": {c: sorted(v) for c, v in unseen.items()},
         "threshold": threshold,
         "output": str(output),
+        "id_columns": ids,
     }

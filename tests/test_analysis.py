@@ -74,6 +74,7 @@ def test_labels_and_time_order():
     assert title == "timestamp" and x[0] < x[-1]
     order, x, title = time_axis(frame, None)
     assert order.tolist() == [0, 1, 2] and title == "row"
+    assert x.tolist() == [2, 3, 4], "rows are numbered as in the file (header = row 1)"
 
 
 def test_sweep_runs_in_time_order_and_choose_uses_it():
@@ -112,7 +113,7 @@ def test_ranked_flagged_rows_and_tables():
     assert scored.ranked_flagged(1.0).tolist() == [1, 3]
     assert scored.ranked_flagged(1.0, limit=1).tolist() == [1]
     table = scored.rows_table(np.array([3]), threshold=1.0)
-    assert table["row"].tolist() == [3] and bool(table["flagged"].iloc[0])
+    assert table["source_row"].tolist() == [5] and bool(table["flagged"].iloc[0])
     assert table["x"].tolist() == [40]
     assert scored.top_features_text(np.array([1]), k=2) == ["a 67%, b 33%"]
     assert scored.mean_feature_errors(1.0).index.tolist() == ["a", "b"]

@@ -65,8 +65,9 @@ def test_export_frame_adds_rank_flag_and_top_features_and_keeps_flagged_rows():
     features = {"a": [0.1, 3.0, 0.2, 0.0], "c": [0.3, 1.0, 0.6, 0.9], "d": [0.0, 0.0, 1.2, 0.1]}
     scores = fake_scores([0.4, 4.0, 2.0, 1.0], features, threshold=1.5)
     out = export_frame(frame, scores, model_name="m1")
-    assert list(out.columns) == ["a", "b", *export_column_names(3)]
+    assert list(out.columns) == ["source_row", "a", "b", *export_column_names(3)]
     assert list(out.index) == [11, 12]  # flagged rows only, most anomalous first
+    assert out["source_row"].tolist() == [3, 4]  # file rows: the header is row 1
     assert out["rank"].tolist() == [1, 2] and out["flag"].tolist() == [1, 1]
     assert out.loc[11, "top1_feature"] == "a" and out.loc[11, "top1_share"] == pytest.approx(0.75)
     assert out.loc[12, ["top1_feature", "top2_feature", "top3_feature"]].tolist() == ["d", "c", "a"]
@@ -235,3 +236,56 @@ def test_score_csv_reports_bad_input_clearly(detector, new_data, tmp_path):
     with pytest.raises(AecoreError, match="must not be the input"):
         score_csv(source, detector, source, model_name="m")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+# ---------------------------------------------------------------------------- joining back
+
+
+def test_export_source_row_points_at_the_input_rows_and_id_columns_come_next():
+    frame = pd.DataFrame(
+        {"v": [5.0, 1.0, 9.0, 2.0, 7.0], "host": ["a", "=b", "c", "d", "e"], "w": [1, 2, 3, 4, 5]}
+    )
+    scores = fake_scores([0.5, 0.1, 3.0, 0.2, 2.0], {"v": [0.5, 0.1, 3.0, 0.2, 2.0]}, 0.3)
+    out = export_frame(frame, scores, model_name="m", all_rows=True, id_columns=["host", "gone"])
+    assert list(out.columns[:3]) == ["source_row", "host", "v"]  # an absent id is skipped
+    assert out["rank"].tolist() == [1, 2, 3, 4, 5]  # still sorted by error
+    pd.testing.assert_frame_equal(
+        frame.iloc[out["source_row"].to_numpy() - 2].reset_index(drop=True),
+        out[["v", "host", "w"]].reset_index(drop=True)[["v", "host", "w"]],
+        check_names=False,
+    )
+    rows = read_back(to_safe_csv(out))
+    assert rows[0][:2] == ["source_row", "host"]
+    assert [r[0] for r in rows[1:]] == ["4", "6", "2", "5", "3"]  # file rows, by error
+    assert rows[1 + [r[0] for r in rows[1:]].index("3")][1] == "'=b"  # still formula-safe
+
+
+def test_an_input_column_named_source_row_is_kept_under_another_name():
+    frame = pd.DataFrame({"source_row": [10, 20], "v": [1.0, 2.0]})
+    out = export_frame(frame, fake_scores([1.0, 2.0], {"v": [1.0, 2.0]}, 0.5), model_name="m")
+    assert out["source_row"].tolist() == [3, 2] and out["source_row_input"].tolist() == [20, 10]
+
+
+def test_chunked_scoring_numbers_rows_across_chunks_and_carries_ids(tmp_path):
+    from aecore.roles import ColumnRoles
+
+    frame = mixed_frame(240, seed=2)
+    frame.insert(0, "event", [f"ev-{i:03d}" for i in range(240)])
+    roles = ColumnRoles(
+        features=["bytes", "packets", "duration"], categorical=["protocol"], ids=["event"]
+    )
+    model = AnomalyDetector(**FAST, roles=roles).fit(frame)
+    source = tmp_path / "events.csv"
+    frame.to_csv(source, index=False)
+    result = score_csv(source, model, tmp_path / "out.csv", model_name="m", all_rows=True,
+                       chunksize=50)  # fmt: skip
+    assert result["id_columns"] == ["event"]
+    out = pd.read_csv(tmp_path / "out.csv", encoding="utf-8-sig")
+    assert list(out.columns[:2]) == ["source_row", "event"]
+    assert sorted(out["source_row"]) == list(range(2, 242))  # numbered across the chunks
+    found = frame.iloc[out["source_row"].to_numpy() - 2]
+    assert (found["event"].to_numpy() == out["event"].to_numpy()).all()
+    assert np.allclose(found["bytes"].to_numpy(), out["bytes"].to_numpy())
+    assert np.allclose(
+        model.reconstruction_error(found), out["reconstruction_error"], rtol=1e-5, atol=1e-7
+    )

@@ -103,3 +103,26 @@ def evaluate(
         "n_anomalies": n_anomalies,
         "n_flagged": n_flagged,
     }
+
+
+def evaluation_scope_text(evaluation: dict[str, Any] | None) -> str:
+    """Which rows an evaluation was measured on, as a phrase for a sentence: "measured on 5,039
+    held-out rows the model never trained on" (see ``AnomalyDetector.evaluation_``); "" without
+    an evaluation."""
+    if not evaluation:
+        return ""
+    n_rows = int(evaluation.get("n_rows", 0))
+    scope = evaluation.get("scope")
+    if scope == "held-out":
+        return f"measured on {n_rows:,} held-out rows the model never trained on"
+    if scope == "not trained on":
+        return (
+            f"measured on {n_rows:,} rows the model did not train on (its validation rows and "
+            "the anomalies kept out of training; no test share was held out)"
+        )
+    if scope == "test":  # models saved before held-out evaluations
+        return f"measured on {n_rows:,} test rows"
+    return (
+        f"measured on all {n_rows:,} labelled rows, training rows included, so it looks better "
+        "than it will on new data (hold out a test share for an honest measure)"
+    )

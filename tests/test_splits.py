@@ -44,3 +44,24 @@ def test_auto_split_is_chronological_with_a_time_order_and_random_without():
         "train": 80, "validation": 20, "test": 0,
     }
     assert set(split_rows(100, validation_share=0.2).train) != set(range(80))
+
+
+def test_a_random_split_with_strata_holds_out_each_class_in_its_share():
+    labels = np.zeros(200, dtype=int)
+    labels[:10] = 1  # a rare class: 5 % of the rows
+    for seed in range(5):
+        split = split_rows(200, test_share=0.2, strata=labels, seed=seed)
+        assert labels[split.held_out].sum() == 2 and len(split.held_out) == 40
+        assert sorted(np.concatenate([split.train, split.validation, split.test])) == list(
+            range(200)
+        )
+
+
+def test_held_out_is_the_test_block_without_the_moved_anomalies():
+    normal = np.ones(100, dtype=bool)
+    normal[::10] = False
+    split = split_rows(
+        100, method="chronological", validation_share=0.2, test_share=0.2, normal_mask=normal
+    )
+    assert list(split.held_out) == list(range(80, 100))
+    assert set(split.held_out) < set(split.test) and (~normal[split.test]).sum() == 10

@@ -21,6 +21,8 @@ MAX_WEIGHT_RATIO = 10.0
 MAX_STEPS = 30_000
 MAX_ROWS_SEEN = 2_000_000
 MIN_EPOCHS, MAX_EPOCHS = 15, 200
+# Training rows up to which batches hold 64 rows, then 256 (up to LARGE_ROWS), then 1,024.
+SMALL_ROWS, LARGE_ROWS = 20_000, 200_000
 
 
 def default_code_size(x: np.ndarray, *, variance: float = 0.8, seed: int = 0) -> int:
@@ -53,7 +55,9 @@ def default_hidden_sizes(n_inputs: int, code_size: int) -> list[int]:
 
 
 def default_training(n_rows: int, n_inputs: int, models: int = 1) -> dict:
-    """Epochs, batch size, learning rate and patience suited to the data's size.
+    """Epochs, batch size, learning rate and patience suited to the data's size: ``n_rows`` is
+    the number of rows that train (after the split; the normal ones only when only normal rows
+    train), as ``AnomalyDetector.planned_schedule`` counts them.
 
     Batches of 64 rows up to 20,000 rows; larger data get larger batches (with a learning rate
     raised with the square root of the batch size) so an epoch costs few optimizer steps. Early
@@ -69,9 +73,9 @@ def default_training(n_rows: int, n_inputs: int, models: int = 1) -> dict:
     data sets still stop early long before the cap (at most 120 to 200 epochs per model under
     10,000 rows), so only large ones train each model for fewer epochs than alone.
     """
-    if n_rows <= 20_000:
+    if n_rows <= SMALL_ROWS:
         batch_size = 64
-    elif n_rows <= 200_000:
+    elif n_rows <= LARGE_ROWS:
         batch_size = 256
     else:
         batch_size = 1024

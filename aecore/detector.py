@@ -32,6 +32,7 @@ from .splits import Split, split_rows
 from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
 CALIBRATION_ROWS = 50_000
+SCHEDULE_KEYS = ("epochs", "batch_size", "learning_rate", "patience")
 DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
 
 
@@ -155,28 +156,7 @@ class AnomalyDetector(BaseEstimator):
         True cancels training (the best weights so far are kept and the detector is usable).
         """
         frame = as_frame(X)
-        if self.train_on not in ("auto", "all", "normal"):
-            raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
-        roles = self._resolve_roles(frame)
-        data.check_trainable(frame, roles)
-        labels = self._labels(frame, roles, y)
-        order = self._order(frame, roles)
-        normal_only = self.train_on == "normal" or (
-            self.train_on == "auto" and labels is not None and (labels == 0).any()
-        )
-        if self.train_on == "normal" and labels is None:
-            raise AecoreError("Training on normal rows only needs a label column (or y).")
-        split = split_rows(
-            len(frame),
-            method=self.split,
-            validation_share=self.validation_share,
-            test_share=self.test_share,
-            order=order,
-            normal_mask=(labels != 1) if normal_only else None,
-            seed=self.random_state,
-        )
-        if len(split.train) < 2:
-            raise AecoreError("Too few rows left to train on after the split.")
+        roles, labels, order, normal_only, split = self._training_rows(frame, y)
 
         preprocessor = Preprocessor(self.scaling, self.log_transform)
         preprocessor.fit(frame.iloc[split.train], roles)
@@ -188,10 +168,7 @@ class AnomalyDetector(BaseEstimator):
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
         self.trained_on_ = "normal" if normal_only else "all"  # decides the second model
         second_share = self._second_model_share()
-        schedule = default_training(len(x_train), n_inputs, models=1 + (second_share is not None))
-        for key in ("epochs", "batch_size", "learning_rate", "patience"):
-            if getattr(self, key) is not None:
-                schedule[key] = getattr(self, key)
+        schedule = self._schedule(len(x_train), n_inputs, second_share)
 
         autoencoder = self._build(n_inputs, code_size, self.window)
         if self.window > 1:
@@ -238,13 +215,75 @@ class AnomalyDetector(BaseEstimator):
         self.reference_feature_errors_ = reference_feature_errors(self, frame, reference_rows)
         return self
 
-    def _second_model_share(self) -> float | None:
+    def _training_rows(self, frame: pd.DataFrame, y=None):
+        """The roles, labels, time order, whether only normal rows train, and the row split
+        that ``fit`` uses on ``frame`` (raises ``AecoreError`` when it cannot train)."""
+        if self.train_on not in ("auto", "all", "normal"):
+            raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
+        roles = self._resolve_roles(frame)
+        data.check_trainable(frame, roles)
+        labels = self._labels(frame, roles, y)
+        order = self._order(frame, roles)
+        normal_only = self.train_on == "normal" or (
+            self.train_on == "auto" and labels is not None and (labels == 0).any()
+        )
+        if self.train_on == "normal" and labels is None:
+            raise AecoreError("Training on normal rows only needs a label column (or y).")
+        split = split_rows(
+            len(frame),
+            method=self.split,
+            validation_share=self.validation_share,
+            test_share=self.test_share,
+            order=order,
+            normal_mask=(labels != 1) if normal_only else None,
+            seed=self.random_state,
+        )
+        if len(split.train) < 2:
+            raise AecoreError("Too few rows left to train on after the split.")
+        return roles, labels, order, normal_only, split
+
+    def _schedule(self, n_train_rows: int, n_inputs: int, second_share: float | None) -> dict:
+        """``defaults.default_training`` for the rows that train (shared with a second model),
+        with every setting given to the detector (not None) in place of its default."""
+        schedule = default_training(n_train_rows, n_inputs, models=1 + (second_share is not None))
+        for key in SCHEDULE_KEYS:
+            if getattr(self, key) is not None:
+                schedule[key] = getattr(self, key)
+        return schedule
+
+    def planned_schedule(self, X, y=None) -> dict:
+        """The training schedule ``fit(X, y)`` would use, without training: ``epochs`` (at
+        most), ``batch_size``, ``learning_rate`` and ``patience``, each the detector's own
+        setting or else the default for the rows that will train; plus ``n_train_rows`` (after
+        the split; normal rows only when ``train_on`` picks them), ``trained_on`` ("normal" or
+        "all"), ``models`` (2 with a second model, which trains with the same schedule),
+        ``n_inputs`` (encoded input columns) and ``automatic`` (the settings left to the
+        defaults). The batch size is the one used: at most the number of training rows.
+        Raises ``AecoreError`` as ``fit`` would when the data cannot train."""
+        frame = as_frame(X)
+        roles, _, _, normal_only, split = self._training_rows(frame, y)
+        trained_on = "normal" if normal_only else "all"
+        second_share = self._second_model_share(trained_on)
+        preprocessor = Preprocessor(self.scaling, self.log_transform)
+        n_inputs = preprocessor.fit(frame.iloc[split.train], roles).n_encoded
+        schedule = self._schedule(len(split.train), n_inputs, second_share)
+        schedule["batch_size"] = int(min(schedule["batch_size"], len(split.train)))
+        return {
+            **schedule,
+            "n_train_rows": int(len(split.train)),
+            "n_inputs": int(n_inputs),
+            "trained_on": trained_on,
+            "models": 1 + (second_share is not None),
+            "automatic": [key for key in SCHEDULE_KEYS if getattr(self, key) is None],
+        }
+
+    def _second_model_share(self, trained_on: str | None = None) -> float | None:
         share = self.second_model
         if share is None or share is False:
             return None
         if share == "auto":
             plain = self.window == 1 and self.architecture != "variational"
-            if self.trained_on_ == "all" and plain:
+            if (trained_on or self.trained_on_) == "all" and plain:
                 return defaults.SECOND_MODEL_SHARE
             return None
         if isinstance(share, str) or not 0 < float(share) < 1:

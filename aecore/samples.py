@@ -712,6 +712,373 @@ def day_after(frame: pd.DataFrame, time_column: str = "timestamp") -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# 5. Intrusion log (NSL-KDD-like)
+# ---------------------------------------------------------------------------------------------
+
+# 66 services, the usual ones first: normal traffic draws them with falling weights.
+INTRUSION_SERVICES = (
+    "http",
+    "domain_u",
+    "smtp",
+    "ftp_data",
+    "private",
+    "other",
+    "ftp",
+    "telnet",
+    "urp_i",
+    "eco_i",
+    "ecr_i",
+    "ntp_u",
+    "finger",
+    "auth",
+    "pop_3",
+    "IRC",
+    "X11",
+    "tftp_u",
+    "time",
+    "imap4",
+    "ssh",
+    "domain",
+    "sunrpc",
+    "whois",
+    "urh_i",
+    "red_i",
+    "tim_i",
+    "shell",
+    "login",
+    "exec",
+    "klogin",
+    "kshell",
+    "printer",
+    "uucp",
+    "uucp_path",
+    "nntp",
+    "nnsp",
+    "netstat",
+    "systat",
+    "daytime",
+    "echo",
+    "discard",
+    "ctf",
+    "csnet_ns",
+    "courier",
+    "bgp",
+    "gopher",
+    "hostnames",
+    "iso_tsap",
+    "ldap",
+    "link",
+    "mtp",
+    "name",
+    "netbios_dgm",
+    "netbios_ns",
+    "netbios_ssn",
+    "pm_dump",
+    "pop_2",
+    "remote_job",
+    "rje",
+    "sql_net",
+    "supdup",
+    "vmnet",
+    "Z39_50",
+    "efs",
+    "http_443",
+)
+INTRUSION_FLAGS = ("SF", "S0", "REJ", "RSTO", "RSTR", "S1", "S2", "S3", "SH", "OTH", "RSTOS0")
+INTRUSION_NUMERIC = [
+    "duration", "src_bytes", "dst_bytes", "land", "wrong_fragment", "hot", "num_failed_logins",
+    "logged_in", "num_compromised", "count", "srv_count", "serror_rate", "srv_serror_rate",
+    "rerror_rate", "srv_rerror_rate", "same_srv_rate", "diff_srv_rate", "dst_host_count",
+    "dst_host_srv_count", "dst_host_same_srv_rate", "dst_host_diff_srv_rate",
+    "dst_host_serror_rate", "dst_host_rerror_rate",
+]  # fmt: skip
+INTRUSION_CATEGORICAL = ["protocol_type", "service", "flag"]
+_UDP_SERVICES = {"domain_u", "ntp_u", "tftp_u"}
+_ICMP_SERVICES = {"urp_i", "eco_i", "ecr_i", "urh_i", "red_i", "tim_i"}
+# Normal traffic per service: (median src bytes, median dst bytes, share with a login,
+# share lasting longer than a second, typical connections to the host in the last 2 s).
+_NORMAL_PROFILES = {
+    "http": (230, 2000, 0.98, 0.02, 8),
+    "domain_u": (44, 90, 0.0, 0.0, 60),
+    "smtp": (1100, 330, 0.95, 0.15, 2),
+    "ftp_data": (900, 150, 0.6, 0.25, 3),
+    "private": (105, 105, 0.0, 0.02, 4),
+    "other": (150, 60, 0.1, 0.2, 3),
+    "ftp": (380, 900, 0.9, 0.6, 2),
+    "telnet": (190, 2400, 0.9, 0.9, 1),
+    "urp_i": (37, 0, 0.0, 0.0, 2),
+    "eco_i": (20, 0, 0.0, 0.0, 2),
+    "ecr_i": (30, 0, 0.0, 0.0, 2),
+    "ntp_u": (48, 48, 0.0, 0.0, 5),
+}
+_DEFAULT_PROFILE = (250, 600, 0.5, 0.2, 2)
+_NORMAL_FLAG_WEIGHTS = (93.0, 0.8, 2.0, 1.0, 1.0, 0.6, 0.3, 0.3, 0.3, 0.3, 0.2)
+# Attack names with their family and their weight in an attack mix; the last four occur only
+# in a "later" file (new attacks the training file never showed).
+INTRUSION_ATTACKS = {
+    "neptune": ("syn_flood", 35), "smurf": ("icmp_flood", 15), "back": ("http_flood", 4),
+    "teardrop": ("fragment", 4), "pod": ("fragment", 3), "land": ("land", 1),
+    "satan": ("probe", 6), "ipsweep": ("icmp_probe", 6), "portsweep": ("probe", 6),
+    "nmap": ("probe", 4), "guess_passwd": ("login", 3), "warezclient": ("transfer", 5),
+    "warezmaster": ("transfer", 2), "imap": ("login", 1), "ftp_write": ("transfer", 1),
+    "multihop": ("shell", 1), "phf": ("http_flood", 1), "buffer_overflow": ("shell", 1),
+    "rootkit": ("shell", 1), "loadmodule": ("shell", 1), "perl": ("shell", 1),
+}  # fmt: skip
+INTRUSION_NEW_ATTACKS = {
+    "mscan": ("probe", 5), "apache2": ("http_flood", 5), "processtable": ("syn_flood", 4),
+    "saint": ("probe", 3),
+}  # fmt: skip
+
+
+def _rates(rng: np.random.Generator, centre: float, n: int, spread: float = 0.03) -> np.ndarray:
+    return np.clip(np.round(centre + rng.normal(0.0, spread, n), 2), 0.0, 1.0)
+
+
+def _normal_connections(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Ordinary traffic: a mixture of services, each with its own sizes, logins and load."""
+    weights = 1.0 / np.arange(1, len(INTRUSION_SERVICES) + 1) ** 1.3 + 0.002
+    service = rng.choice(np.array(INTRUSION_SERVICES), n, p=weights / weights.sum())
+    profile = np.array([_NORMAL_PROFILES.get(s, _DEFAULT_PROFILE) for s in service])
+    protocol = np.where(
+        np.isin(service, list(_ICMP_SERVICES)),
+        "icmp",
+        np.where(np.isin(service, list(_UDP_SERVICES)), "udp", "tcp"),
+    )
+    weights = np.array(_NORMAL_FLAG_WEIGHTS)
+    flag = rng.choice(np.array(INTRUSION_FLAGS), n, p=weights / weights.sum())
+    flag[protocol != "tcp"] = "SF"
+    size = rng.normal(0.0, 1.0, n)  # one "how big is this conversation" per row
+    src = profile[:, 0] * np.exp(0.7 * size + rng.normal(0, 0.35, n))
+    dst = profile[:, 1] * np.exp(0.8 * size + rng.normal(0, 0.45, n))
+    broken = flag != "SF"
+    src[flag == "S0"], dst[flag == "S0"] = 0, 0
+    dst[np.isin(flag, ["REJ", "RSTR", "RSTOS0", "SH"])] = 0
+    long = rng.random(n) < profile[:, 3]
+    duration = np.where(long, np.exp(2.0 + 0.8 * size + rng.normal(0, 1.0, n)), 0.0)
+    logged_in = ((rng.random(n) < profile[:, 2]) & ~broken).astype(np.int64)
+    count = 1 + rng.poisson(profile[:, 4])
+    same_srv = np.where(broken, _rates(rng, 0.6, n, 0.2), _rates(rng, 0.97, n, 0.04))
+    host_count = np.clip(np.round(255 * rng.beta(2.0, 1.2, n)), 1, 255)
+    host_same = _rates(rng, 0.0, n, 0.0)
+    host_same[:] = np.clip(np.round(rng.beta(5.0, 1.5, n), 2), 0.0, 1.0)
+    host_srv = np.clip(np.round(host_count * host_same), 1, 255)
+    serror = np.where(
+        np.isin(flag, ["S0", "S1", "S2", "S3", "RSTOS0"]),
+        _rates(rng, 0.5, n, 0.3),
+        _rates(rng, 0.0, n, 0.01),
+    )
+    rerror = np.where(
+        np.isin(flag, ["REJ", "RSTR", "RSTO"]), _rates(rng, 0.5, n, 0.3), _rates(rng, 0.0, n, 0.01)
+    )
+    return {
+        "duration": duration,
+        "protocol_type": protocol,
+        "service": service,
+        "flag": flag,
+        "src_bytes": src,
+        "dst_bytes": dst,
+        "land": np.zeros(n),
+        "wrong_fragment": np.zeros(n),
+        "hot": np.where(rng.random(n) < 0.05 * logged_in, rng.integers(1, 4, n), 0),
+        "num_failed_logins": np.where(rng.random(n) < 0.002, 1, 0),
+        "logged_in": logged_in,
+        "num_compromised": np.where(rng.random(n) < 0.01 * logged_in, 1, 0),
+        "count": count,
+        "srv_count": np.maximum(1, np.round(count * same_srv)),
+        "serror_rate": serror,
+        "srv_serror_rate": np.clip(np.round(serror + rng.normal(0, 0.02, n), 2), 0, 1),
+        "rerror_rate": rerror,
+        "srv_rerror_rate": np.clip(np.round(rerror + rng.normal(0, 0.02, n), 2), 0, 1),
+        "same_srv_rate": same_srv,
+        "diff_srv_rate": np.clip(np.round(1 - same_srv + rng.normal(0, 0.02, n), 2), 0, 1),
+        "dst_host_count": host_count,
+        "dst_host_srv_count": host_srv,
+        "dst_host_same_srv_rate": host_same,
+        "dst_host_diff_srv_rate": np.clip(np.round((1 - host_same) * 0.3, 2), 0, 1),
+        "dst_host_serror_rate": np.clip(np.round(serror * 0.8, 2), 0, 1),
+        "dst_host_rerror_rate": np.clip(np.round(rerror * 0.8, 2), 0, 1),
+    }
+
+
+def _attack_connections(rng: np.random.Generator, family: str, n: int) -> dict[str, np.ndarray]:
+    """``n`` rows of one attack family: the normal columns, overwritten by its signature."""
+    rows = _normal_connections(rng, n)
+    services = np.array(INTRUSION_SERVICES)
+    one = np.ones(n)
+    if family == "syn_flood":  # half-open connections to many ports of one host
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            flag=rng.choice(["S0", "REJ"], n, p=[0.85, 0.15]),
+            service=np.where(rng.random(n) < 0.3, "private", rng.choice(services, n)),
+            src_bytes=0 * one,
+            dst_bytes=0 * one,
+            duration=0 * one,
+            logged_in=0 * one,
+            count=rng.integers(100, 500, n),
+            same_srv_rate=_rates(rng, 0.05, n),
+            dst_host_count=255 * one,
+            dst_host_srv_count=rng.integers(1, 25, n),
+            serror_rate=_rates(rng, 0.95, n),
+            dst_host_serror_rate=_rates(rng, 0.95, n),
+        )
+        rows["srv_count"] = np.maximum(1, np.round(rows["count"] * rows["same_srv_rate"]))
+        rows["srv_serror_rate"] = rows["serror_rate"]
+    elif family == "icmp_flood":  # echo replies of one size, hundreds a second
+        rows.update(
+            protocol_type=np.full(n, "icmp"),
+            service=np.full(n, "ecr_i"),
+            flag=np.full(n, "SF"),
+            src_bytes=rng.choice([520, 1032], n, p=[0.3, 0.7]).astype(float),
+            dst_bytes=0 * one,
+            duration=0 * one,
+            logged_in=0 * one,
+            count=511 * one,
+            srv_count=511 * one,
+            same_srv_rate=one,
+            dst_host_count=255 * one,
+            dst_host_srv_count=255 * one,
+            dst_host_same_srv_rate=one,
+        )
+    elif family == "http_flood":  # oversized requests to a web server
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            service=np.full(n, "http"),
+            src_bytes=rng.normal(54_000, 800, n),
+            dst_bytes=rng.normal(8_300, 400, n),
+            hot=rng.integers(2, 6, n),
+            logged_in=one,
+            count=rng.integers(10, 40, n),
+        )
+    elif family == "fragment":  # malformed fragments
+        rows.update(
+            protocol_type=np.where(rng.random(n) < 0.6, "udp", "icmp"),
+            flag=np.full(n, "SF"),
+            service=rng.choice(["private", "ecr_i"], n),
+            wrong_fragment=rng.choice([1, 3], n) * one,
+            src_bytes=rng.choice([28, 1480], n).astype(float),
+            dst_bytes=0 * one,
+            logged_in=0 * one,
+        )
+    elif family == "land":  # source address and port equal the destination's
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            flag=np.full(n, "S0"),
+            land=one,
+            src_bytes=0 * one,
+            dst_bytes=0 * one,
+            logged_in=0 * one,
+            serror_rate=one,
+        )
+    elif family == "probe":  # one touch per port or service, mostly refused
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            service=rng.choice(services, n),
+            flag=rng.choice(["REJ", "S0", "RSTR", "RSTO", "SF"], n, p=[0.45, 0.2, 0.2, 0.1, 0.05]),
+            src_bytes=rng.integers(0, 10, n) * one,
+            dst_bytes=0 * one,
+            logged_in=0 * one,
+            same_srv_rate=_rates(rng, 0.05, n),
+            diff_srv_rate=_rates(rng, 0.9, n),
+            rerror_rate=_rates(rng, 0.8, n, 0.15),
+            dst_host_srv_count=rng.integers(1, 10, n),
+            dst_host_diff_srv_rate=_rates(rng, 0.85, n),
+            dst_host_rerror_rate=_rates(rng, 0.8, n),
+        )
+    elif family == "icmp_probe":  # pings to many hosts
+        rows.update(
+            protocol_type=np.full(n, "icmp"),
+            service=np.full(n, "eco_i"),
+            flag=np.full(n, "SF"),
+            src_bytes=8 * one,
+            dst_bytes=0 * one,
+            logged_in=0 * one,
+            count=one,
+            srv_count=one,
+            dst_host_count=rng.integers(1, 5, n) * one,
+            dst_host_srv_count=rng.integers(40, 120, n) * one,
+            dst_host_diff_srv_rate=one,
+            dst_host_same_srv_rate=_rates(rng, 0.2, n, 0.1),
+        )
+    elif family == "login":  # repeated failed logins
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            service=rng.choice(["telnet", "imap4", "pop_3"], n),
+            flag=rng.choice(["RSTO", "SF", "S1"], n),
+            num_failed_logins=rng.integers(1, 5, n),
+            logged_in=0 * one,
+            src_bytes=rng.normal(125, 5, n),
+            dst_bytes=rng.normal(180, 10, n),
+            duration=rng.uniform(1, 5, n),
+            dst_host_count=rng.integers(1, 10, n) * one,
+        )
+    elif family == "transfer":  # large uploads and downloads of files on FTP
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            service=rng.choice(["ftp_data", "ftp"], n),
+            flag=np.full(n, "SF"),
+            logged_in=one,
+            hot=rng.integers(10, 30, n),
+            src_bytes=np.exp(rng.normal(12.5, 0.6, n)),
+            dst_bytes=rng.integers(0, 300, n) * one,
+            duration=np.exp(rng.normal(5.0, 1.0, n)),
+            num_compromised=rng.integers(0, 2, n),
+        )
+    else:  # shell: a long interactive session that gains root
+        rows.update(
+            protocol_type=np.full(n, "tcp"),
+            service=rng.choice(["telnet", "ftp_data", "login"], n),
+            flag=np.full(n, "SF"),
+            logged_in=one,
+            hot=rng.integers(2, 8, n),
+            num_compromised=rng.integers(1, 10, n),
+            duration=np.exp(rng.normal(5.5, 0.8, n)),
+            src_bytes=np.exp(rng.normal(8.0, 0.7, n)),
+            dst_bytes=np.exp(rng.normal(9.5, 0.7, n)),
+            count=one,
+            srv_count=one,
+            dst_host_count=rng.integers(1, 5, n) * one,
+        )
+    return rows
+
+
+def intrusion_log(
+    seed: int = 0, n_rows: int = 5000, attack_share: float = 0.03, new_attacks: bool = False
+) -> pd.DataFrame:
+    """Network connection records shaped like NSL-KDD (synthetic): 23 numbers, 3 text columns
+    (``protocol_type``, ``service`` with 66 values, ``flag`` with 11) and ``attack``, holding
+    ``normal`` or one of 21 attack names (25 with ``new_attacks``), rows in random order.
+
+    Normal rows come from one fixed distribution whatever the seed or the attack share, so a
+    later file with mostly attacks still has normal rows like the training file's. Every attack
+    name occurs at least once.
+    """
+    attacks = {**INTRUSION_ATTACKS, **(INTRUSION_NEW_ATTACKS if new_attacks else {})}
+    if n_rows < 200 or not 0 < attack_share < 1:
+        raise AecoreError("intrusion_log needs at least 200 rows and an attack share in (0, 1).")
+    n_attacks = max(len(attacks), round(n_rows * attack_share))
+    weights = np.array([weight for _, weight in attacks.values()], dtype=float)
+    counts = 1 + np.floor((n_attacks - len(attacks)) * weights / weights.sum()).astype(int)
+    counts[0] += n_attacks - counts.sum()
+    rng = np.random.default_rng(seed)
+    parts = [_normal_connections(rng, n_rows - n_attacks)]
+    labels = [np.full(n_rows - n_attacks, "normal", dtype=object)]
+    for (name, (family, _)), count in zip(attacks.items(), counts, strict=True):
+        parts.append(_attack_connections(rng, family, int(count)))
+        labels.append(np.full(int(count), name, dtype=object))
+    columns = ["duration", *INTRUSION_CATEGORICAL, *INTRUSION_NUMERIC[1:]]
+    frame = pd.DataFrame({c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in columns})
+    frame["attack"] = np.concatenate(labels)
+    for column in INTRUSION_NUMERIC:
+        values = frame[column].to_numpy(dtype=float)
+        if column.endswith("_rate"):
+            frame[column] = np.clip(np.round(values, 2), 0.0, 1.0) + 0.0  # no "-0.0"
+        else:
+            frame[column] = np.maximum(np.round(values), 0).astype(np.int64)
+    order = rng.permutation(n_rows)
+    return frame.iloc[order].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry and writing
 # ---------------------------------------------------------------------------------------------
 
@@ -753,7 +1120,7 @@ SAMPLES: dict[str, Sample] = {
         features=tuple(FLOW_NUMERIC),
         categorical=tuple(FLOW_CATEGORICAL),
         time="timestamp",
-        ignore=("flow_id",),
+        ids=("flow_id",),
     ),
     "categorical_sequences": Sample(
         "categorical_sequences.csv",
@@ -772,6 +1139,20 @@ SAMPLES: dict[str, Sample] = {
         features=tuple(SENSOR_COLUMNS),
         time="timestamp",
     ),
+    "intrusion_train": Sample(
+        "intrusion_train.csv",
+        "5,000 network connections (NSL-KDD-like): 3% attacks of 21 kinds in an 'attack' column.",
+        features=tuple(INTRUSION_NUMERIC),
+        categorical=tuple(INTRUSION_CATEGORICAL),
+        label="attack",
+    ),
+    "intrusion_test": Sample(
+        "intrusion_test.csv",
+        "4,000 later connections, 70% attacks (4 kinds never seen in intrusion_train.csv).",
+        features=tuple(INTRUSION_NUMERIC),
+        categorical=tuple(INTRUSION_CATEGORICAL),
+        label="attack",
+    ),
 }
 
 
@@ -786,6 +1167,8 @@ def sample_frames() -> dict[str, pd.DataFrame]:
         "server_metrics_drift": server_metrics(
             seed=1, n_rows=2000, start=day_after(metrics), drift=True
         ),
+        "intrusion_train": intrusion_log(seed=0, n_rows=5000, attack_share=0.03),
+        "intrusion_test": intrusion_log(seed=1, n_rows=4000, attack_share=0.7, new_attacks=True),
     }
 
 

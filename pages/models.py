@@ -52,9 +52,22 @@ in_use = ref is not None and ref["kind"] == "bundle" and (ref["name"], ref["vers
     version,
 )
 is_classifier = meta.get("kind") == "classifier"
+# Whether the picked model can score the data loaded now: said here, before it is used.
+mismatch = None
+current_frame = state.get(state.DATA_FRAME)
+if not is_classifier and current_frame is not None:
+    try:
+        check_columns(current_frame, cache.load_bundle(name, version, folder))
+    except AecoreError as error:
+        mismatch = str(error)
 
 left, right = st.columns([1, 2], gap="large")
 with left:
+    if mismatch:
+        st.warning(
+            f"**{name}** cannot score the data loaded now (**{state.get(state.DATA_NAME)}**): "
+            f"{mismatch} Load data with its columns, or pick another model."
+        )
     if is_classifier:
         st.info(
             "A classifier trained on a few labels, not an anomaly detector: it does not score "

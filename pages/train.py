@@ -7,7 +7,6 @@ import streamlit as st
 from aecore import charts, data, persistence
 from aecore.analysis import labels_of
 from aecore.architectures import ARCHITECTURES
-from aecore.defaults import default_training
 from aecore.errors import AecoreError
 from aecore.preprocessing import SCALINGS
 from ui import cache, jobs, session, state, widgets
@@ -35,14 +34,13 @@ def live_panel() -> None:
     if not job.running:
         st.rerun()
     progress = list(job.progress)
-    second = bool(progress) and progress[-1].stage == "second"
-    if second:  # the second model's epochs only (see AnomalyDetector.second_model)
-        progress = [p for p in progress if p.stage == "second"]
-    done = len(progress)
-    total = progress[-1].epochs if progress else None
-    if total:
+    status = jobs.epoch_status(progress)
+    if status is not None:
+        if status.second:  # the second model's epochs only (see AnomalyDetector.second_model)
+            progress = [p for p in progress if p.stage == "second"]
+        done, total = status.done, status.total
         text = f"Epoch {done} of at most {total} (early stopping may end it sooner)"
-        if second:
+        if status.second:
             text = (
                 "Second model (trained without the rows the first finds most unusual): "
                 + text[0].lower()
@@ -66,8 +64,9 @@ def live_panel() -> None:
         st.caption("Stopping after the current batch…")
 
 
-def default_name(architecture: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", data_name.rsplit(".", 1)[0]).strip("-") or "data"
+def default_name(architecture: str, trained_on_data: str) -> str:
+    """A save name from the data the model was trained on (never the data loaded since)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", trained_on_data.rsplit(".", 1)[0]).strip("-") or "data"
     return f"{stem}-{architecture}"[:64]
 
 
@@ -80,14 +79,26 @@ if job is not None and job.running:
 if job is not None and not job.collected:
     job.collected = True
     if job.detector is not None:
-        name = default_name(job.params["architecture"])
-        job.model_id = session.add_session_model(job.detector, name, job.data_key)
+        name = default_name(job.params["architecture"], job.data_name)
+        job.model_id = session.add_session_model(
+            job.detector, name, job.data_key, job.data_name
+        )
     st.rerun()
 
 # ---------------------------------------------------------------- result of the last training
 if job is not None:
     st.subheader("Last training")
     history = job.detector.history_ if job.detector is not None else {}
+    # The job says which data it trained on; a model trained on other data is never presented
+    # as this data's model.
+    other_data = job.data_key != state.get(state.DATA_KEY)
+    try:
+        current = session.current_model()
+    except AecoreError:
+        current = None
+    is_current = (
+        current is not None and job.model_id is not None and current.session_id == job.model_id
+    )
     if job.status == "failed":
         st.error(job.error)
     elif job.status == "cancelled":
@@ -98,8 +109,21 @@ if job is not None:
     else:
         stopped = "stopped early" if history.get("stopped_early") else "ran every epoch"
         st.success(
-            f"Trained in {job.seconds:.0f} s: {history.get('epochs_run', 0)} epochs ({stopped}), "
-            f"best epoch {history.get('best_epoch', 0)}. It is now the current model."
+            f"Trained in {job.seconds:.0f} s on **{job.data_name}**: "
+            f"{history.get('epochs_run', 0)} epochs ({stopped}), best epoch "
+            f"{history.get('best_epoch', 0)}."
+            + (" It is now the current model." if is_current and not other_data else "")
+        )
+    if other_data:
+        st.info(
+            f"This model was trained on **{job.data_name}**, not on the data loaded now "
+            f"(**{data_name}**)."
+            + (
+                f" It is still the current model: the pages score **{data_name}** with it."
+                if is_current
+                else ""
+            )
+            + " Train a new model below for the current data."
         )
     detector = job.detector
     if detector is not None:
@@ -117,6 +141,12 @@ if job is not None:
         st.caption(
             f"Threshold {detector.threshold_:.4g} ({choice.method}{', ' + how if how else ''}); "
             f"trained on {detector.trained_on_} rows."
+        )
+        used = detector.training_
+        st.caption(
+            f"Schedule: at most {used['epochs']} epochs, batches of "
+            f"{min(int(used['batch_size']), detector.n_train_rows_):,}, learning rate "
+            f"{used['learning_rate']:.4g}, early-stopping patience {used['patience']}."
         )
         second = detector.second_model_summary()
         if second:
@@ -144,9 +174,10 @@ if job is not None:
         with st.form("save_model"):
             st.markdown("**Save this model** to `models/` (a name already used keeps the old "
                         "model as a previous version).")
-            name = st.text_input("Name", value=default_name(detector.architecture), max_chars=64)
+            name = st.text_input(
+                "Name", value=default_name(detector.architecture, job.data_name), max_chars=64
+            )
             description = st.text_input("Description (optional)")
-            current = session.current_model()
             own_threshold = None
             if current is not None and current.session_id == model_id:
                 chosen = state.get(state.THRESHOLD)
@@ -183,13 +214,6 @@ except AecoreError as error:
     st.stop()
 
 labelled = labels_of(frame, roles.label) is not None
-n_inputs_guess = len(roles.features) + sum(
-    int(min(frame[c].nunique(), 50)) for c in roles.categorical
-)
-# Without labels the default trains a second model, which shares the first's time budget.
-schedule = default_training(
-    int(len(frame) * 0.8), max(n_inputs_guess, 1), models=1 if labelled else 2
-)
 
 architecture = st.radio(
     "Architecture",
@@ -200,11 +224,8 @@ architecture = st.radio(
     key="train_architecture",
 )
 
-with st.form("train_form"):
-    st.caption(
-        f"Defaults chosen by aecore for about {int(len(frame) * 0.8):,} training rows and "
-        f"{n_inputs_guess} inputs."
-    )
+# Not a form: the schedule note below follows every setting as it changes.
+with st.container(border=True):
     left, middle, right = st.columns(3)
     with left:
         st.markdown("**Network**")
@@ -222,14 +243,23 @@ with st.form("train_form"):
         scaling = st.selectbox("Scaling", list(SCALINGS), help="How numeric inputs are scaled.")
     with middle:
         st.markdown("**Training**")
-        epochs = st.number_input("Epochs (at most)", 1, 1000, int(schedule["epochs"]))
-        batch_size = st.number_input("Batch size", 1, 65536, int(schedule["batch_size"]))
+        # Empty = automatic: the detector picks the value for the rows that will train (as
+        # the CLI and Python do); the note below the fields says which values that gives.
+        epochs = st.number_input(
+            "Epochs (at most)", 1, 1000, None, placeholder="auto", key="train_epochs"
+        )
+        batch_size = st.number_input(
+            "Batch size", 1, 65536, None, placeholder="auto", key="train_batch_size"
+        )
         learning_rate = st.number_input(
-            "Learning rate", 1e-6, 1.0, float(schedule["learning_rate"]), format="%.5f"
-        )
+            "Learning rate", 1e-6, 1.0, None, format="%.5f", placeholder="auto",
+            key="train_learning_rate",
+        )  # fmt: skip
         patience = st.number_input(
-            "Early-stopping patience (epochs)", 1, 100, int(schedule["patience"])
-        )
+            "Early-stopping patience (epochs)", 1, 100, None, placeholder="auto",
+            key="train_patience",
+        )  # fmt: skip
+        schedule_note = st.empty()
         seed = st.number_input("Random seed", 0, 2**31 - 1, 0)
     with right:
         st.markdown("**Rows and threshold**")
@@ -287,30 +317,26 @@ with st.form("train_form"):
         kl = st.number_input("KL weight (0 = automatic: 1 / inputs)", 0.0, 10.0, 0.0)
         extra["kl_weight"] = kl or None
         extra["score_kl"] = st.checkbox("Add the KL term to the anomaly score")
-    submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
-
-if submitted:
-    hidden = None
+    hidden, hidden_error = None, False
     if hidden_text.strip().lower() not in ("", "auto"):
         try:
             hidden = [int(part) for part in re.split(r"[,\s]+", hidden_text.strip()) if part]
             if not hidden or min(hidden) < 1:
                 raise ValueError
         except ValueError:
-            st.error("Hidden layer widths must be whole numbers such as '64, 16', or 'auto'.")
-            st.stop()
+            hidden, hidden_error = None, True
     params = {
         "architecture": architecture,
         "code_size": int(code_size) or None,
         "hidden_sizes": hidden,
         "activation": activation,
         "scaling": scaling,
-        # An untouched epoch field leaves the cap to the detector, which knows how many models
-        # share the time budget and how many rows train.
-        "epochs": None if int(epochs) == int(schedule["epochs"]) else int(epochs),
-        "batch_size": int(batch_size),
-        "learning_rate": float(learning_rate),
-        "patience": int(patience),
+        # An empty schedule field is None: the detector decides, knowing how many rows train
+        # and how many models share the time budget (the same values the note shows).
+        "epochs": None if epochs is None else int(epochs),
+        "batch_size": None if batch_size is None else int(batch_size),
+        "learning_rate": None if learning_rate is None else float(learning_rate),
+        "patience": None if patience is None else int(patience),
         "split": split,
         "validation_share": float(validation_share),
         "test_share": float(test_share),
@@ -326,6 +352,18 @@ if submitted:
         "random_state": int(seed),
         **extra,
     }  # fmt: skip
+    try:
+        plan = jobs.planned_schedule(frame, params, state.get(state.DATA_KEY))
+    except AecoreError as error:
+        schedule_note.warning(str(error))
+    else:
+        schedule_note.caption(jobs.schedule_text(plan))
+    submitted = st.button("Start training", type="primary", key="train_submit")
+
+if submitted:
+    if hidden_error:
+        st.error("Hidden layer widths must be whole numbers such as '64, 16', or 'auto'.")
+        st.stop()
     state.put(
         state.JOB,
         jobs.start(frame, params, data_name=data_name, data_key=state.get(state.DATA_KEY)),

@@ -22,6 +22,10 @@ SMALL = {
     "categorical_sequences": lambda seed: samples.categorical_sequences(seed=seed, n_rows=3000),
     "server_metrics": lambda seed: samples.server_metrics(seed=seed, n_rows=600),
     "server_metrics_drift": lambda seed: samples.server_metrics(seed=seed, n_rows=600, drift=True),
+    "intrusion_train": lambda seed: samples.intrusion_log(seed=seed, n_rows=600),
+    "intrusion_test": lambda seed: samples.intrusion_log(
+        seed=seed, n_rows=600, attack_share=0.7, new_attacks=True
+    ),
 }
 
 
@@ -84,11 +88,12 @@ def test_every_sample_declares_roles_for_exactly_its_columns():
         "categorical_sequences": samples.categorical_sequences(n_rows=100, n_anomalies=1),
         "server_metrics": samples.server_metrics(n_rows=300),
         "server_metrics_drift": samples.server_metrics(n_rows=300, drift=True),
+        "intrusion_train": samples.intrusion_log(n_rows=300),
+        "intrusion_test": samples.intrusion_log(n_rows=300, attack_share=0.7, new_attacks=True),
     }
     for name, frame in frames.items():
         roles = samples.SAMPLES[name].roles()
-        named = [*roles.inputs, roles.label, *roles.ignore] + ([roles.time] if roles.time else [])
-        assert sorted(named) == sorted(frame.columns), name
+        assert sorted(roles.named) == sorted(frame.columns), name
 
 
 # --- gaussian ---------------------------------------------------------------------------------
@@ -305,3 +310,77 @@ def test_server_metrics_rejects_bad_arguments():
         samples.server_metrics(n_rows=10)
     with pytest.raises(AecoreError, match="start time"):
         samples.server_metrics(start="not a date")
+
+
+# --- intrusion log ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def intrusion() -> dict[str, pd.DataFrame]:
+    """The committed intrusion files, read the way the dashboard reads an upload."""
+    from aecore.data import read_csv
+
+    return {
+        name: read_csv(SAMPLE_DIR / samples.SAMPLES[name].filename)
+        for name in ("intrusion_train", "intrusion_test")
+    }
+
+
+def test_intrusion_files_are_shaped_like_nsl_kdd(intrusion):
+    train, test = intrusion["intrusion_train"], intrusion["intrusion_test"]
+    for frame in (train, test):
+        assert list(frame.columns) == [
+            "duration", *samples.INTRUSION_CATEGORICAL, *samples.INTRUSION_NUMERIC[1:], "attack"
+        ]  # fmt: skip
+        assert frame["protocol_type"].nunique() == 3
+        assert frame["service"].nunique() >= 60
+        assert frame["flag"].nunique() >= 10
+        assert (SAMPLE_DIR / "intrusion_train.csv").stat().st_size < 2_000_000
+    assert len(train) == 5000 and len(test) == 4000
+    assert set(train["attack"]) == {"normal", *samples.INTRUSION_ATTACKS}  # 22 values
+    assert set(test["attack"]) == {
+        "normal", *samples.INTRUSION_ATTACKS, *samples.INTRUSION_NEW_ATTACKS
+    }  # fmt: skip
+    assert 0.02 <= (train["attack"] != "normal").mean() <= 0.05
+    assert (test["attack"] != "normal").mean() >= 0.6
+
+
+def test_inference_alone_finds_the_attack_label_and_keeps_service_as_an_input(intrusion):
+    from aecore.data import infer_roles, label_like_inputs, role_notes
+
+    for name, frame in intrusion.items():
+        roles = infer_roles(frame)  # no role set by hand
+        assert roles.label == "attack", name
+        assert "service" in roles.categorical and "attack" not in roles.inputs
+        assert roles.to_dict() == samples.SAMPLES[name].roles().to_dict(), name
+        assert label_like_inputs(frame, roles) == {}
+        assert "named like a label" in role_notes(frame, roles)["attack"]
+
+
+def test_intrusion_test_normal_rows_look_like_the_training_normal_rows(intrusion):
+    """The later file holds mostly attacks, but its normal part is the same traffic."""
+    train, test = intrusion["intrusion_train"], intrusion["intrusion_test"]
+    normal_train = train[train["attack"] == "normal"]
+    normal_test = test[test["attack"] == "normal"]
+    for column in samples.INTRUSION_NUMERIC:
+        a, b = normal_train[column], normal_test[column]
+        spread = max(a.std(), 1e-9)
+        assert abs(a.mean() - b.mean()) / spread < 0.15, column
+    for column in samples.INTRUSION_CATEGORICAL:
+        shares = pd.concat(
+            [normal_train[column].value_counts(normalize=True),
+             normal_test[column].value_counts(normalize=True)], axis=1
+        ).fillna(0.0)  # fmt: skip
+        assert (shares.iloc[:, 0] - shares.iloc[:, 1]).abs().max() < 0.03, column
+
+
+def test_a_detector_trained_on_intrusion_train_finds_the_attacks_of_intrusion_test(intrusion):
+    from sklearn.metrics import roc_auc_score
+
+    from aecore import AnomalyDetector
+
+    train, test = intrusion["intrusion_train"], intrusion["intrusion_test"]
+    detector = AnomalyDetector(epochs=8, random_state=0).fit(train)  # roles inferred
+    assert detector.roles_.label == "attack" and "attack" not in detector.roles_.inputs
+    errors = detector.reconstruction_error(test)
+    assert roc_auc_score(test["attack"] != "normal", errors) > 0.9

@@ -181,8 +181,20 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     monkeypatch.setattr(defaults, "MAX_ROWS_SEEN", 4 * n_train)
     at = open_app("train")
     shown = widget(at.number_input, "Epochs (at most)")
-    assert shown.value == 4  # the labelled sample: one model
-    widget(at.selectbox, "Train on").set_value("all")
+    assert shown.value is None  # automatic: the note says what the detector will use
+
+    def planned() -> tuple[str, int]:
+        """The schedule note under the fields, and the training rows it counts."""
+        note = next(c.value for c in at.caption if c.value.startswith("Will train on"))
+        return note, int(note.split()[3].replace(",", ""))
+
+    note, rows = planned()
+    assert "normal rows only" in note  # labelled: one model, for its normal training rows
+    assert f"at most {defaults.MAX_ROWS_SEEN // rows} epochs" in note
+    widget(at.selectbox, "Train on").set_value("all").run()
+    note, rows = planned()
+    cap = defaults.MAX_ROWS_SEEN // 2 // rows
+    assert f"at most {cap} epochs" in note and "A second model" in note  # two share the budget
     widget(at.number_input, "Code size (0 = automatic)").set_value(2)
     widget(at.text_input, "Hidden layer widths").set_value("8")
     widget(at.number_input, "Early-stopping patience").set_value(20)
@@ -191,7 +203,7 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     no_exception(at)
     detector = job.detector
     assert detector.second_autoencoder_ is not None
-    assert detector.training_["epochs"] == 2
+    assert detector.training_["epochs"] == cap == 2
     assert [report.stage for report in job.progress] == ["first"] * 2 + ["second"] * 2
     assert detector.score_calibration_["second"]["epochs_run"] == 2
 

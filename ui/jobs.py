@@ -138,6 +138,83 @@ class TrainingJob(Task):
         return self.result
 
 
+@dataclass
+class EpochStatus:
+    """Where a network's training stands, from a task's ``progress``: the epochs done and the
+    cap of the model training now (the second model counts its own epochs, from 1)."""
+
+    done: int
+    total: int
+    second: bool  # the detector's second model (see ``AnomalyDetector.second_model``)
+    best_epoch: int
+
+    def text(self) -> str:
+        """'epoch 3 of at most 49', with 'second model: ' before it for the second model."""
+        return ("second model: " if self.second else "") + (
+            f"epoch {self.done} of at most {self.total}"
+        )
+
+
+def epoch_status(progress: list) -> EpochStatus | None:
+    """The current model's epochs among ``progress`` (``aecore.training.EpochProgress`` of one
+    step, possibly a first and a second model), or None before the first epoch."""
+    if not progress or not progress[-1].epochs:
+        return None
+    stage = progress[-1].stage
+    done = sum(1 for p in progress if p.stage == stage)
+    return EpochStatus(
+        done=done,
+        total=int(progress[-1].epochs),
+        second=stage == "second",
+        best_epoch=int(progress[-1].best_epoch),
+    )
+
+
+SCHEDULE_FIELDS = ("epochs", "batch_size", "learning_rate", "patience")
+_PLANS: dict = {}  # (data key, params) -> planned schedule; content keys, so shared safely
+_MAX_PLANS = 64
+
+
+def planned_schedule(frame: pd.DataFrame, params: dict, data_key: str | None) -> dict:
+    """``AnomalyDetector(**params).planned_schedule(frame)``: the schedule training with these
+    params will use on this data (the rows that train, one or two models), remembered per data
+    key and params. Raises ``AecoreError`` when the data cannot train with them."""
+    key = (data_key, repr(sorted(params.items(), key=lambda item: item[0])))
+    if data_key is None or key not in _PLANS:
+        from aecore.detector import AnomalyDetector
+
+        plan = AnomalyDetector(**params).planned_schedule(frame)
+        if data_key is None:
+            return plan
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = plan
+    return dict(_PLANS[key])
+
+
+def schedule_text(plan: dict) -> str:
+    """One sentence on what a planned training (``planned_schedule``) will run: the rows,
+    the inputs, and each schedule setting, marked when set by hand rather than automatic."""
+    rows = "normal rows only, by the label" if plan["trained_on"] == "normal" else "all rows"
+    values = {
+        "epochs": f"at most {plan['epochs']:,} epochs",
+        "batch_size": f"batches of {plan['batch_size']:,}",
+        "learning_rate": f"learning rate {plan['learning_rate']:.4g}",
+        "patience": f"early-stopping patience {plan['patience']}",
+    }
+    automatic = set(plan.get("automatic", SCHEDULE_FIELDS))
+    shown = [text + ("" if key in automatic else " (set by you)") for key, text in values.items()]
+    text = (
+        f"Will train on {plan['n_train_rows']:,} rows ({rows}) with {plan['n_inputs']:,} "
+        f"inputs: {', '.join(shown)}."
+    )
+    if plan.get("models", 1) > 1:
+        text += " A second model then trains the same way."
+    if automatic:
+        text += " Empty fields are automatic."
+    return text
+
+
 def _fit_work(frame: pd.DataFrame, params: dict) -> Callable[[Task], Any]:
     def work(task: Task) -> Any:
         from aecore.detector import AnomalyDetector

@@ -78,6 +78,9 @@ def set_data(frame: pd.DataFrame, key: str, name: str, source: str, roles=None) 
     """Make ``frame`` the session's data (roles inferred unless given)."""
     if roles is None:
         roles = data.infer_roles(frame)
+    if key != state.get(state.DATA_KEY):
+        # Messages about the previous data must not read as if about this one.
+        state.put(state.THRESHOLD_MESSAGE, None)
     state.put(state.DATA_FRAME, frame)
     state.put(state.DATA_KEY, key)
     state.put(state.DATA_NAME, name)
@@ -135,11 +138,16 @@ def use_bundle(name: str, version: str | None = None) -> None:
     state.put(state.MODEL_REF, {"kind": "bundle", "name": name, "version": version})
 
 
-def add_session_model(detector, name: str, data_key: str | None) -> str:
-    """Keep a model trained in this session (the last few) and make it current."""
+def add_session_model(
+    detector, name: str, data_key: str | None, data_name: str | None = None
+) -> str:
+    """Keep a model trained in this session (the last few) and make it current; it remembers
+    the data it was trained on (``data_key``, ``data_name``)."""
     models = state.get(state.SESSION_MODELS)
     model_id = f"{int(time.time() * 1000):x}-{len(models)}"
-    models[model_id] = {"detector": detector, "name": name, "data_key": data_key}
+    models[model_id] = {
+        "detector": detector, "name": name, "data_key": data_key, "data_name": data_name
+    }  # fmt: skip
     while len(models) > MAX_SESSION_MODELS:
         models.pop(next(iter(models)))
     state.put(state.MODEL_REF, {"kind": "session", "id": model_id})
@@ -167,6 +175,7 @@ def current_model() -> Model | None:
             detector=entry["detector"],
             key=f"session:{ref['id']}",
             label=f"{entry['name']} (trained in this session"
+            + (f" on {entry['data_name']}" if entry.get("data_name") else "")
             + (f", saved as {entry['saved_as']})" if entry.get("saved_as") else ", not saved)"),
             kind="session",
             name=entry["name"],

@@ -19,10 +19,12 @@ ROLES = "roles"  # ColumnRoles of the current data
 UPLOAD_SEEN = "upload_seen"  # file id of the last upload processed (each is read once)
 UPLOAD_ERROR = "upload_error"  # (file id, message) of the last upload that failed
 MODEL_REF = "model_ref"  # {"kind": "bundle", "name", "version"} or {"kind": "session", "id"}
-SESSION_MODELS = "session_models"  # id -> {"detector", "name", "data_key", "created"}
+# Every piece of state below that depends on the data says which data it came from (a data
+# key, or a key that contains it) and is never shown as current for other data.
+SESSION_MODELS = "session_models"  # id -> {"detector", "name", "data_key", "data_name", ...}
 THRESHOLD = "threshold"  # the analyst's threshold (the models are never changed by it)
 THRESHOLD_FOR = "threshold_for"  # which (model, data) the threshold belongs to
-JOB = "training_job"  # ui.jobs.TrainingJob, running or finished
+JOB = "training_job"  # ui.jobs.TrainingJob, running or finished (data_key: its data)
 DEFAULT_LOADED = "default_loaded"  # the embedded sample + demo model were set up
 SCORES = "scores_cache"  # {(model_key, data_key): Scores}, this session's scoring results
 SCORED = "scored_cache"  # (key, aecore.analysis.ScoredData) for the current model and data

@@ -104,6 +104,26 @@ def evaluate(
         "n_flagged": n_flagged,
     }
 
+# Below this recall at the threshold shown, the Threshold page points to the label-based methods.
+LOW_RECALL = 0.5
+
+
+def low_recall_note(at: dict[str, Any]) -> str | None:
+    """A warning when a threshold flags fewer than ``LOW_RECALL`` of the labelled anomalies,
+    pointing to the thresholds chosen from the labels; None when recall is fine or there are
+    no labelled anomalies. ``at``: ``Sweep.at`` (or ``evaluate``) at that threshold."""
+    caught = int(at.get("caught", at.get("tp", 0)))
+    anomalies = caught + int(at.get("missed", 0))
+    recall = float(at.get("recall", 0.0))
+    if anomalies == 0 or recall >= LOW_RECALL:
+        return None
+    return (
+        f"This threshold catches only {caught:,} of the {anomalies:,} labelled anomalies "
+        f"(recall {recall:.2f}). A cut set on normal rows alone often sits too high: the "
+        "label-based methods, Best F1 and Minimum cost (under “Set the threshold by a "
+        "method”), choose it from the labels."
+    )
+
 
 def evaluation_scope_text(evaluation: dict[str, Any] | None) -> str:
     """Which rows an evaluation was measured on, as a phrase for a sentence: "measured on 5,039

@@ -13,6 +13,7 @@ from streamlit.logger import get_logger
 
 from aecore import charts
 from aecore.errors import AecoreError
+from aecore.metrics import low_recall_note
 from ui import session, state, widgets
 
 log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
@@ -104,6 +105,9 @@ def threshold_panel() -> None:
             f"(tolerance {tolerance} rows); cost = {c_alarm:g} × false alarms + {c_missed:g} × "
             "missed."
         )
+        note = low_recall_note(at)
+        if note:
+            st.warning(note, icon=":material/troubleshoot:")
     else:
         tiles[2].caption("No label column with both normal rows and anomalies: precision, "
                          "recall and cost need one (set a *label* role on the Data page).")

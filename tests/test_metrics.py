@@ -95,3 +95,15 @@ def test_bad_input_is_reported_clearly():
         evaluate([0.1, 0.2], [0, 1], float("nan"))
     with pytest.raises(AecoreError, match="it also holds: 7"):
         ranking_scores([0.1, 0.2], [0, 7])
+
+
+def test_low_recall_note_names_the_label_based_methods_only_when_recall_is_low():
+    from aecore.metrics import low_recall_note
+
+    errors = np.r_[np.zeros(90), np.linspace(1, 10, 10)]
+    labels = np.r_[np.zeros(90), np.ones(10)]
+    note = low_recall_note(evaluate(errors, labels, 7.5))  # flags 3 of the 10 anomalies
+    assert note is not None and "only 3 of the 10 labelled anomalies" in note
+    assert "recall 0.30" in note and "Best F1" in note and "Minimum cost" in note
+    assert low_recall_note(evaluate(errors, labels, 0.5)) is None
+    assert low_recall_note(evaluate(errors, np.zeros(100), 7.5)) is None

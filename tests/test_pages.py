@@ -173,3 +173,15 @@ def test_without_any_model_every_page_says_what_to_do(tmp_path):
         at.switch_page("pages/models.py").run()
         assert any("No saved model" in i.value for i in at.info)
     assert os.environ.get("AECORE_MODELS_DIR") != str(tmp_path)
+
+
+def test_a_threshold_that_misses_most_labelled_anomalies_points_to_the_label_methods(models_dir):
+    at = open_app("threshold")
+    errors = scored(at).errors
+    at.number_input(key=state.THRESHOLD_INPUT).set_value(float(errors.max())).run()
+    no_exception(at)
+    warned = [w.value for w in at.warning if "labelled anomalies" in w.value]
+    assert len(warned) == 1 and "recall 0.00" in warned[0]
+    assert "Best F1" in warned[0] and "Minimum cost" in warned[0]
+    at.number_input(key=state.THRESHOLD_INPUT).set_value(float(errors.min()) / 2).run()
+    assert not [w.value for w in at.warning if "labelled anomalies" in w.value]

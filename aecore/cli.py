@@ -290,9 +290,17 @@ def _score(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from . import persistence
 
-    models = persistence.list_models(args.models_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = persistence.list_models(args.models_dir)
+    _warn_lines(caught)
+    broken = models[models["problem"] != ""]
+    models = models[models["problem"] == ""]
+    for name, problem in zip(broken["name"], broken["problem"], strict=True):
+        print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
     if models.empty:
-        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
+        usable = "usable " if len(broken) else ""
+        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",

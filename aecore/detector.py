@@ -413,8 +413,16 @@ class AnomalyDetector(BaseEstimator):
         if getattr(self, "second_autoencoder_", None) is None or not second:
             return None
         left_out = second.get("left_out", second["share"])
+        if left_out <= 0:
+            return (
+                f"A second model was trained on the same {second['n_train_rows']:,} training "
+                f"rows as the first ({second['epochs_run']} epochs): no row scored far above the "
+                "rest, so it left out no training rows. Every score is the mean of the two "
+                "models' scores."
+            )
+        shown = f"the {left_out:.1%}" if left_out >= 0.001 else "the few (under 0.1%)"
         return (
-            f"A second model was trained without the {left_out:.1%} of training rows that the "
+            f"A second model was trained without {shown} of training rows that the "
             f"first scores far above the rest (at most {second['share']:.0%}; "
             f"{second['n_train_rows']:,} rows, {second['epochs_run']} epochs): unlabelled rows "
             "may hide anomalies the first learns to rebuild. Every score is the mean of the two "

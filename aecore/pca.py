@@ -9,6 +9,21 @@ from sklearn.decomposition import PCA
 
 from .errors import AecoreError
 
+MIN_ROWS = 2
+
+
+def projection_problem(n_rows: int, n_columns: int | None = None) -> str | None:
+    """Why rows cannot be shown in 2-D or compared with PCA (too few rows, no column), as the
+    message to show, or None when they can."""
+    if n_rows < MIN_ROWS:
+        return (
+            f"The latent space and the PCA comparison need at least {MIN_ROWS} rows; the data "
+            f"has {n_rows:,}. Load a file with more rows to see them."
+        )
+    if n_columns is not None and n_columns < 1:
+        return "The latent space and the PCA comparison need at least one input column."
+    return None
+
 
 def project_2d(values: np.ndarray, *, seed: int = 0, fit_rows: int = 50_000) -> np.ndarray:
     """2-D view of ``values``: the values themselves when already 2-D, else their first two
@@ -16,6 +31,9 @@ def project_2d(values: np.ndarray, *, seed: int = 0, fit_rows: int = 50_000) -> 
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2:
         raise AecoreError("Expected a 2-D array to project.")
+    problem = projection_problem(len(values), values.shape[1])
+    if problem and values.shape[1] != 2:  # two columns are shown as they are, even one row
+        raise AecoreError(problem)
     if values.shape[1] == 2:
         return values
     if values.shape[1] == 1:
@@ -50,6 +68,9 @@ def compare_with_pca(detector, train, test=None) -> dict:
     subspace.
     """
     x_train = detector.transform_inputs(train)
+    problem = projection_problem(len(x_train), x_train.shape[1])
+    if problem:
+        raise AecoreError(problem)
     k = int(min(detector.code_size_, x_train.shape[1], len(x_train)))
     pca = PCA(n_components=k, random_state=0).fit(x_train)
     result = {

@@ -20,6 +20,7 @@ bundle of another kind (with the function that loads it).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import io
@@ -28,16 +29,23 @@ import math
 import os
 import re
 import shutil
+import threading
+import time
 import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+try:
+    import fcntl
+except ImportError:  # Windows: saves under one name are serialised within this process only
+    fcntl = None
 
 from .errors import AecoreError
 from .roles import ColumnRoles
@@ -46,6 +54,8 @@ SCHEMA_VERSION = 1
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 VERSIONS_DIR = ".versions"
+LOCKS_DIR = ".locks"
+LOCK_TIMEOUT_SECONDS = 120.0
 TEMP_PREFIX = ".tmp-"
 MAX_REFERENCE_ERRORS = 5_000
 DETECTOR_KIND = "detector"
@@ -72,12 +82,15 @@ LIST_COLUMNS = [
     "n_train_rows",
     "versions",
     "kind",
+    "problem",
 ]
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 _VERSION = re.compile(r"\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}")
 _TRACKED_LIBRARIES = ("keras", "tensorflow", "numpy", "pandas", "scikit-learn")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _STALE_TEMP_SECONDS = 24 * 3600
+_THREAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 class BundleVersionWarning(UserWarning):
@@ -124,6 +137,211 @@ def _read_json(path: Path) -> dict:
         ) from None
     if not isinstance(meta, dict):
         raise AecoreError(f"{path} does not hold a bundle description; the bundle is damaged.")
+    return meta
+
+
+# ---------------------------------------------------------------------------- meta.json schema
+#
+# What ``meta.json`` must hold, declared once and checked whenever a bundle is read (listed,
+# shown or loaded). A spec is a type (``float`` means any number, ``int`` a whole one, neither
+# true/false), ``Nullable(spec)``, ``ListOf(spec)``, ``MapOf(spec)`` (an object whose values
+# match) or a dict of fields: a key ending in "?" is optional. Fields not declared are allowed,
+# so later versions of aecore can add optional ones.
+
+
+@dataclass(frozen=True)
+class Nullable:
+    spec: Any
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+
+_ROLES_SCHEMA = {
+    "features": ListOf(str),
+    "categorical?": ListOf(str),
+    "time?": Nullable(str),
+    "label?": Nullable(str),
+    "ignore?": ListOf(str),
+    "ids?": ListOf(str),
+}
+_PREPROCESSING_SCHEMA = {
+    "scaling": str,
+    "log_transform?": Nullable((str, bool, ListOf(str))),
+    "numeric": ListOf(
+        {"name": str, "fill?": Nullable(float), "log?": bool, "center": float, "scale": float}
+    ),
+    "categorical": ListOf({"name": str, "categories": ListOf(str)}),
+}
+_COMMON_SCHEMA = {
+    "schema_version": int,
+    "kind?": str,
+    "name?": str,
+    "version?": str,
+    "created?": str,
+    "description?": Nullable(str),
+    "libraries?": MapOf(Nullable(str)),
+    "model_file?": str,
+    "model_sha256": str,
+    "params?": dict,
+    "features?": ListOf({"name": str, "role?": str, "kind?": str}),
+    "roles?": _ROLES_SCHEMA,
+    "preprocessing?": _PREPROCESSING_SCHEMA,
+    "history?": Nullable(dict),
+    "n_train_rows?": int,
+    "evaluation?": Nullable(dict),
+}
+
+
+def _required(schema: dict, *keys: str) -> dict:
+    """``schema`` with the optional fields ``keys`` made required (in the same order)."""
+    return {(field.rstrip("?") if field.rstrip("?") in keys else field): spec
+            for field, spec in schema.items()}  # fmt: skip
+
+
+# A detector needs every field ``load`` reads; another kind's loader names what it needs (the
+# ``required`` of ``read_bundle``), the schema checks the types of the fields that are there.
+META_SCHEMAS = {
+    DETECTOR_KIND: {
+        **_required(_COMMON_SCHEMA, "params", "features", "roles", "preprocessing"),
+        "architecture": {
+            "name": str,
+            "window?": int,
+            "code_size?": int,
+            "n_inputs?": int,
+            "parameters?": int,
+        },
+        "threshold": {"value": float, "method": str, "params?": Nullable(dict)},
+        "code_size?": int,
+        "training?": Nullable(dict),
+        "trained_on?": str,
+        "split_sizes?": Nullable(dict),
+        "score_calibration?": Nullable(dict),
+        "reference_errors?": ListOf(Nullable(float)),
+        "reference_errors_count?": int,
+        "reference_errors_dtype?": str,
+        "reference_feature_errors?": Nullable(MapOf(Nullable(float))),
+        "retraining?": Nullable(dict),
+    },
+    CLASSIFIER_KIND: {
+        **_COMMON_SCHEMA,
+        "classes?": ListOf(str),
+        "normal_classes?": ListOf((str, float, bool)),
+        "class_mode?": str,
+        "label_column?": Nullable(str),
+        "n_labelled?": int,
+        "n_unlabelled?": int,
+        "class_counts?": Nullable(dict),
+    },
+}
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list"}  # fmt: skip
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "text", dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _expected(spec: Any) -> str:
+    if isinstance(spec, Nullable):
+        return f"{_expected(spec.spec)} or null"
+    if isinstance(spec, tuple):
+        return " or ".join(_expected(item) for item in spec)
+    if isinstance(spec, ListOf):
+        return "a list"
+    if isinstance(spec, (MapOf, dict)):
+        return "an object"
+    return _TYPE_NAMES[spec]
+
+
+def _matches_type(value: Any, spec: type) -> bool:
+    if spec is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if spec is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, spec)
+
+
+def _schema_problem(value: Any, spec: Any, path: str) -> str | None:
+    """The first way ``value`` (found at ``path``) breaks ``spec``, as a short phrase, or None."""
+    if isinstance(spec, Nullable):
+        return None if value is None else _schema_problem(value, spec.spec, path)
+    if isinstance(spec, tuple):
+        if any(_schema_problem(value, item, path) is None for item in spec):
+            return None
+        return f"{path!r} should be {_expected(spec)}, not {_json_type(value)}"
+    if isinstance(spec, ListOf):
+        if not isinstance(value, list):
+            return f"{path!r} should be a list, not {_json_type(value)}"
+        for index, item in enumerate(value):
+            problem = _schema_problem(item, spec.item, f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(spec, MapOf):
+        if not isinstance(value, dict):
+            return f"{path!r} should be an object, not {_json_type(value)}"
+        for key, item in value.items():
+            problem = _schema_problem(item, spec.value, f"{path}.{key}")
+            if problem:
+                return problem
+        return None
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"{path!r} should be an object, not {_json_type(value)}"
+        for field, field_spec in spec.items():
+            key = field.rstrip("?")
+            where = f"{path}.{key}" if path else key
+            if key not in value:
+                if field.endswith("?"):
+                    continue
+                return f"{where!r} is missing"
+            problem = _schema_problem(value[key], field_spec, where)
+            if problem:
+                return problem
+        return None
+    if not _matches_type(value, spec):
+        return f"{path!r} should be {_expected(spec)}, not {_json_type(value)}"
+    return None
+
+
+def meta_problem(meta: Any) -> str | None:
+    """Why ``meta`` (a parsed ``meta.json``) is not a readable bundle description, in one short
+    phrase, or None when it is: an unknown schema version, a missing field or one of the wrong
+    type (see ``META_SCHEMAS``; a bundle of an unknown kind is checked for the common fields)."""
+    if not isinstance(meta, dict):
+        return f"it holds {_json_type(meta)}, not an object"
+    schema = meta.get("schema_version")
+    if schema != SCHEMA_VERSION:
+        return f"schema version {schema!r}; this aecore reads version {SCHEMA_VERSION} only"
+    kind = meta.get("kind", DETECTOR_KIND)
+    if kind is not None and not isinstance(kind, str):
+        return f"'kind' should be text, not {_json_type(kind)}"
+    return _schema_problem(meta, META_SCHEMAS.get(bundle_kind(meta), _COMMON_SCHEMA), "")
+
+
+def _checked_meta(folder: Path, name: str) -> dict:
+    """``meta.json`` of the bundle in ``folder``, read and checked against the schema; else one
+    ``AecoreError`` that names the model and the field at fault."""
+    meta = _read_json(folder / META_FILE)
+    problem = meta_problem(meta)
+    if problem:
+        raise AecoreError(f"Model {name!r} is damaged: in its {META_FILE}, {problem}.")
     return meta
 
 
@@ -359,6 +577,49 @@ def _write_model(model: Any, folder: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def name_lock(name: str, *, models_dir: str | os.PathLike | None = None) -> Iterator[None]:
+    """Hold the lock of bundle ``name``: saves and deletes under one name run one at a time,
+    across threads and processes (``fcntl.flock`` on ``<models>/.locks/<name>.lock``; where
+    ``fcntl`` is missing, across the threads of this process only). Waits at most
+    ``LOCK_TIMEOUT_SECONDS``, then raises ``AecoreError``."""
+    check_name(name)
+    root = models_dir_path(models_dir)
+    busy = AecoreError(
+        f"Model {name!r} is being saved or deleted by another user or process; try again in a "
+        "moment."
+    )
+    if fcntl is None:
+        with _THREAD_LOCKS_GUARD:
+            lock = _THREAD_LOCKS.setdefault((str(root.resolve()), name), threading.Lock())
+        if not lock.acquire(timeout=LOCK_TIMEOUT_SECONDS):
+            raise busy
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    try:
+        (root / LOCKS_DIR).mkdir(parents=True, exist_ok=True)
+        handle = open(root / LOCKS_DIR / f"{name}.lock", "a+b")  # closed by the with below
+    except OSError as error:
+        raise AecoreError(f"Cannot write to the models folder {root}: {error.strerror}.") from None
+    with handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise busy from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _write_meta(meta: dict, folder: Path) -> None:
     text = json.dumps(meta, indent=1, allow_nan=False, ensure_ascii=False)
     with open(folder / META_FILE, "w", encoding="utf-8") as handle:
@@ -405,9 +666,10 @@ def write_bundle(
         meta["model_sha256"] = _sha256(model_path)
         _write_meta(meta, temp)
         target = _bundle_dir(root, name)
-        if target.exists():
-            _retire(root, name, target)
-        os.replace(temp, target)
+        with name_lock(name, models_dir=root):
+            if target.exists():
+                _retire(root, name, target)
+            os.replace(temp, target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
@@ -574,6 +836,9 @@ def read_bundle(
     folder = _resolve(models_dir_path(models_dir), name, version)
     meta = _read_json(folder / META_FILE)
     _check_kind(meta, kind, name)
+    problem = meta_problem(meta)
+    if problem:
+        raise AecoreError(f"Model {name!r} is damaged: in its {META_FILE}, {problem}.")
     _check_meta(meta, folder, required)
     model_path = _check_model_file(folder, meta)
     if _sha256(model_path) != meta["model_sha256"]:
@@ -670,9 +935,10 @@ def _detector_from(meta: dict, model: Any) -> Any:
 def read_meta(
     name: str, *, models_dir: str | os.PathLike | None = None, version: str | None = None
 ) -> dict:
-    """The ``meta.json`` of bundle ``name`` (newest version, or ``version``), as a dict."""
+    """The ``meta.json`` of bundle ``name`` (newest version, or ``version``), as a dict, checked
+    against the schema (``AecoreError`` naming the field at fault when it is damaged)."""
     folder = _resolve(models_dir_path(models_dir), name, version)
-    return _read_json(folder / META_FILE)
+    return _checked_meta(folder, name)
 
 
 def list_versions(name: str, *, models_dir: str | os.PathLike | None = None) -> list[dict]:
@@ -687,6 +953,7 @@ def list_versions(name: str, *, models_dir: str | os.PathLike | None = None) -> 
             created = _read_json(folder / META_FILE).get("created", "")
         except (AecoreError, OSError):
             created = ""
+        created = created if isinstance(created, str) else ""
         rows.append({"version": version, "created": created, "current": position == 0})
     return rows
 
@@ -713,8 +980,23 @@ def _names(root: Path) -> list[str]:
     return sorted(names, key=str.lower)
 
 
+def _broken_row(name: str, meta: Mapping, versions: int, problem: str) -> dict:
+    """A ``list_models`` row for a bundle whose newest ``meta.json`` cannot be used."""
+    kind = meta.get("kind") if isinstance(meta.get("kind"), str) else DETECTOR_KIND
+    created = meta.get("created") if isinstance(meta.get("created"), str) else ""
+    return {
+        "name": name, "architecture": "", "n_features": 0, "features": "", "created": created,
+        "threshold": math.nan, "threshold_method": "", "metrics": "", "n_train_rows": 0,
+        "versions": versions, "kind": kind, "problem": " ".join(problem.split()),
+    }  # fmt: skip
+
+
 def list_models(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """One row per saved model (its newest version), for a models page; see ``LIST_COLUMNS``."""
+    """One row per saved model (its newest version), for a models page; see ``LIST_COLUMNS``.
+
+    A bundle whose ``meta.json`` is unreadable or breaks the schema (``meta_problem``) is still
+    listed, with the reason in ``problem`` (one line; "" for a usable bundle) and empty details,
+    so one damaged bundle never hides the others."""
     root = models_dir_path(models_dir)
     rows = []
     for name in _names(root):
@@ -723,8 +1005,12 @@ def list_models(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
             continue
         try:
             meta = _read_json(found[0][1] / META_FILE)
+            problem = meta_problem(meta)
+            problem = problem and f"its {META_FILE} is damaged: {problem}"
         except (AecoreError, OSError) as error:
-            warnings.warn(f"Skipping model {name!r}: {error}", stacklevel=2)
+            meta, problem = {}, str(error)
+        if problem:
+            rows.append(_broken_row(name, meta, len(found), problem))
             continue
         features = [f.get("name", "") for f in meta.get("features") or []]
         threshold = meta.get("threshold") or {}
@@ -741,6 +1027,7 @@ def list_models(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
                 "n_train_rows": meta.get("n_train_rows", 0),
                 "versions": len(found),
                 "kind": bundle_kind(meta),
+                "problem": "",
             }
         )
     frame = pd.DataFrame(rows, columns=LIST_COLUMNS)
@@ -755,13 +1042,15 @@ def list_models(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
 def delete_model(name: str, *, models_dir: str | os.PathLike | None = None) -> None:
     """Delete bundle ``name`` and all its previous versions."""
     root = models_dir_path(models_dir)
-    targets = [p for p in (_bundle_dir(root, name), _history_dir(root, name)) if p.exists()]
-    if not targets:
-        raise AecoreError(f"No saved model named {name!r} in {root}.")
-    for target in targets:
-        doomed = root / f"{TEMP_PREFIX}deleted-{name}-{uuid.uuid4().hex[:6]}"
-        os.replace(target, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+    check_name(name)
+    with name_lock(name, models_dir=root):
+        targets = [p for p in (_bundle_dir(root, name), _history_dir(root, name)) if p.exists()]
+        if not targets:
+            raise AecoreError(f"No saved model named {name!r} in {root}.")
+        for target in targets:
+            doomed = root / f"{TEMP_PREFIX}deleted-{name}-{uuid.uuid4().hex[:6]}"
+            os.replace(target, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def bundle_zip(name: str, *, models_dir: str | os.PathLike | None = None) -> bytes:

@@ -33,6 +33,9 @@ from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
 CALIBRATION_ROWS = 50_000
 SCHEDULE_KEYS = ("epochs", "batch_size", "learning_rate", "patience")
+# With labels of both kinds, test_share="auto" holds this share of the rows out of training and
+# of the threshold, and the metrics are measured on them alone.
+LABELLED_TEST_SHARE = 0.2
 DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
 
 
@@ -46,6 +49,16 @@ class Scores:
     flags: np.ndarray
     threshold: float
     reconstruction: pd.DataFrame | None = None
+
+
+def default_test_share(labels: np.ndarray | None) -> float:
+    """The share of rows ``test_share="auto"`` holds out: ``LABELLED_TEST_SHARE`` when the
+    labels (1 anomaly, 0 normal, -1 unknown) hold both kinds, so there is something to
+    measure, else 0."""
+    if labels is None:
+        return 0.0
+    labels = np.asarray(labels)
+    return LABELLED_TEST_SHARE if (labels == 0).any() and (labels == 1).any() else 0.0
 
 
 def as_frame(X) -> pd.DataFrame:
@@ -64,7 +77,11 @@ class AnomalyDetector(BaseEstimator):
     ``AnomalyDetector().fit(frame)`` infers column roles, standardises with training rows only,
     picks a code size and training schedule from the data, trains with early stopping and sets
     ``threshold_`` at the 99th percentile of held-out rows' errors. With a label column (or
-    ``y``), ``train_on="auto"`` trains on normal rows only (the novelty setting).
+    ``y``), ``train_on="auto"`` trains on normal rows only (the novelty setting), and
+    ``test_share="auto"`` holds ``LABELLED_TEST_SHARE`` of the rows out (the latest ones with a
+    time column, else drawn stratified by label): ``evaluation_`` is measured on them alone
+    (``evaluation_["scope"]`` says so), never on rows that trained or set the threshold.
+
 
     ``code_limit`` (a share in (0, 1), ``"auto"`` or None) pulls codes beyond the Mahalanobis
     radius holding that share of training codes back onto it before decoding: a row unusual
@@ -104,7 +121,7 @@ class AnomalyDetector(BaseEstimator):
         patience: int | None = None,
         split: str = "auto",
         validation_share: float = 0.2,
-        test_share: float = 0.0,
+        test_share: float | str = "auto",
         train_on: str = "auto",
         threshold_method: str = "percentile",
         threshold_params: dict | None = None,
@@ -208,7 +225,7 @@ class AnomalyDetector(BaseEstimator):
         self.reference_errors_ = self._score_encoded(
             x_all[reference_rows], ref_in, latent=False
         ).row_error
-        self._set_initial_threshold(frame, x_all, labels, order)
+        self._set_initial_threshold(frame, x_all, labels, order, held_out=split.held_out)
         self.evaluation_ = self._evaluate_on(frame, x_all, labels, order, split)
         from .drift import reference_feature_errors  # lazy: drift imports this module
 
@@ -233,14 +250,27 @@ class AnomalyDetector(BaseEstimator):
             len(frame),
             method=self.split,
             validation_share=self.validation_share,
-            test_share=self.test_share,
+            test_share=self._test_share(labels),
             order=order,
             normal_mask=(labels != 1) if normal_only else None,
+            strata=labels,
             seed=self.random_state,
         )
         if len(split.train) < 2:
             raise AecoreError("Too few rows left to train on after the split.")
         return roles, labels, order, normal_only, split
+
+    def _test_share(self, labels: np.ndarray | None) -> float:
+        """``test_share``, with ``"auto"`` resolved: ``LABELLED_TEST_SHARE`` when the labels
+        hold both normal rows and anomalies (there is something to measure), else 0."""
+        share = self.test_share
+        if isinstance(share, str):
+            if share != "auto":
+                raise AecoreError(
+                    f"The test share must be a number between 0 and 1 or 'auto', got {share!r}."
+                )
+            return default_test_share(labels)
+        return float(share)
 
     def _schedule(self, n_train_rows: int, n_inputs: int, second_share: float | None) -> dict:
         """``defaults.default_training`` for the rows that train (shared with a second model),
@@ -549,7 +579,9 @@ class AnomalyDetector(BaseEstimator):
     def _window_order(order, n) -> np.ndarray:
         return np.arange(n) if order is None else np.argsort(order, kind="stable")
 
-    def _set_initial_threshold(self, frame, x_all, labels, order) -> None:
+    def _set_initial_threshold(self, frame, x_all, labels, order, held_out=None) -> None:
+        """``threshold_`` by ``threshold_method``; a label-based method reads the labels of
+        every row but the ``held_out`` ones, which are kept for an honest evaluation."""
         method = self.threshold_method
         params = dict(DEFAULT_THRESHOLD_PARAMS.get(method, {}))
         params.update(self.threshold_params or {})
@@ -557,6 +589,10 @@ class AnomalyDetector(BaseEstimator):
             if labels is None:
                 raise AecoreError(f"The {method} threshold needs a label column (or y).")
             ordering = self._window_order(order, len(frame))
+            if held_out is not None and len(held_out):
+                kept = ordering[~np.isin(ordering, held_out)]
+                if len(np.unique(labels[kept][labels[kept] >= 0])) == 2:
+                    ordering = kept
             errors = self._score_encoded(x_all, frame, latent=False).row_error
             choice = thresholds.choose_threshold(
                 errors[ordering], method, labels=labels[ordering], **params
@@ -569,13 +605,24 @@ class AnomalyDetector(BaseEstimator):
         self.threshold_ = float(choice.value)
 
     def _evaluate_on(self, frame, x_all, labels, order, split: Split) -> dict | None:
+        """The metrics at ``threshold_`` against the labels, on the held-out rows (scope
+        "held-out": none of them trained or set the threshold, in the data's own class mix).
+        Without held-out rows holding both classes: on the rows that did not train ("not
+        trained on": validation and test, anomalies moved out of training included), else on
+        every row ("all rows", training rows included); ``scope`` says which."""
         from .metrics import evaluate
 
         if labels is None:
             return None
-        rows = split.test
-        scope = "test"
-        if len(rows) == 0 or len(np.unique(labels[rows][labels[rows] >= 0])) < 2:
+
+        def both(rows) -> bool:
+            known = labels[rows][labels[rows] >= 0]
+            return len(rows) > 0 and len(np.unique(known)) == 2
+
+        rows, scope = split.held_out, "held-out"
+        if not both(rows):
+            rows, scope = np.setdiff1d(np.arange(len(frame)), split.train), "not trained on"
+        if not both(rows):
             rows, scope = np.arange(len(frame)), "all rows"
         ordering = self._window_order(None if order is None else order[rows], len(rows))
         rows = rows[ordering]

@@ -416,7 +416,8 @@ def pretrain(
             ignore=[c for c in resolved.ignore if c != label_column],
             ids=[c for c in resolved.ids if c != label_column],
         )
-    params = {"split": "random", **detector_params, "train_on": "all"}
+    # Pre-training learns from every row: no test rows held out, even with labels.
+    params = {"split": "random", "test_share": 0.0, **detector_params, "train_on": "all"}
     detector = AnomalyDetector(roles=resolved, random_state=random_state, **params)
     return detector.fit(frame, progress=progress, should_stop=should_stop)
 

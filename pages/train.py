@@ -7,7 +7,9 @@ import streamlit as st
 from aecore import charts, data, persistence
 from aecore.analysis import labels_of
 from aecore.architectures import ARCHITECTURES
+from aecore.detector import default_test_share
 from aecore.errors import AecoreError
+from aecore.metrics import evaluation_scope_text
 from aecore.preprocessing import SCALINGS
 from ui import cache, jobs, session, state, widgets
 
@@ -158,8 +160,7 @@ if job is not None:
             cols[1].metric("Recall", f"{evaluation['recall']:.2f}")
             cols[2].metric("F1", f"{evaluation['f1']:.2f}")
             cols[3].metric("ROC AUC", f"{evaluation['roc_auc']:.3f}")
-            scope = "the test rows" if evaluation.get("scope") == "test" else "all rows"
-            st.caption(f"Against the labels, on {scope}.")
+            st.caption(f"Against the labels, {evaluation_scope_text(evaluation)}.")
         st.plotly_chart(
             charts.loss_curve(
                 history.get("loss", []),
@@ -270,7 +271,13 @@ with st.container(border=True):
             "for training: no future row leaks into training.",
         )  # fmt: skip
         validation_share = st.slider("Validation share", 0.05, 0.5, 0.2, 0.05)
-        test_share = st.slider("Test share", 0.0, 0.5, 0.0, 0.05)
+        auto_test_share = default_test_share(labels_of(frame, roles.label))
+        test_share = st.slider(
+            "Test share", 0.0, 0.5, auto_test_share, 0.05,
+            help="Rows held out of training and of the threshold; the metrics after training "
+            "are measured on them alone. With labels of both kinds, 20% by default (the latest "
+            "rows with a time column, else drawn stratified by label).",
+        )  # fmt: skip
         train_on = st.selectbox(
             "Train on",
             ["auto", "all", "normal"],
@@ -339,7 +346,8 @@ with st.container(border=True):
         "patience": None if patience is None else int(patience),
         "split": split,
         "validation_share": float(validation_share),
-        "test_share": float(test_share),
+        # Untouched, the detector decides (held out only when there are labels to measure).
+        "test_share": "auto" if test_share == auto_test_share else float(test_share),
         "train_on": train_on,
         "second_model": "auto" if second_model else None,
         "threshold_method": threshold_method,

@@ -48,6 +48,8 @@ def test_train_then_score_end_to_end(workspace):
     assert "Trained 'blobs' on 310 rows" in trained.stdout
     for fact in ("20 numeric", "epochs run", "validation loss", "Threshold", "Saved to"):
         assert fact in trained.stdout
+    # With labels, 20 % of the rows are held out: 60 normal rows and 2 anomalies.
+    assert "measured on 62 held-out rows the model never trained on" in trained.stdout
     assert "epoch 1/4" in trained.stderr  # progress, one line per few epochs off a terminal
 
     scored = run_cli(

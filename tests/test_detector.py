@@ -40,7 +40,8 @@ def test_works_with_a_plain_numpy_array_and_y():
     y = np.r_[np.zeros(300), np.ones(10)]
     detector = AnomalyDetector(**FAST).fit(X, y)
     assert roc_auc_score(y, detector.decision_function(X)) > 0.95
-    assert detector.evaluation_["n_anomalies"] == 10
+    # Measured on the held-out 20 % of each class: 2 of the 10 anomalies.
+    assert detector.evaluation_["n_anomalies"] == 2
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
@@ -177,3 +178,45 @@ def test_threshold_methods_and_moving_the_threshold():
     assert detector.predict(frame).mean() == pytest.approx(0.5, abs=0.01)
     with pytest.raises(AecoreError):
         AnomalyDetector(threshold_method="best_f1", epochs=2).fit(frame.drop(columns="label"))
+
+
+def test_with_labels_metrics_are_measured_on_held_out_rows_only():
+    """Issue 13 #8: with labels, a stratified share of the rows is held out of training and of
+    the threshold by default, and the metrics are measured on those rows alone."""
+    from aecore.metrics import evaluation_scope_text
+
+    frame = gaussian(seed=3, n_normal=400, n_anomalies=40)
+    detector = AnomalyDetector(**FAST).fit(frame)
+    split, evaluation = detector.split_, detector.evaluation_
+    held = split.held_out
+    assert len(held) == 88  # 20 % of each class: 80 normal rows and 8 anomalies
+    labels = frame["label"].to_numpy()
+    assert labels[held].sum() == 8
+    assert not set(held) & (set(split.train) | set(split.validation))
+    assert evaluation["scope"] == "held-out"
+    assert evaluation["n_rows"] == 88 and evaluation["n_anomalies"] == 8
+    assert evaluation_scope_text(evaluation) == (
+        "measured on 88 held-out rows the model never trained on"
+    )
+    # An explicit share of 0 measures on the rows that did not train, and says so.
+    none_held = AnomalyDetector(test_share=0.0, **FAST).fit(frame)
+    assert none_held.evaluation_["scope"] == "not trained on"
+    assert "did not train on" in evaluation_scope_text(none_held.evaluation_)
+    # Without labels nothing is held out: every row may train.
+    unlabelled = AnomalyDetector(**FAST).fit(frame.drop(columns="label"))
+    assert unlabelled.split_.sizes()["test"] == 0 and unlabelled.evaluation_ is None
+
+
+def test_held_out_rows_are_the_latest_with_a_time_column_and_never_set_the_threshold():
+    frame = gaussian(seed=4, n_normal=300, n_anomalies=30)
+    frame["timestamp"] = pd.date_range("2026-01-01", periods=len(frame), freq="min").astype(str)
+    detector = AnomalyDetector(threshold_method="best_f1", **FAST).fit(frame)
+    held = detector.split_.held_out
+    assert sorted(held) == list(range(len(frame) - 66, len(frame)))  # the last 20 %
+    assert detector.evaluation_["scope"] == "held-out"
+    # The held-out labels play no part in the threshold: flipping them changes nothing else.
+    flipped = frame.copy()
+    flipped.loc[held, "label"] = 1 - flipped.loc[held, "label"]
+    again = AnomalyDetector(threshold_method="best_f1", **FAST).fit(flipped)
+    assert again.threshold_ == pytest.approx(detector.threshold_, rel=1e-6)
+    assert again.evaluation_["n_anomalies"] != detector.evaluation_["n_anomalies"]

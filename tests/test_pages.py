@@ -91,6 +91,11 @@ def test_a_short_training_run_completes_and_its_model_is_used_and_saved(models_d
     ref = at.session_state[state.MODEL_REF]
     assert ref["kind"] == "session"
     assert job.detector.code_size_ == 2
+    held_out = len(job.detector.split_.held_out)  # the sample has labels: 20 % held out
+    assert any(
+        f"measured on {held_out:,} held-out rows the model never trained on" in c.value
+        for c in at.caption
+    )
 
     at.switch_page("pages/threshold.py").run()  # the new model scores the data
     no_exception(at)

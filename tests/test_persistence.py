@@ -88,7 +88,8 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
     assert meta["params"]["epochs"] == 3 and meta["history"]["epochs_run"] >= 1
     assert meta["threshold"] == {"value": detector.threshold_, "method": "percentile",
                                  "params": {"percentile": 99.0}}  # fmt: skip
-    assert meta["evaluation"]["n_anomalies"] == 8
+    # Measured on the held-out 20 % (stratified): 2 of the 8 planted anomalies.
+    assert meta["evaluation"]["n_anomalies"] == 2 and meta["evaluation"]["scope"] == "held-out"
     assert meta["n_train_rows"] == detector.n_train_rows_
     assert meta["description"] == "first try"
     assert len(meta["reference_errors"]) == len(detector.reference_errors_)

@@ -180,6 +180,8 @@ def _train(args: argparse.Namespace) -> int:
         code_size=args.code_size,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
         split=args.split,
         test_share=args.test_share,
         threshold_method=args.threshold_method,
@@ -199,18 +201,6 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(_train_summary(detector, frame, args.name, folder, versions_before))
     return 0
-
-
-def _test_share(text: str) -> float | str:
-    """``--test-share``: "auto" or a number (``AnomalyDetector`` checks its range)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a share such as 0.2, got {text!r}"
-        ) from None
 
 
 def _version_count(name: str, models_dir: str | None) -> int:
@@ -242,6 +232,7 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         f"Architecture {detector.autoencoder_.architecture}, code size {detector.code_size_}; "
         f"{history.get('epochs_run', 0)} epochs run, validation loss "
         f"{_format_number(float(val_loss)) if val_loss is not None else 'n/a'}.",
+        _schedule_line(detector),
         f"Threshold {_format_number(detector.threshold_)} ({choice.method}"
         + (f": {_params_text(choice.params)}" if choice.params else "")
         + ").",
@@ -251,17 +242,25 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         lines.insert(3, second)
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
-        from .metrics import evaluation_scope_text
-
         lines.append(
-            f"Evaluation, {evaluation_scope_text(evaluation)}: {metrics_text(evaluation)}, "
-            f"recall {evaluation.get('recall', 0.0):.2f}, precision "
-            f"{evaluation.get('precision', 0.0):.2f}; "
-            f"{evaluation.get('n_flagged', 0):,} flagged of {evaluation.get('n_rows', 0):,}."
+            f"Evaluation ({evaluation.get('scope', 'labelled rows')}): "
+            f"{metrics_text(evaluation)}, "
+            f"{evaluation.get('n_flagged', 0)} flagged of {evaluation.get('n_rows', 0)}."
         )
     kept = " (the previous version is kept)" if versions_before else ""
     lines.append(f"Saved to {folder}{kept}.")
     return "\n".join(lines)
+
+
+def _schedule_line(detector) -> str:
+    """The schedule the detector trained with (as the dashboard's Train page shows it)."""
+    used = detector.training_
+    batch = min(int(used["batch_size"]), int(detector.n_train_rows_))
+    return (
+        f"Schedule: at most {used['epochs']} epochs, batches of {batch:,}, learning rate "
+        f"{_format_number(float(used['learning_rate']))}, early-stopping patience "
+        f"{used['patience']}."
+    )
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -305,17 +304,9 @@ def _score(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from . import persistence
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        models = persistence.list_models(args.models_dir)
-    _warn_lines(caught)
-    broken = models[models["problem"] != ""]
-    models = models[models["problem"] == ""]
-    for name, problem in zip(broken["name"], broken["problem"], strict=True):
-        print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
+    models = persistence.list_models(args.models_dir)
     if models.empty:
-        usable = "usable " if len(broken) else ""
-        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
+        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
@@ -397,7 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--architecture", choices=ARCHITECTURES, default="dense")
     train.add_argument("--code-size", type=int, metavar="N", help="latent size (default: auto)")
     train.add_argument("--epochs", type=int, metavar="N", help="maximum epochs (default: auto)")
-    train.add_argument("--batch-size", type=int, metavar="N")
+    train.add_argument("--batch-size", type=int, metavar="N", help="rows per step (default: auto)")
+    train.add_argument("--learning-rate", type=float, metavar="RATE", help="default: auto")
+    train.add_argument("--patience", type=int, metavar="N",
+                       help="epochs without improvement before stopping early (default: auto)")
     train.add_argument("--window", type=int, default=1, metavar="N",
                        help="rows per window (conv architecture only)")
     train.add_argument("--label", metavar="COL", help="column of known labels (1/anomaly)")
@@ -410,9 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: chronological when there is a time column, else random",
     )
-    train.add_argument("--test-share", type=_test_share, default="auto", metavar="SHARE",
-                       help="share of rows held out to evaluate against labels (default auto: "
-                       "20%% when the labels hold normal rows and anomalies, else none)")
+    train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
+                       help="share of rows held out to evaluate against labels")
     train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
     train.add_argument("--threshold-param", action="append", metavar="KEY=VALUE",
                        help="e.g. percentile=99.5 or k=3; repeatable")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import session, state
+from . import jobs, session, state
 
 
 def page_setup() -> None:
@@ -91,12 +91,11 @@ def task_panel(task, *, cancel_label: str, cancel_key: str, stopping: str) -> No
     if not task.running:
         st.rerun()
     step = task.messages[-1] if task.messages else "Starting"
-    progress = list(task.progress)
-    if progress and progress[-1].epochs:
-        done, total = len(progress), progress[-1].epochs
+    status = jobs.epoch_status(list(task.progress))  # the model training now: first or second
+    if status is not None:
         st.progress(
-            min(done / total, 1.0),
-            text=f"{step}: epoch {done} of at most {total} · {task.seconds:.0f} s",
+            min(status.done / status.total, 1.0),
+            text=f"{step}: {status.text()} · {task.seconds:.0f} s",
         )
     else:
         steps = task.params.get("steps")

@@ -314,7 +314,10 @@ with st.container(border=True):
     if architecture == "sparse":
         extra["l1"] = st.number_input("L1 penalty on the code", 0.0, 1.0, 1e-4, format="%.5f")
     elif architecture == "denoising":
-        extra["noise_std"] = st.number_input("Input noise (std)", 0.0, 5.0, 0.1)
+        extra["noise_std"] = st.number_input(
+            "Input noise (std)", 0.0, 1.0, 0.1,
+            help="Inputs are standardised: 1 is as much noise as signal.",
+        )  # fmt: skip
         extra["dropout"] = st.number_input("Input dropout", 0.0, 0.9, 0.0)
     elif architecture == "conv":
         extra["window"] = st.number_input(
@@ -363,7 +366,8 @@ with st.container(border=True):
     try:
         plan = jobs.planned_schedule(frame, params, state.get(state.DATA_KEY))
     except AecoreError as error:
-        schedule_note.warning(str(error))
+        plan_error = str(error)
+        schedule_note.warning(plan_error)
     else:
         schedule_note.caption(jobs.schedule_text(plan))
     submitted = st.button("Start training", type="primary", key="train_submit")
@@ -376,4 +380,8 @@ if submitted:
         state.JOB,
         jobs.start(frame, params, data_name=data_name, data_key=state.get(state.DATA_KEY)),
     )
+    plan_error = None
     st.rerun()
+    if plan_error:  # e.g. a setting out of range or a network over the memory budget
+        st.error(plan_error)
+        st.stop()

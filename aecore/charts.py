@@ -48,12 +48,60 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
-def _axis(title: str, log: bool = False, **extra) -> dict:
-    """An axis with a title (type detected from the data unless ``log`` or given); a log one is
-    labelled 0.01, 0.02, 0.05, 0.1 rather than plotly's bare digits."""
+MAX_LOG_TICKS = 8
+
+
+def _tick_text(value: float) -> str:
+    """A short tick label: 0.002, 50, 2000 as they are; 5e-5 or 2e6 beyond (at most 5
+    characters either way, so neighbouring labels never run into each other)."""
+    plain = f"{value:g}"
+    if len(plain) <= 5 and "e" not in plain:
+        return plain
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def log_ticks(values, max_ticks: int = MAX_LOG_TICKS) -> dict:
+    """``tickvals``/``ticktext`` for a log axis over the positive finite ``values``: 1-2-5 in
+    every decade when that gives at most ``max_ticks`` labels, else 1-3, else powers of ten
+    (every second or third decade over a wide range), with short labels (``_tick_text``).
+    Plotly's own log ticks label every 1-2-5 step in full (0.00005, 0.0001, 0.0002, ...),
+    which run into each other over a few decades. Empty (plotly's ticks) over less than about
+    half a decade, where its linear-looking labels read well."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    positive = array[np.isfinite(array) & (array > 0)]
+    if len(positive) == 0:
+        return {}
+    low, high = float(positive.min()), float(positive.max())
+    if high < low * 3:
+        return {}
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    decades = np.arange(first, last + 1)
+    for mantissas in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**k for k in decades for m in mantissas]
+        ticks = [t for t in ticks if low <= t * (1 + 1e-9) and t <= high * (1 + 1e-9)]
+        if len(ticks) <= max_ticks and len(ticks) >= 2:
+            break
+    else:
+        step = math.ceil(len(decades) / max_ticks)
+        ticks = [10.0**k for k in decades[::step]]
+    if len(ticks) < 2:  # within one decade and between 1-2-5 steps: the decade's ends
+        ticks = [10.0**first, 10.0 ** (first + 1)]
+    return {"tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks]}
+
+
+def _axis(title: str, log: bool = False, *, values=None, **extra) -> dict:
+    """An axis with a title (type detected from the data unless ``log`` or given). A log axis
+    gets at most ``MAX_LOG_TICKS`` short labels over the range of ``values`` (``log_ticks``);
+    without ``values``, one label per power of ten."""
     axis: dict = {"title": {"text": title, "standoff": 8}}
     if log:
-        axis.update(type="log", dtick="D2", tickformat="~g")
+        axis.update(type="log")
+        ticks = log_ticks(values) if values is not None else {}
+        if ticks:
+            axis.update(tickmode="array", **ticks)
+        elif values is None:
+            axis.update(dtick=1, exponentformat="power")
     return {**axis, **extra}
 
 
@@ -214,6 +262,10 @@ class Timeline:
     marked: np.ndarray | None  # 1 where the run holds a labelled anomaly
     x_title: str
     reduced: bool
+    # The labelled anomalies themselves (at most ``TIMELINE_BUCKETS``, each the highest error of
+    # its run of anomalies): drawn as markers when shading their spans would cover the chart.
+    anomaly_x: np.ndarray | None = None
+    anomaly_errors: np.ndarray | None = None
 
 
 def reduce_timeline(
@@ -229,7 +281,7 @@ def reduce_timeline(
     errors = np.asarray(errors)
     peaks = bucket_peaks(errors, buckets)
     reduced = len(peaks) < len(errors)
-    marked = None
+    marked = anomaly_x = anomaly_errors = None
     if labels is not None:
         anomaly = (np.asarray(labels) == 1).astype(np.int8)
         if reduced:
@@ -239,7 +291,49 @@ def reduce_timeline(
             marked = padded.reshape(-1, size).max(axis=1)[: len(peaks)]
         else:
             marked = anomaly[peaks]
-    return Timeline(np.asarray(x)[peaks], errors[peaks], marked, x_title, reduced)
+        rows = np.flatnonzero(anomaly)
+        rows = rows[bucket_peaks(errors[rows], buckets)]
+        anomaly_x, anomaly_errors = np.asarray(x)[rows], errors[rows]
+    return Timeline(
+        np.asarray(x)[peaks], errors[peaks], marked, x_title, reduced, anomaly_x, anomaly_errors
+    )
+
+
+# Labelled anomalies are shaded as spans while there are at most this many (after merging the
+# spans closer than MERGE_GAP of the points) covering at most MAX_SHADED_SHARE of the chart;
+# beyond, shading would paint most of the chart, and they are drawn as markers instead.
+MAX_SHADED_SPANS = 60
+MAX_SHADED_SHARE = 0.25
+MERGE_GAP = 0.005
+
+
+def anomaly_spans(marked: np.ndarray, merge_gap: int = 0) -> list[tuple[int, int]]:
+    """``(first, last)`` point positions of each run of marked points, runs separated by at
+    most ``merge_gap`` unmarked points merged into one."""
+    marked = np.asarray(marked) > 0
+    if not marked.any():
+        return []
+    edges = np.diff(np.concatenate([[0], marked.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    spans = [(int(starts[0]), int(ends[0]))]
+    for start, end in zip(starts[1:], ends[1:], strict=True):
+        if start - spans[-1][1] - 1 <= merge_gap:
+            spans[-1] = (spans[-1][0], int(end))
+        else:
+            spans.append((int(start), int(end)))
+    return spans
+
+
+def shade_anomalies(timeline: Timeline) -> bool:
+    """Whether the timeline's labelled anomalies are few and grouped enough to shade (else
+    markers): at most ``MAX_SHADED_SPANS`` merged spans over at most ``MAX_SHADED_SHARE`` of
+    the points."""
+    marked = timeline.marked
+    if marked is None or not marked.any():
+        return False
+    spans = anomaly_spans(marked, int(MERGE_GAP * len(marked)))
+    covered = sum(end - start + 1 for start, end in spans) / len(marked)
+    return len(spans) <= MAX_SHADED_SPANS and covered <= MAX_SHADED_SHARE
 
 
 # ---------------------------------------------------------------- threshold page
@@ -290,8 +384,10 @@ def error_histogram(
         position = (threshold - low) / max(high - low, 1e-300)
     layout = _layout(
         title="Reconstruction error of every row",
-        x_axis=_axis(ERROR_TITLE + (" (log scale)" if log_x else ""), log_x),
-        y_axis=_axis("rows" + (" (log scale)" if log_y else ""), log_y),
+        x_axis=_axis(
+            ERROR_TITLE + (" (log scale)" if log_x else ""), log_x, values=[*edges, threshold]
+        ),
+        y_axis=_axis("rows" + (" (log scale)" if log_y else ""), log_y, values=counts),
         shapes=[_threshold_shape(threshold, text, vertical=True, label_left=position > 0.6)],
     )
     return _figure(data, layout)
@@ -333,8 +429,11 @@ def cost_curve(
     ]  # fmt: skip
     layout = _layout(
         title=f"Cost = {c_alarm:g} × false alarms + {c_missed:g} × missed anomalies",
-        x_axis=_axis("threshold" + (" (log scale)" if log_x else ""), log_x),
-        y_axis=_axis("cost" + (" (log scale)" if log_y else ""), log_y),
+        x_axis=_axis(
+            "threshold" + (" (log scale)" if log_x else ""), log_x,
+            values=[*curve.thresholds[shown], threshold],
+        ),
+        y_axis=_axis("cost" + (" (log scale)" if log_y else ""), log_y, values=curve.cost),
         shapes=[_threshold_shape(threshold, "", vertical=True)],
     )
     return _figure(data, layout)
@@ -357,7 +456,10 @@ def metric_curves(curve: Curve, threshold: float, *, log_x: bool = False) -> go.
     ]  # fmt: skip
     layout = _layout(
         title="Precision, recall and F1 by threshold",
-        x_axis=_axis("threshold" + (" (log scale)" if log_x else ""), log_x),
+        x_axis=_axis(
+            "threshold" + (" (log scale)" if log_x else ""), log_x,
+            values=[*curve.thresholds[shown], threshold],
+        ),
         y_axis=_axis("score (0 to 1)", range=[0, 1.05]),
         shapes=[_threshold_shape(threshold, "", vertical=True)],
     )
@@ -365,19 +467,33 @@ def metric_curves(curve: Curve, threshold: float, *, log_x: bool = False) -> go.
 
 
 def error_timeline(timeline: Timeline, threshold: float, *, log_y: bool = False) -> go.Figure:
-    """The error signal in time (or row) order with the threshold line; runs of rows holding a
-    labelled anomaly are shaded. ``timeline`` comes from :func:`reduce_timeline`."""
+    """The error signal in time (or row) order with the threshold line. Labelled anomalies are
+    shaded where they occur (runs of rows holding one, close runs merged) while they are few
+    and grouped (``shade_anomalies``); when they are common, shading would cover most of the
+    chart, and each is a marker at its error instead. ``timeline``: :func:`reduce_timeline`."""
     data = []
-    if timeline.marked is not None and timeline.marked.any():
+    x_title = timeline.x_title
+    markers = None
+    if shade_anomalies(timeline):
+        shaded = np.zeros(len(timeline.marked), dtype=np.int8)
+        for start, end in anomaly_spans(timeline.marked, int(MERGE_GAP * len(timeline.marked))):
+            shaded[start : end + 1] = 1
         data.append(
             {
-                "type": "scatter", "x": timeline.x, "y": timeline.marked, "yaxis": "y2",
+                "type": "scatter", "x": timeline.x, "y": shaded, "yaxis": "y2",
                 "mode": "lines", "name": "labelled anomaly", "fill": "tozeroy",
                 "line": {"shape": "hvh", "width": 0, "color": LABEL_COLOR},
                 "fillcolor": "rgba(245,133,24,0.30)", "hoverinfo": "skip",
             }
         )  # fmt: skip
-    x_title = timeline.x_title
+    elif timeline.anomaly_x is not None and len(timeline.anomaly_x):
+        markers = {
+            "type": "scattergl", "x": timeline.anomaly_x, "y": timeline.anomaly_errors,
+            "mode": "markers", "name": "labelled anomaly",
+            "marker": {"color": LABEL_COLOR, "size": 5, "opacity": 0.7},
+            "hovertemplate": f"labelled anomaly<br>{x_title} %{{x}}<br>error %{{y:.4g}}"
+            "<extra></extra>",
+        }  # fmt: skip
     data.append(
         {
             "type": "scattergl", "x": timeline.x, "y": timeline.errors, "mode": "lines",
@@ -386,10 +502,15 @@ def error_timeline(timeline: Timeline, threshold: float, *, log_y: bool = False)
             "hovertemplate": f"{x_title} %{{x}}<br>error %{{y:.4g}}<extra></extra>",
         }
     )  # fmt: skip
+    if markers is not None:
+        data.append(markers)
     layout = _layout(
         title="Reconstruction error over " + ("row order" if x_title == "row" else "time"),
         x_axis=_axis(x_title),
-        y_axis=_axis("error" + (" (log scale)" if log_y else ""), log_y),
+        y_axis=_axis(
+            "error" + (" (log scale)" if log_y else ""), log_y,
+            values=[*timeline.errors, threshold],
+        ),
         yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
         shapes=[_threshold_shape(threshold, f"threshold {_fmt(threshold)}", vertical=False)],
     )
@@ -574,7 +695,10 @@ def loss_curve(
     layout = _layout(
         title="Loss per epoch",
         x_axis=x_axis,
-        y_axis=_axis("loss (MSE, standardised units, log scale)", log=True),
+        y_axis=_axis(
+            "loss (MSE, standardised units, log scale)", log=True,
+            values=[*loss, *(val_loss or [])],
+        ),
         height=340,
     )
     return _figure(data, layout)
@@ -688,7 +812,9 @@ def drift_histograms(
     layout = _layout(
         title="Reconstruction errors: reference vs new batch",
         subtitle="each curve is the share of its own rows per bin, so batches of any size compare",
-        x_axis=_axis(ERROR_TITLE + (" (log scale)" if log_x else ""), log_x),
+        x_axis=_axis(
+            ERROR_TITLE + (" (log scale)" if log_x else ""), log_x, values=[*edges, threshold]
+        ),
         y_axis=_axis("share of rows (%)"),
         shapes=[
             _threshold_shape(threshold, f"threshold {_fmt(threshold)}", vertical=True,

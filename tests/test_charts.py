@@ -344,3 +344,96 @@ def test_drift_histograms_overlay_shares_and_mark_the_threshold():
         (line,) = _line_shapes(figure)
         assert line.x0 == line.x1 == 0.25 and "0.25" in line.label.text
         assert figure.layout.xaxis.type == ("log" if log_x else None)
+
+
+# ---------------------------------------------------------------- readable axes (issue 13 #8)
+
+
+def _log_axes(figure):
+    layout = figure.layout
+    return [axis for axis in (layout.xaxis, layout.yaxis) if axis.type == "log"]
+
+
+def _assert_readable_log_ticks(figure, width_px=420):
+    """At most 8 short labels on every log axis, which fit side by side in ``width_px``
+    (about 7 px a character, plus a gap): plotly's own 1-2-5 labels over four decades
+    (0.00005, 0.0001, 0.0002, ...) ran into each other."""
+    axes = _log_axes(figure)
+    assert axes, figure.layout.title.text
+    for axis in axes:
+        assert axis.tickvals is not None, figure.layout.title.text
+        texts = list(axis.ticktext)
+        assert 2 <= len(texts) <= charts.MAX_LOG_TICKS == 8
+        assert max(len(text) for text in texts) <= 5, texts
+        assert sum(7 * len(text) + 14 for text in texts) <= width_px, texts
+        assert np.all(np.diff(np.log10(axis.tickvals)) > 0)
+
+
+def test_every_log_axis_has_few_short_tick_labels(labelled_sweep):
+    rng = np.random.default_rng(5)
+    errors = rng.lognormal(mean=-6.0, sigma=1.5, size=20_000)  # 5e-5 to 0.3 and beyond
+    counts, edges = ErrorIndex(errors).histogram(bins=60, log=True)
+    threshold = float(np.quantile(errors, 0.99))
+    figures = [
+        charts.error_histogram(counts, edges, threshold, log_x=True, log_y=True),
+        charts.drift_histograms(errors[:5000], errors[5000:] * 3, threshold, log_x=True),
+        charts.error_timeline(charts.reduce_timeline(np.arange(len(errors)), errors), threshold,
+                              log_y=True),
+        charts.loss_curve(list(np.geomspace(2.0, 1e-4, 40)), list(np.geomspace(3.0, 2e-4, 40))),
+    ]  # fmt: skip
+    wide = charts.thin_sweep(labelled_sweep)
+    wide.thresholds = np.geomspace(1e-5, 10.0, len(wide.thresholds))
+    wide.cost = np.geomspace(10_000.0, 1.0, len(wide.cost))
+    figures.append(charts.cost_curve(wide, 0.01, 5.0, c_alarm=1, c_missed=5, log_x=True))
+    figures.append(charts.metric_curves(wide, 0.01, log_x=True))
+    for figure in figures:
+        _valid(figure)
+        _assert_readable_log_ticks(figure)
+    histogram = figures[0]
+    assert set(histogram.layout.xaxis.ticktext) >= {"0.001", "0.01", "0.1"}
+
+
+def test_log_ticks_label_powers_of_ten_over_a_wide_range_and_leave_a_narrow_one_to_plotly():
+    ticks = charts.log_ticks([1e-8, 1e8])
+    pairs = zip(ticks["ticktext"], ticks["tickvals"], strict=True)
+    assert len(ticks["tickvals"]) <= 8 and all(float(text) == value for text, value in pairs)
+    assert charts.log_ticks([0.30, 0.45]) == {}  # less than half a decade
+    assert charts.log_ticks([0.0, -1.0]) == {}
+    assert charts.log_ticks([0.01, 10])["ticktext"] == ["0.01", "0.03", "0.1", "0.3", "1", "3",
+                                                        "10"]  # fmt: skip
+
+
+def _shaded_share(figure) -> float:
+    """Share of the timeline's points under the labelled-anomaly shading (0 without any)."""
+    shading = [t for t in figure.data if t.name == "labelled anomaly" and t.fill == "tozeroy"]
+    return float(np.mean(shading[0].y)) if shading else 0.0
+
+
+def test_common_labelled_anomalies_are_markers_not_a_chart_wide_shading():
+    """Issue 13 #8: with 40 % of rows labelled anomalies, every run of rows held one and the
+    shading covered the whole chart; now they are markers at their own errors."""
+    rng = np.random.default_rng(6)
+    for n_rows in (3_000, 200_000):  # drawn as is, and reduced to runs of rows
+        labels = (rng.random(n_rows) < 0.4).astype(np.int8)
+        errors = rng.lognormal(size=n_rows) * (1 + 4 * labels)
+        figure = _valid(
+            charts.error_timeline(charts.reduce_timeline(np.arange(n_rows), errors, labels), 5.0)
+        )
+        assert _shaded_share(figure) == 0.0
+        (markers,) = [t for t in figure.data if t.name == "labelled anomaly"]
+        assert markers.mode == "markers" and 0 < len(markers.x) <= charts.TIMELINE_BUCKETS
+        assert labels[np.asarray(markers.x, dtype=int)].all()  # each marker is an anomaly row
+        np.testing.assert_allclose(markers.y, errors[np.asarray(markers.x, dtype=int)])
+
+
+def test_a_few_grouped_labelled_anomalies_shade_only_their_spans():
+    labels = np.zeros(3_000, dtype=np.int8)
+    labels[1000:1040] = 1
+    labels[1045:1050] = 1  # five rows later: merged with the first span
+    labels[2500:2510] = 1
+    errors = np.random.default_rng(7).lognormal(size=3_000) * (1 + 4 * labels)
+    timeline = charts.reduce_timeline(np.arange(3_000), errors, labels)
+    assert charts.anomaly_spans(timeline.marked, 10) == [(1000, 1049), (2500, 2509)]
+    figure = _valid(charts.error_timeline(timeline, 5.0))
+    assert _shaded_share(figure) == pytest.approx(60 / 3_000)  # those 60 rows, no more
+    assert not [t for t in figure.data if t.name == "labelled anomaly" and t.mode == "markers"]

@@ -203,6 +203,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_share(text: str) -> float | str:
+    """``--test-share``: "auto" or a number (``AnomalyDetector`` checks its range)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a share such as 0.2, got {text!r}"
+        ) from None
+
+
 def _version_count(name: str, models_dir: str | None) -> int:
     from . import persistence
 
@@ -242,10 +254,13 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         lines.insert(3, second)
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
+        from .metrics import evaluation_scope_text
+
         lines.append(
-            f"Evaluation ({evaluation.get('scope', 'labelled rows')}): "
-            f"{metrics_text(evaluation)}, "
-            f"{evaluation.get('n_flagged', 0)} flagged of {evaluation.get('n_rows', 0)}."
+            f"Evaluation, {evaluation_scope_text(evaluation)}: {metrics_text(evaluation)}, "
+            f"recall {evaluation.get('recall', 0.0):.2f}, precision "
+            f"{evaluation.get('precision', 0.0):.2f}; "
+            f"{evaluation.get('n_flagged', 0):,} flagged of {evaluation.get('n_rows', 0):,}."
         )
     kept = " (the previous version is kept)" if versions_before else ""
     lines.append(f"Saved to {folder}{kept}.")
@@ -304,9 +319,17 @@ def _score(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from . import persistence
 
-    models = persistence.list_models(args.models_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = persistence.list_models(args.models_dir)
+    _warn_lines(caught)
+    broken = models[models["problem"] != ""]
+    models = models[models["problem"] == ""]
+    for name, problem in zip(broken["name"], broken["problem"], strict=True):
+        print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
     if models.empty:
-        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
+        usable = "usable " if len(broken) else ""
+        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
@@ -404,8 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: chronological when there is a time column, else random",
     )
-    train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
-                       help="share of rows held out to evaluate against labels")
+    train.add_argument("--test-share", type=_test_share, default="auto", metavar="SHARE",
+                       help="share of rows held out to evaluate against labels (default auto: "
+                       "20%% when the labels hold normal rows and anomalies, else none)")
     train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
     train.add_argument("--threshold-param", action="append", metavar="KEY=VALUE",
                        help="e.g. percentile=99.5 or k=3; repeatable")

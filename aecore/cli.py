@@ -171,6 +171,7 @@ def _train(args: argparse.Namespace) -> int:
         for key, value in _key_values(args.threshold_param, "--threshold-param").items()
     }
 
+    network = _network_settings(args)  # every setting checked before the file is read
     from . import data
     from .detector import AnomalyDetector
 
@@ -189,6 +190,7 @@ def _train(args: argparse.Namespace) -> int:
         window=args.window,
         roles=overrides or None,
         random_state=args.seed,
+        **network,
     )
     bar = EpochBar(tty=None if not args.quiet else False)
     try:
@@ -203,16 +205,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _test_share(text: str) -> float | str:
-    """``--test-share``: "auto" or a number (``AnomalyDetector`` checks its range)."""
-    if text.strip().lower() == "auto":
-        return "auto"
+def _network_settings(args: argparse.Namespace) -> dict:
+    """The optional network settings given on the command line, after checking every train
+    setting with ``aecore.settings.check_settings`` (the API's own checks; no TensorFlow)."""
+    from .settings import check_settings
+
+    network = {
+        key: value
+        for key, value in (
+            ("hidden_sizes", args.hidden_sizes), ("activation", args.activation),
+            ("noise_std", args.noise_std), ("dropout", args.dropout), ("l1", args.l1),
+        )
+        if value is not None
+    }  # fmt: skip
+    check_settings(
+        {
+            "architecture": args.architecture, "code_size": args.code_size,
+            "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "patience": args.patience,
+            "window": args.window, "test_share": args.test_share,
+            "threshold_method": args.threshold_method, "random_state": args.seed, **network,
+        }
+    )  # fmt: skip
+    return network
+
+
+def _widths(text: str) -> list[int]:
+    """``--hidden-sizes 64,16``: whole numbers separated by commas."""
     try:
-        return float(text)
+        widths = [int(part) for part in text.replace(" ", ",").split(",") if part.strip()]
     except ValueError:
+        widths = []
+    if not widths:
         raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a share such as 0.2, got {text!r}"
-        ) from None
+            f"expected whole numbers separated by commas such as 64,16, got {text!r}"
+        )
+    return widths
 
 
 def _version_count(name: str, models_dir: str | None) -> int:
@@ -254,13 +282,10 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         lines.insert(3, second)
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
-        from .metrics import evaluation_scope_text
-
         lines.append(
-            f"Evaluation, {evaluation_scope_text(evaluation)}: {metrics_text(evaluation)}, "
-            f"recall {evaluation.get('recall', 0.0):.2f}, precision "
-            f"{evaluation.get('precision', 0.0):.2f}; "
-            f"{evaluation.get('n_flagged', 0):,} flagged of {evaluation.get('n_rows', 0):,}."
+            f"Evaluation ({evaluation.get('scope', 'labelled rows')}): "
+            f"{metrics_text(evaluation)}, "
+            f"{evaluation.get('n_flagged', 0)} flagged of {evaluation.get('n_rows', 0)}."
         )
     kept = " (the previous version is kept)" if versions_before else ""
     lines.append(f"Saved to {folder}{kept}.")
@@ -319,17 +344,9 @@ def _score(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from . import persistence
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        models = persistence.list_models(args.models_dir)
-    _warn_lines(caught)
-    broken = models[models["problem"] != ""]
-    models = models[models["problem"] == ""]
-    for name, problem in zip(broken["name"], broken["problem"], strict=True):
-        print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
+    models = persistence.list_models(args.models_dir)
     if models.empty:
-        usable = "usable " if len(broken) else ""
-        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
+        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
@@ -415,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, metavar="RATE", help="default: auto")
     train.add_argument("--patience", type=int, metavar="N",
                        help="epochs without improvement before stopping early (default: auto)")
+    train.add_argument("--hidden-sizes", type=_widths, metavar="W,W",
+                       help="encoder layer widths, e.g. 64,16 (the decoder mirrors them; "
+                       "default: auto)")
+    train.add_argument("--activation", metavar="NAME",
+                       help="relu (default), tanh, elu, selu, ...")
+    train.add_argument("--noise-std", type=float, metavar="STD",
+                       help="input noise, 0 to 1 (denoising architecture; default 0.1)")
+    train.add_argument("--dropout", type=float, metavar="SHARE",
+                       help="input dropout, 0 to below 1 (denoising architecture; default 0)")
+    train.add_argument("--l1", type=float, metavar="PENALTY",
+                       help="L1 penalty on the code, 0 to 1 (sparse architecture)")
     train.add_argument("--window", type=int, default=1, metavar="N",
                        help="rows per window (conv architecture only)")
     train.add_argument("--label", metavar="COL", help="column of known labels (1/anomaly)")
@@ -427,9 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: chronological when there is a time column, else random",
     )
-    train.add_argument("--test-share", type=_test_share, default="auto", metavar="SHARE",
-                       help="share of rows held out to evaluate against labels (default auto: "
-                       "20%% when the labels hold normal rows and anomalies, else none)")
+    train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
+                       help="share of rows held out to evaluate against labels")
     train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
     train.add_argument("--threshold-param", action="append", metavar="KEY=VALUE",
                        help="e.g. percentile=99.5 or k=3; repeatable")

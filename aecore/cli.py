@@ -21,6 +21,10 @@ from .roles import ROLE_NAMES
 from .thresholds import METHODS as THRESHOLD_METHODS
 
 EXIT_BAD_INPUT = 2
+# Set by ``python -m aecore``: imports TensorFlow with its start-up notices filtered out. Called
+# once, right before the first command that needs TensorFlow (after arguments and files are
+# checked), so --help and bad input answer without loading it.
+TENSORFLOW_LOADER: Any = None
 # As in ``aecore.architectures`` (not imported here: it loads Keras, which --help does not need).
 ARCHITECTURES = ("linear", "dense", "sparse", "denoising", "conv", "variational")
 
@@ -136,11 +140,17 @@ def _warn_lines(caught: list) -> None:
         print(f"warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
 
 
+def _need_tensorflow() -> None:
+    if TENSORFLOW_LOADER is not None and "tensorflow" not in sys.modules:
+        TENSORFLOW_LOADER()
+
+
 def _load(name: str, models_dir: str | None, version: str | None = None):
     from . import persistence
 
     persistence.check_name(name)
     persistence.read_meta(name, models_dir=models_dir, version=version)  # fails before TF loads
+    _need_tensorflow()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", persistence.BundleVersionWarning)
         detector = persistence.load(name, models_dir=models_dir, version=version)
@@ -173,9 +183,11 @@ def _train(args: argparse.Namespace) -> int:
 
     network = _network_settings(args)  # every setting checked before the file is read
     from . import data
+
+    frame = data.read_csv(source)  # a bad file fails before TensorFlow loads
+    _need_tensorflow()
     from .detector import AnomalyDetector
 
-    frame = data.read_csv(source)
     detector = AnomalyDetector(
         architecture=args.architecture,
         code_size=args.code_size,
@@ -194,7 +206,9 @@ def _train(args: argparse.Namespace) -> int:
     )
     bar = EpochBar(tty=None if not args.quiet else False)
     try:
-        detector.fit(frame, progress=None if args.quiet else bar)
+        with warnings.catch_warnings():  # the notes are in the summary
+            warnings.filterwarnings("ignore", "Column .* treated as missing", UserWarning)
+            detector.fit(frame, progress=None if args.quiet else bar)
     finally:
         bar.close()
     versions_before = _version_count(args.name, args.models_dir)
@@ -243,6 +257,18 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
+def _test_share(text: str) -> float | str:
+    """``--test-share``: "auto" or a number (``AnomalyDetector`` checks its range)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a share such as 0.2, got {text!r}"
+        ) from None
+
+
 def _version_count(name: str, models_dir: str | None) -> int:
     from . import persistence
 
@@ -267,6 +293,7 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         f"Features: {len(roles.features)} numeric, {len(roles.categorical)} categorical"
         + (f"; time column {roles.time!r}" if roles.time else "")
         + (f"; label column {roles.label!r}" if roles.label else "")
+        + (f"; ids: {', '.join(roles.ids)}" if roles.ids else "")
         + (f"; ignored: {', '.join(roles.ignore)}" if roles.ignore else "")
         + ".",
         f"Architecture {detector.autoencoder_.architecture}, code size {detector.code_size_}; "
@@ -280,12 +307,16 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
     second = detector.second_model_summary()
     if second:
         lines.insert(3, second)
+    lines += [f"Note: {note}" for note in getattr(detector.preprocessor_, "notes_", [])]
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
+        from .metrics import evaluation_scope_text
+
         lines.append(
-            f"Evaluation ({evaluation.get('scope', 'labelled rows')}): "
-            f"{metrics_text(evaluation)}, "
-            f"{evaluation.get('n_flagged', 0)} flagged of {evaluation.get('n_rows', 0)}."
+            f"Evaluation, {evaluation_scope_text(evaluation)}: {metrics_text(evaluation)}, "
+            f"recall {evaluation.get('recall', 0.0):.2f}, precision "
+            f"{evaluation.get('precision', 0.0):.2f}; "
+            f"{evaluation.get('n_flagged', 0):,} flagged of {evaluation.get('n_rows', 0):,}."
         )
     kept = " (the previous version is kept)" if versions_before else ""
     lines.append(f"Saved to {folder}{kept}.")
@@ -311,14 +342,17 @@ def _score(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if not output.parent.is_dir():
         raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
-    detector = _load(args.model, args.models_dir, args.version)
+    persistence.read_meta(args.model, models_dir=args.models_dir, version=args.version)
+    from .export import open_csv_chunks, score_csv
 
-    from .export import score_csv
+    # The file is checked by train's reading rules before TensorFlow and the model load.
+    chunks = open_csv_chunks(source, args.chunksize)
+    detector = _load(args.model, args.models_dir, args.version)
 
     counter = RowCounter()
     try:
         result = score_csv(
-            source,
+            chunks,
             detector,
             args.output,
             model_name=args.model,
@@ -333,6 +367,12 @@ def _score(args: argparse.Namespace) -> int:
         f"(threshold {_format_number(result['threshold'])})."
     )
     print(f"Wrote {result['exported']:,} rows to {result['output']}.")
+    carried = "".join(f", {c}" for c in result.get("id_columns") or [])
+    print(
+        f"Each row starts with source_row{carried}: source_row is its row number in "
+        f"{source.name} as a spreadsheet shows it (the header is row 1, so the first data row "
+        "is 2)."
+    )
     if result["extra_columns"]:
         print(f"Not used by the model: {', '.join(result['extra_columns'])}.")
     for column, values in result["unseen_categories"].items():
@@ -344,9 +384,17 @@ def _score(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from . import persistence
 
-    models = persistence.list_models(args.models_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = persistence.list_models(args.models_dir)
+    _warn_lines(caught)
+    broken = models[models["problem"] != ""]
+    models = models[models["problem"] == ""]
+    for name, problem in zip(broken["name"], broken["problem"], strict=True):
+        print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
     if models.empty:
-        print(f"No saved models in {persistence.models_dir_path(args.models_dir)}.")
+        usable = "usable " if len(broken) else ""
+        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
@@ -385,6 +433,7 @@ def _show(args: argparse.Namespace) -> int:
         + (f", ... and {len(features) - 30} more (see --json)" if len(features) > 30 else ""),
         f"time column:   {roles.get('time') or '-'}",
         f"label column:  {roles.get('label') or '-'}",
+        f"id columns:    {', '.join(roles.get('ids') or []) or '-'}",
         f"ignored:       {', '.join(roles.get('ignore') or []) or '-'}",
         f"training rows: {meta.get('n_train_rows')} ({meta.get('trained_on')} rows)",
         f"epochs run:    {history.get('epochs_run')} (best {history.get('best_epoch')}, "
@@ -455,8 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: chronological when there is a time column, else random",
     )
-    train.add_argument("--test-share", type=float, default=0.0, metavar="SHARE",
-                       help="share of rows held out to evaluate against labels")
+    train.add_argument("--test-share", type=_test_share, default="auto", metavar="SHARE",
+                       help="share of rows held out to evaluate against labels (default auto: "
+                       "20%% when the labels hold normal rows and anomalies, else none)")
     train.add_argument("--threshold-method", choices=THRESHOLD_METHODS, default="percentile")
     train.add_argument("--threshold-param", action="append", metavar="KEY=VALUE",
                        help="e.g. percentile=99.5 or k=3; repeatable")
@@ -469,7 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser(
         "score", help="score a CSV file with a saved model and export the result",
         description="Score DATA.csv with a saved model; write flagged rows (or --all) to a CSV "
-        "with the error, rank, flag, top features, model and threshold.",
+        "sorted by error, each row with its source_row (its row number in DATA.csv as a "
+        "spreadsheet shows it: the header is row 1) and the model's id columns, then the "
+        "original columns, the error, rank, flag, top features, model and threshold.",
     )
     score.add_argument("data", metavar="DATA.csv", help="data to score (CSV, any size)")
     score.add_argument("--model", required=True, help="name of a saved model")

@@ -7,12 +7,13 @@ unique, entirely empty) uses all rows, so sampling never changes a column's role
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,36 +193,247 @@ def _to_utf8(data: bytes) -> tuple[bytes, str]:
     """The file as UTF-8 bytes without BOM, and its first complete lines as text."""
     if re.search(rb"[^\s\xef\xbb\xbf\xff\xfe]", data) is None:
         raise AecoreError("The file is empty.")
-    for signature, kind in _BINARY_SIGNATURES.items():
-        if data.startswith(signature):
-            raise AecoreError(
-                f"This does not look like a text CSV file: it looks like {kind}. "
-                "Export the data as CSV (comma-separated values) and load that file."
-            )
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            data = data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError:
-            raise _not_text_error() from None
+    utf16 = check_text_head(data)
+    if utf16 is not None:
+        data = _decode_utf16(data, utf16).encode("utf-8")
     if b"\x00" in data:
         raise _not_text_error()
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
     if not data.isascii():
+        encoding = detect_encoding(lambda: [data])
+        if encoding != "utf-8":
+            data = data.decode(encoding).encode("utf-8")
+    sample = text_sample(data[:_SNIFF_BYTES].decode("utf-8", errors="ignore"), len(data))
+    return data, sample
+
+
+def check_text_head(head: bytes) -> str | None:
+    """Refuse, from a file's first bytes, what is not a text CSV (ZIP, Excel, PDF, images...);
+    the codec of UTF-16 text ('utf-16' with a byte-order mark, 'utf-16-le'/'utf-16-be' for
+    UTF-16 without one, recognised by its NUL bytes at every other position), else None."""
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise AecoreError(
+                f"This does not look like a text CSV file: it looks like {kind}. "
+                "Export the data as CSV (comma-separated values) and load that file."
+            )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return _utf16_without_bom(head)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the first bytes look like mostly-ASCII UTF-16 text: a
+    NUL byte at (nearly) every odd position and (almost) none at the even ones, or the reverse."""
+    sample = head[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= 0.3 * pairs and even <= 0.1 * pairs:
+        return "utf-16-le"
+    if even >= 0.3 * pairs and odd <= 0.1 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def _decode_utf16(data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        raise _utf16_error(codec) from None
+
+
+def _utf16_error(codec: str) -> AecoreError:
+    if codec == "utf-16":
+        return _not_text_error()
+    return AecoreError(
+        "This file looks like UTF-16 text without a byte-order mark, but it does not read as "
+        "UTF-16 throughout. Open it in a spreadsheet or text editor and save it as "
+        "'CSV UTF-8', then load that file."
+    )
+
+
+def detect_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
+    """The text encoding of a file (without BOM) whose consecutive blocks of bytes ``blocks()``
+    gives: UTF-8 when all of it decodes as UTF-8, else Windows-1252 when all of it decodes so,
+    else Latin-1 (which decodes anything). Whole-file and chunked reading both decide by this,
+    over the whole file."""
+    for name in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(name)()
         try:
-            data.decode("utf-8")
+            for block in blocks():
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            try:
-                text = data.decode("cp1252")
-            except UnicodeDecodeError:
-                text = data.decode("latin-1")
-            data = text.encode("utf-8")
-    sample = data[:_SNIFF_BYTES].decode("utf-8", errors="ignore")
-    if len(data) > _SNIFF_BYTES and "\n" in sample:
+            continue
+        return name
+    return "latin-1"
+
+
+def text_sample(head_text: str, total_size: int) -> str:
+    """The complete lines of the file's first ``_SNIFF_BYTES`` (as text) that the delimiter and
+    header are read from; refuses text full of control characters (binary data)."""
+    sample = head_text
+    if total_size > _SNIFF_BYTES and "\n" in sample:
         sample = sample[: sample.rindex("\n") + 1]
     if len(_CONTROL_CHARS.findall(sample)) > max(2, len(sample) // 100):
         raise _not_text_error()
-    return data, sample
+    return sample
+
+
+_SCAN_BLOCK = 4 * 1024 * 1024
+
+
+@dataclass
+class CsvFile:
+    """How to read a CSV file in chunks by ``read_csv``'s rules (see ``inspect_csv_file``):
+    its bytes ``start:end`` (no BOM, no trailing blank lines) in ``encoding``."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    header: list[str]
+    start: int
+    end: int
+    quoted: bool
+
+    def open(self) -> io.BufferedReader:
+        """The file's data bytes (``start:end``) as a binary stream."""
+        return io.BufferedReader(_ByteRange(self.path, self.start, self.end), _SCAN_BLOCK)
+
+    def blocks(self) -> Iterable[bytes]:
+        with self.open() as handle:
+            while block := handle.read(_SCAN_BLOCK):
+                yield block
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes start:end of a file, as a raw binary stream."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        self._handle = open(path, "rb")  # noqa: SIM115  (closed with the stream)
+        self._handle.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._left)
+        if size <= 0:
+            return 0
+        got = self._handle.readinto(view[:size])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def inspect_csv_file(path: str | os.PathLike, *, check_rows: bool = True) -> CsvFile:
+    """Check a CSV file by the rules ``read_csv`` applies to the whole file, reading it in
+    blocks (memory stays small): text, not binary; the encoding, decided over the whole file;
+    the delimiter and header; where the data ends; and (``check_rows``) every row's field
+    count, with the same error as ``read_csv``. UTF-16 files are not read in chunks: the
+    codec comes back in ``encoding`` ('utf-16', 'utf-16-le', 'utf-16-be'), for the caller to
+    convert (see ``utf16_to_utf8_file``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise AecoreError(f"{path} is a folder, not a CSV file.")
+    if not path.is_file():
+        raise AecoreError(f"File not found: {path}.")
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if size <= len(head) and re.search(rb"[^\s\xef\xbb\xbf\xff\xfe]", head) is None:
+        raise AecoreError("The file is empty.")
+    utf16 = check_text_head(head)
+    if utf16 is not None:
+        return CsvFile(path, utf16, ",", [], 0, size, True)
+    start = len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0
+    facts = CsvFile(path, "utf-8", ",", [], start, size, False)
+    for block in facts.blocks():
+        if b"\x00" in block:
+            raise _not_text_error()
+        facts.quoted = facts.quoted or b'"' in block
+    if head[start:].isascii() and size <= len(head):
+        encoding = "utf-8"
+    else:
+        encoding = detect_encoding(facts.blocks)
+    facts.encoding = encoding
+    sample = text_sample(head[start:].decode(encoding, errors="ignore"), size - start)
+    if not sample.strip(" \t\r\n\x0b\x0c\ufeff"):
+        raise AecoreError("The file is empty.")
+    facts.delimiter = detect_delimiter(sample)
+    header = header_names(sample, facts.delimiter)
+    if header is None:
+        raise AecoreError("The header could not be read as CSV.")
+    facts.header = header
+
+    def read(begin: int, stop: int) -> bytes:
+        with open(path, "rb") as handle:
+            handle.seek(begin)
+            return handle.read(stop - begin)
+
+    facts.end = max(start, data_end(lambda a, b: read(start + a, start + b), size - start,
+                                    facts.delimiter) + start)  # fmt: skip
+    if check_rows:
+        _check_field_counts(facts)
+    return facts
+
+
+def _check_field_counts(facts: CsvFile) -> None:
+    """Every row has the header's field count (pyarrow's streaming parser over the file, the
+    rule of ``read_csv``'s parse), else ``read_csv``'s error for the first row that has not."""
+    names = [f"c{j}" for j in range(len(facts.header))]
+    read_options = pacsv.ReadOptions(
+        use_threads=False, block_size=_SCAN_BLOCK, skip_rows=1, column_names=names,
+        encoding="utf8" if facts.encoding == "utf-8" else facts.encoding,
+    )  # fmt: skip
+    parse_options = pacsv.ParseOptions(
+        delimiter=facts.delimiter,
+        quote_char='"' if facts.quoted else False,
+        newlines_in_values=facts.quoted,
+        ignore_empty_lines=True,
+    )
+    convert_options = pacsv.ConvertOptions(
+        include_columns=names[:1], column_types={names[0]: pa.string()}
+    )
+    try:
+        with facts.open() as handle, pacsv.open_csv(
+            handle, read_options=read_options, parse_options=parse_options,
+            convert_options=convert_options,
+        ) as reader:  # fmt: skip
+            for _ in reader:
+                pass
+    except pa.ArrowInvalid as error:
+        found = _FIELD_COUNT.search(str(error))
+        if not found:
+            return  # not about field counts: the chunked parse reports it
+        size = facts.end - facts.start
+        with io.TextIOWrapper(facts.open(), encoding=facts.encoding, newline="") as text:
+            located = locate_bad_row(text, facts.delimiter, size)
+        if located is not None:
+            raise located from None
+        raise _field_count_error(b"", facts.delimiter, found.group(0)) from None
+
+
+def utf16_to_utf8_file(path: str | os.PathLike, codec: str, target: str | os.PathLike) -> None:
+    """Write a UTF-16 file (``codec`` from ``inspect_csv_file``) as UTF-8 to ``target``, in
+    blocks; refuses one that does not decode, as ``read_csv`` does."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    try:
+        with open(path, "rb") as source, open(target, "wb") as sink:
+            while block := source.read(_SCAN_BLOCK):
+                sink.write(decoder.decode(block).encode("utf-8"))
+            sink.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except UnicodeDecodeError:
+        raise _utf16_error(codec) from None
 
 
 def _not_text_error() -> AecoreError:
@@ -236,20 +448,35 @@ def _trim_trailing_blank_lines(data: bytes, delimiter: str) -> bytes:
 
     The last real row keeps its own trailing delimiters (empty last fields).
     """
+    cut = data_end(lambda start, stop: data[start:stop], len(data), delimiter)
+    return data if cut == len(data) else data[:cut]
+
+
+def data_end(read: Callable[[int, int], bytes], size: int, delimiter: str) -> int:
+    """Where a file's data ends: the byte after the line end of its last line that holds more
+    than spaces and delimiters (``read(start, stop)`` gives the file's bytes start:stop; for a
+    file in an ASCII-compatible encoding). Whole-file and chunked reading both stop there."""
     blank = b" \t\r\n\x0b\x0c" + delimiter.encode()
-    end = len(data)
+    end = size
     while end > 0:
         start = max(0, end - 65536)
-        stripped = data[start:end].rstrip(blank)
+        stripped = read(start, end).rstrip(blank)
         if stripped:
             last = start + len(stripped)
             break
         end = start
     else:
-        return data
-    newline = data.find(b"\n", last)
-    cut = len(data) if newline < 0 else newline + 1
-    return data if cut == len(data) else data[:cut]
+        return size
+    # The line end after the last real content: within the blank tail, so a short read finds it.
+    tail = read(last, min(size, last + 65536))
+    while True:
+        newline = tail.find(b"\n")
+        if newline >= 0:
+            return last + newline + 1
+        if last + len(tail) >= size or not tail:
+            return size
+        last += len(tail)
+        tail = read(last, min(size, last + 65536))
 
 
 def _field_counts(sample: str, delimiter: str, limit: int = 200) -> list[int]:
@@ -451,11 +678,19 @@ def _field_count_error(payload: bytes, delimiter: str, detail: str) -> AecoreErr
 def _locate_bad_row(payload: bytes, delimiter: str) -> AecoreError | None:
     """The first row whose field count differs from the header's, by physical line number."""
     text = payload.decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return locate_bad_row(io.StringIO(text, newline=""), delimiter, len(text))
+
+
+def locate_bad_row(lines: Iterable[str], delimiter: str, size: int) -> AecoreError | None:
+    """The error for the first row of ``lines`` (text, read with newline="") whose field
+    count differs from the header's, by physical line number; None when there is none. Whole
+    and chunked reading report a ragged row by this one message. ``size``: the text's length
+    at most (the longest field allowed)."""
+    reader = csv.reader(lines, delimiter=delimiter)
     expected = None
     start = 1
     limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(text)))
+    csv.field_size_limit(max(limit, size))
     try:
         for row in reader:
             if row and expected is None:
@@ -498,13 +733,35 @@ def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
         series = frame[column]
         if _kind(series) != "text":
             continue
-        present = series.dropna().astype(str).str.strip()
-        if present.empty or not present.iloc[:1000].str.contains(",", regex=False).any():
-            continue
-        if present.str.fullmatch(r"[+-]?(?:\d+|\d*,\d+)(?:[eE][+-]?\d+)?").all():
-            numbers = pd.to_numeric(series.str.strip().str.replace(",", ".", regex=False))
-            converted[column] = numbers.astype("float64")
+        if decimal_comma_verdict(series):
+            converted[column] = decimal_comma_numbers(series)
     return frame.assign(**converted) if converted else frame
+
+
+_DECIMAL_COMMA = r"[+-]?(?:\d+|\d*,\d+)(?:[eE][+-]?\d+)?"
+
+
+def decimal_comma_verdict(series: pd.Series, *, strict: bool = False) -> bool | None:
+    """For a text column of a semicolon file: True when every present value is a number and
+    some are written with a decimal comma (1,5), False when a present value is not such a
+    number, else None (nothing present, or no comma; with ``strict`` a value that is not such
+    a number still gives False). A column read in chunks is converted when a chunk says True
+    and none says False: the verdict a read of the whole file gives."""
+    present = series.dropna().astype(str).str.strip()
+    if present.empty:
+        return None
+    has_comma = bool(present.str.contains(",", regex=False).any())
+    if not has_comma and not strict:
+        return None
+    if not present.str.fullmatch(_DECIMAL_COMMA).all():
+        return False
+    return True if has_comma else None
+
+
+def decimal_comma_numbers(series: pd.Series) -> pd.Series:
+    """A decimal-comma column (see ``decimal_comma_verdict``) as float64 numbers."""
+    text = series.astype("str").str.strip().str.replace(",", ".", regex=False)
+    return pd.to_numeric(text).astype("float64")
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,6 +858,19 @@ def label_like_inputs(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]
         if evidence is not None:
             found[column] = evidence.why
     return found
+
+
+def label_like_message(found: dict[str, str]) -> str | None:
+    """One warning (Markdown) naming the inputs of ``label_like_inputs``; ``None`` if none."""
+    if not found:
+        return None
+    named = ", ".join(f"**{column}** ({why})" for column, why in found.items())
+    verb = "looks like a label but is" if len(found) == 1 else "look like labels but are"
+    return (
+        f"{named} {verb} a model input: the model can learn the answer from it, so its scores "
+        "and metrics would mislead. Make it the label, or ignore it, unless it is a real "
+        "measurement."
+    )
 
 
 def _label_warning(evidence: _LabelEvidence) -> str:

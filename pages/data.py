@@ -77,8 +77,10 @@ st.subheader("Column roles")
 st.caption(
     "**feature**: a numeric model input · **categorical**: a text input, one-hot encoded · "
     "**time**: orders the rows (never an input) · **label**: known anomalies, used only to "
-    "evaluate (1 or text such as 'attack' = anomaly) · **ignore**: not used. Pre-filled by "
-    "inference; change a role in the table."
+    "evaluate (1 or text such as 'attack' = anomaly) · **id**: identifies rows, carried into "
+    "scored views and exports (never an input) · **ignore**: not used. Pre-filled by "
+    "inference; change a role in the table. Roles you change are remembered for this file "
+    "while the session lasts."
 )
 notes = cache.role_notes(data_key, cache.roles_json(roles), frame, roles)
 table = pd.DataFrame(
@@ -109,8 +111,14 @@ if mapping != roles.as_mapping(columns):
     except AecoreError as error:
         st.error(f"These roles cannot be used: {error}")
     else:
-        state.put(state.ROLES, roles)
+        session.set_roles(roles)
         st.rerun()
+
+label_like = data.label_like_message(
+    cache.label_like_inputs(data_key, cache.roles_json(roles), frame, roles)
+)
+if label_like:
+    st.warning(label_like, icon=":material/warning:")
 
 dropped = list(roles.ignore)
 imputed = [c for c in roles.inputs if "imputed" in notes.get(c, "")]
@@ -133,9 +141,11 @@ else:
         extra.append(f"label **{roles.label}**")
     if roles.time:
         extra.append(f"time **{roles.time}**")
+    if roles.ids:
+        extra.append(f"{'ids' if len(roles.ids) > 1 else 'id'} **{', '.join(roles.ids)}**")
     st.success(
         f"Ready to train on {len(roles.inputs)} input columns ({', '.join(parts)})"
-        + (f"; {' and '.join(extra)}." if extra else ".")
+        + (f"; {', '.join(extra)}." if extra else ".")
     )
     st.page_link(
         session.TRAIN_PAGE, label="Train a model on this data", icon=":material/arrow_forward:"

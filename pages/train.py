@@ -25,6 +25,13 @@ frame = state.get(state.DATA_FRAME)
 roles = state.get(state.ROLES)
 data_name = state.get(state.DATA_NAME)
 st.caption(f"Data: {widgets.data_caption()}")
+label_like = data.label_like_message(
+    cache.label_like_inputs(state.get(state.DATA_KEY), cache.roles_json(roles), frame, roles)
+)
+if label_like:  # an input that looks like the answer: say so before anything is trained
+    st.warning(label_like, icon=":material/warning:")
+    st.page_link(session.DATA_PAGE, label="Change the roles on the Data page",
+                 icon=":material/table_view:")  # fmt: skip
 
 
 @st.fragment(run_every=jobs.POLL_SECONDS)
@@ -35,6 +42,8 @@ def live_panel() -> None:
         return
     if not job.running:
         st.rerun()
+    if widgets.queued_panel(job, cancel_label="Cancel training", cancel_key="cancel_training"):
+        return
     progress = list(job.progress)
     status = jobs.epoch_status(progress)
     if status is not None:
@@ -103,6 +112,8 @@ if job is not None:
     )
     if job.status == "failed":
         st.error(job.error)
+    elif job.status == "cancelled" and job.detector is None:
+        st.warning("Training was cancelled before it started; nothing was trained.")
     elif job.status == "cancelled":
         st.warning(
             f"Training was cancelled after {history.get('epochs_run', 0)} epoch(s). The model "
@@ -193,8 +204,13 @@ if job is not None:
                     f"instead of {detector.threshold_:.4g}",
                     value=True,
                 )
-            if st.form_submit_button("Save", icon=":material/save:"):
+            if session.models_read_only():
+                st.caption(session.READ_ONLY_NOTE)
+            if st.form_submit_button(
+                "Save", icon=":material/save:", disabled=session.models_read_only()
+            ):
                 try:
+                    session.check_models_writable()
                     if keep_threshold:
                         detector.set_threshold(own_threshold)  # this session's own model
                     folder = persistence.save(detector, name, description=description)
@@ -363,6 +379,7 @@ with st.container(border=True):
         "random_state": int(seed),
         **extra,
     }  # fmt: skip
+    plan_error = None
     try:
         plan = jobs.planned_schedule(frame, params, state.get(state.DATA_KEY))
     except AecoreError as error:
@@ -376,12 +393,11 @@ if submitted:
     if hidden_error:
         st.error("Hidden layer widths must be whole numbers such as '64, 16', or 'auto'.")
         st.stop()
+    if plan_error:  # e.g. a setting out of range or a network over the memory budget
+        st.error(plan_error)
+        st.stop()
     state.put(
         state.JOB,
         jobs.start(frame, params, data_name=data_name, data_key=state.get(state.DATA_KEY)),
     )
-    plan_error = None
     st.rerun()
-    if plan_error:  # e.g. a setting out of range or a network over the memory budget
-        st.error(plan_error)
-        st.stop()

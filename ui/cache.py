@@ -87,6 +87,12 @@ def role_notes(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> d
     return data.role_notes(_frame, _roles)
 
 
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def label_like_inputs(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> dict:
+    """``aecore.data.label_like_inputs``: model inputs that look like a label, and why."""
+    return data.label_like_inputs(_frame, _roles)
+
+
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Comparing with PCA…")
 def pca_table(
     model_key: str, data_key: str, trained_on_frame: bool, _detector, _frame: pd.DataFrame

@@ -6,6 +6,7 @@ Pages ask here for the current data / model / scored data; when a step is missin
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from . import cache, state
 DEMO_MODEL = "server-metrics-demo"
 DEFAULT_SAMPLE = "server_metrics"
 MAX_SESSION_MODELS = 3
+MAX_REMEMBERED_ROLES = 20  # files whose chosen roles this session remembers (the latest)
+ROLES_RESTORED = "The column roles you chose for this file earlier in this session are restored."
 
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
@@ -45,6 +48,7 @@ class Problem:
     page: str
     link_label: str
     level: str = "info"  # info, warning or error
+    reload_sample: str | None = None  # a sample the page offers to load again (idle release)
 
 
 @dataclass
@@ -71,21 +75,75 @@ def models_dir() -> str:
     return str(persistence.models_dir_path())
 
 
+READ_ONLY_VARIABLE = "AECORE_READ_ONLY_MODELS"
+READ_ONLY_NOTE = (
+    "The model store is read-only on this dashboard: saved models can be used and score data, "
+    "but nothing can be saved, overwritten or deleted here."
+)
+
+
+def models_read_only() -> bool:
+    """Is the model store read-only from the dashboard? Set ``AECORE_READ_ONLY_MODELS=1`` (or
+    true/yes/on) in the server's environment: loading and scoring stay allowed; saving,
+    retraining into a bundle and deleting are refused (their buttons are disabled)."""
+    return os.environ.get(READ_ONLY_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def check_models_writable() -> None:
+    """Raise ``AecoreError`` (with ``READ_ONLY_NOTE``) when the model store is read-only."""
+    if models_read_only():
+        raise AecoreError(READ_ONLY_NOTE)
+
+
 # ---------------------------------------------------------------- data
 
 
 def set_data(frame: pd.DataFrame, key: str, name: str, source: str, roles=None) -> None:
-    """Make ``frame`` the session's data (roles inferred unless given)."""
+    """Make ``frame`` the session's data (roles inferred unless given).
+
+    Without given roles, the roles the analyst chose for the same content earlier in this
+    session come back (see ``set_roles``), with a notice saying so.
+    """
     if roles is None:
-        roles = data.infer_roles(frame)
+        roles = remembered_roles(key, frame)
+        if roles is not None:
+            state.put(state.NOTICE, ("info", ROLES_RESTORED))
+        else:
+            roles = data.infer_roles(frame)
     if key != state.get(state.DATA_KEY):
         # Messages about the previous data must not read as if about this one.
         state.put(state.THRESHOLD_MESSAGE, None)
+    state.put(state.RELEASED, None)
     state.put(state.DATA_FRAME, frame)
     state.put(state.DATA_KEY, key)
     state.put(state.DATA_NAME, name)
     state.put(state.DATA_SOURCE, source)
     state.put(state.ROLES, roles)
+
+
+def set_roles(roles: ColumnRoles) -> None:
+    """The analyst's roles for the current data, remembered for this file's content (the last
+    ``MAX_REMEMBERED_ROLES`` files): loading the same content again restores them."""
+    state.put(state.ROLES, roles)
+    key = state.get(state.DATA_KEY)
+    if key is None:
+        return
+    memory = state.get(state.ROLES_MEMORY)
+    memory.pop(key, None)
+    memory[key] = roles.to_dict()
+    while len(memory) > MAX_REMEMBERED_ROLES:
+        memory.pop(next(iter(memory)))
+
+
+def remembered_roles(key: str, frame: pd.DataFrame) -> ColumnRoles | None:
+    """The roles chosen earlier in this session for content ``key``, if they fit ``frame``."""
+    saved = state.get(state.ROLES_MEMORY).get(key)
+    if saved is None:
+        return None
+    roles = ColumnRoles.from_dict(saved)
+    if sorted(roles.named) != sorted(map(str, frame.columns)):
+        return None
+    return roles
 
 
 def sample_roles(name: str, frame: pd.DataFrame) -> ColumnRoles:
@@ -98,7 +156,10 @@ def sample_roles(name: str, frame: pd.DataFrame) -> ColumnRoles:
 def load_sample(name: str) -> None:
     """Load a committed sample CSV (raises ``AecoreError`` if it cannot be read)."""
     frame, key = cache.read_sample(name, cache.sample_modified(name))
-    set_data(frame, key, SAMPLES[name].filename, "sample", sample_roles(name, frame))
+    roles = remembered_roles(key, frame)
+    if roles is not None:
+        state.put(state.NOTICE, ("info", ROLES_RESTORED))
+    set_data(frame, key, SAMPLES[name].filename, "sample", roles or sample_roles(name, frame))
 
 
 def read_upload(payload: bytes) -> tuple[pd.DataFrame, str]:
@@ -198,9 +259,30 @@ def current_model() -> Model | None:
 
 
 def missing_data() -> Problem | None:
+    released = state.get(state.RELEASED)
+    if state.get(state.DATA_FRAME) is None and released:
+        return released_problem(released)
     if state.get(state.DATA_FRAME) is None:
         return Problem("No data is loaded yet: load a CSV or a sample first.", DATA_PAGE, "Data")
     return None
+
+
+def released_problem(released: dict) -> Problem:
+    """What the analyst reads on return after an idle release (``ui.state.release_if_idle``)."""
+    sample = next(
+        (name for name, s in SAMPLES.items() if s.filename == released["name"]), None
+    ) if released.get("source") == "sample" else None  # fmt: skip
+    again = (
+        "Reload it with the button below." if sample
+        else "Load it again on the Data page (your models and threshold are kept)."
+    )  # fmt: skip
+    return Problem(
+        f"Your data **{released['name']}** ({released['rows']:,} rows) was released after "
+        f"{released['minutes']} minutes without activity, to free the server's memory. {again}",
+        DATA_PAGE,
+        "Data",
+        reload_sample=sample,
+    )
 
 
 def missing_model() -> Problem:
@@ -331,12 +413,14 @@ def bundle_model(name: str, version: str | None = None) -> Model:
 
 
 def detector_bundles() -> list[str]:
-    """Names of the saved anomaly detectors (classifier bundles cannot be monitored)."""
+    """Names of the usable saved anomaly detectors (classifier bundles cannot be monitored; a
+    damaged bundle, listed with its problem on the Models page, is left out)."""
     models = cache.model_list(models_dir())
     if models.empty:
         return []
     kinds = models["kind"].fillna(persistence.DETECTOR_KIND)
-    return list(models.loc[kinds == persistence.DETECTOR_KIND, "name"])
+    usable = models["problem"].fillna("") == ""
+    return list(models.loc[(kinds == persistence.DETECTOR_KIND) & usable, "name"])
 
 
 def set_drift_batch(frame: pd.DataFrame, key: str, name: str) -> None:

@@ -7,6 +7,11 @@ visible to another session.
 from __future__ import annotations
 
 import copy
+import logging
+import os
+import threading
+import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import streamlit as st
@@ -16,6 +21,7 @@ DATA_KEY = "data_key"  # content fingerprint of the current data (cache key)
 DATA_NAME = "data_name"  # file name shown to the analyst
 DATA_SOURCE = "data_source"  # "sample", "upload" or "models page"
 ROLES = "roles"  # ColumnRoles of the current data
+ROLES_MEMORY = "roles_memory"  # {data key: roles dict}: roles the analyst chose, per file content
 UPLOAD_SEEN = "upload_seen"  # file id of the last upload processed (each is read once)
 UPLOAD_ERROR = "upload_error"  # (file id, message) of the last upload that failed
 MODEL_REF = "model_ref"  # {"kind": "bundle", "name", "version"} or {"kind": "session", "id"}
@@ -42,6 +48,8 @@ DRIFT_UPLOAD_ERROR = "drift_upload_error"  # (file id, message) of the last batc
 DRIFT_REPORT = "drift_report"  # (key, aecore.drift.DriftReport) for the chosen model and batch
 DRIFT_TASK = "drift_task"  # ui.background.Task retraining a model
 DRIFT_RETRAINED = "drift_retrained"  # what the last retraining produced, for the page to say
+LAST_ACTIVITY = "last_activity"  # time.time() of this session's last page run (idle release)
+RELEASED = "released"  # {"name", "source", "rows", "minutes"}: the data released while idle
 
 DEFAULTS: dict[str, Any] = {
     DATA_FRAME: None,
@@ -49,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     DATA_NAME: "",
     DATA_SOURCE: "",
     ROLES: None,
+    ROLES_MEMORY: {},
     UPLOAD_SEEN: None,
     UPLOAD_ERROR: None,
     MODEL_REF: None,
@@ -73,7 +82,23 @@ DEFAULTS: dict[str, Any] = {
     DRIFT_REPORT: None,
     DRIFT_TASK: None,
     DRIFT_RETRAINED: None,
+    LAST_ACTIVITY: None,
+    RELEASED: None,
 }
+
+# Idle release: a session that runs no page for this long gives back its data (the frame, its
+# scores, the drift batch and the few-label results); its models and settings are kept.
+IDLE_ENV = "AECORE_IDLE_RELEASE_MINUTES"
+DEFAULT_IDLE_RELEASE_MINUTES = 30
+RELEASED_KEYS = (
+    DATA_FRAME, DATA_KEY, ROLES, SCORES, SCORED, DRIFT_BATCH, DRIFT_REPORT,
+    FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER,
+)  # fmt: skip
+SWEEP_SECONDS = 60
+_TASK_KEYS = (JOB, FEW_LABELS_TASK, DRIFT_TASK)
+_IDLE_LOCK = threading.Lock()
+_sweeper: threading.Thread | None = None
+log = logging.getLogger(__name__)
 
 # Widget keys that pages share (set from code before the widget is drawn).
 THRESHOLD_SLIDER = "threshold_slider"
@@ -86,6 +111,10 @@ def init() -> None:
     for key, value in DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = copy.copy(value)
+    with _IDLE_LOCK:
+        release_if_idle(st.session_state)
+        st.session_state[LAST_ACTIVITY] = time.time()
+    _start_sweeper()
     if not st.session_state[DEFAULT_LOADED]:
         st.session_state[DEFAULT_LOADED] = True
         from . import session
@@ -107,3 +136,80 @@ def put(key: str, value: Any) -> None:
     if key not in DEFAULTS:
         raise KeyError(f"Unknown session key {key!r}: add it to ui.state.DEFAULTS.")
     st.session_state[key] = value
+
+
+# ---------------------------------------------------------------- idle release
+
+
+def idle_release_minutes() -> float | None:
+    """``$AECORE_IDLE_RELEASE_MINUTES`` (default 30); None when 0 (never release)."""
+    text = os.environ.get(IDLE_ENV, "").strip()
+    try:
+        minutes = float(text) if text else DEFAULT_IDLE_RELEASE_MINUTES
+    except ValueError:
+        minutes = DEFAULT_IDLE_RELEASE_MINUTES
+    return minutes if minutes > 0 else None
+
+
+def release_if_idle(session: MutableMapping, now: float | None = None) -> bool:
+    """Drop ``session``'s data (``RELEASED_KEYS``) when it ran no page for the idle time and
+    runs no background task; records what was released under ``RELEASED`` for the note the
+    analyst sees on return. True when something was released."""
+    minutes = idle_release_minutes()
+    last = session[LAST_ACTIVITY] if LAST_ACTIVITY in session else None
+    now = time.time() if now is None else now
+    if minutes is None or last is None or now - last < minutes * 60:
+        return False
+    if any(k in session and getattr(session[k], "running", False) for k in _TASK_KEYS):
+        return False
+    frame = session[DATA_FRAME] if DATA_FRAME in session else None
+    if frame is None:
+        return False
+    session[RELEASED] = {
+        "name": session[DATA_NAME] if DATA_NAME in session else "",
+        "source": session[DATA_SOURCE] if DATA_SOURCE in session else "",
+        "rows": int(len(frame)),
+        "minutes": int(round(minutes)) if float(minutes).is_integer() else minutes,
+    }
+    for key in RELEASED_KEYS:
+        if key in session:
+            del session[key]  # the old value goes at once, not at the session's next run
+        session[key] = copy.copy(DEFAULTS[key])
+    return True
+
+
+def sweep_idle_sessions(now: float | None = None) -> int:
+    """Release the data of every idle session of this server (see ``release_if_idle``), also
+    while nobody looks at it; returns how many were released. Nothing outside a running
+    Streamlit server (tests, scripts)."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return 0
+        sessions = Runtime.instance()._session_mgr.list_active_sessions()
+    except Exception:  # an internal API: without it, release waits for the session's next run
+        return 0
+    released = 0
+    for info in sessions:
+        try:
+            with _IDLE_LOCK:
+                released += release_if_idle(info.session.session_state, now)
+        except Exception:
+            log.exception("Idle release failed for a session")
+    return released
+
+
+def _start_sweeper() -> None:
+    global _sweeper
+    with _IDLE_LOCK:
+        if _sweeper is not None or idle_release_minutes() is None:
+            return
+
+        def sweep_forever() -> None:
+            while True:
+                time.sleep(SWEEP_SECONDS)
+                sweep_idle_sessions()
+
+        _sweeper = threading.Thread(target=sweep_forever, name="idle-release", daemon=True)
+        _sweeper.start()

@@ -12,6 +12,8 @@ product.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -23,6 +25,18 @@ MISSING_CATEGORY = "(missing)"
 OTHER_CATEGORY = "(other)"
 MAX_CATEGORIES = 50
 SKEW_FOR_LOG = 2.0
+# Hostile numbers. When transforming, a numeric value more than OUT_OF_RANGE of its column's
+# training spreads (the scale: standard deviation, range or interquartile range, as the scaling
+# says) from the column's centre, after the optional log, enters the model as exactly that many
+# spreads; an infinite value too, by its sign. Its squared error (about a million) puts the row
+# far above any threshold, and Explain names the column: no score is ever NaN or infinite.
+OUT_OF_RANGE = 1_000.0
+# In the training rows, an infinite cell or a sentinel is treated as missing (imputed with the
+# median; ``Preprocessor.notes_`` says how many per column). A sentinel is a value more than
+# SENTINEL_SPREADS times the larger of the column's interquartile range, |median| and 1 from
+# its median (3.4e38 or -1e20 among ordinary numbers; a long-tailed column such as byte counts
+# keeps its large values). A column where most present cells are such is refused.
+SENTINEL_SPREADS = 1e9
 
 
 def _skewness(values: np.ndarray) -> float:
@@ -44,8 +58,12 @@ def _signed_expm1(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.expm1(np.abs(x))
 
 
-def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """The given columns as a float32 matrix; text in a numeric column is a clear error."""
+def numeric_matrix(
+    frame: pd.DataFrame, columns: list[str], *, keep_infinite: bool = False
+) -> np.ndarray:
+    """The given columns as a float32 matrix; text in a numeric column is a clear error.
+
+    Infinite values (and numbers too large for float32) become NaN unless ``keep_infinite``."""
     if not columns:
         return np.zeros((len(frame), 0), dtype=np.float32)
     # Filled column by column into a (columns, rows) block: each column is one contiguous write.
@@ -62,8 +80,10 @@ def numeric_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
                     f"{str(example)[:40]!r}."
                 )
             series = converted
-        block[j] = series.to_numpy(dtype=np.float32, na_value=np.nan)
-    block[~np.isfinite(block)] = np.nan
+        with np.errstate(over="ignore", invalid="ignore"):
+            block[j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not keep_infinite:
+        block[~np.isfinite(block)] = np.nan
     return block.T
 
 
@@ -84,12 +104,15 @@ class Preprocessor:
         if missing:
             raise AecoreError(f"Columns not in the data: {', '.join(map(repr, missing))}.")
         self.numeric_ = []
-        values = numeric_matrix(frame, roles.features).astype(np.float64)
+        self.valid_ranges_ = {}  # per column: the (low, high) of usable training values
+        self.notes_ = []
+        values = numeric_matrix(frame, roles.features, keep_infinite=True).astype(np.float64)
         for j, column in enumerate(roles.features):
             col = values[:, j]
+            low, high = self._valid_range(column, col)
+            self.valid_ranges_[column] = (low, high)
+            col = np.where((col >= low) & (col <= high), col, np.nan)
             finite = col[np.isfinite(col)]
-            if finite.size == 0:
-                raise AecoreError(f"Column {column!r} is entirely empty; mark it as ignore.")
             fill = float(np.median(finite))
             col = np.where(np.isfinite(col), col, fill)
             use_log = self._wants_log(column, col)
@@ -111,6 +134,39 @@ class Preprocessor:
                 {"name": column, "categories": sorted(categories), "other": other}
             )
         return self
+
+    def _valid_range(self, column: str, col: np.ndarray) -> tuple[float, float]:
+        """The range of a column's usable training values (see ``SENTINEL_SPREADS``); notes how
+        many present cells fall outside it, and refuses the column when most of them do."""
+        present = ~np.isnan(col)
+        n_present = int(present.sum())
+        if n_present == 0:
+            raise AecoreError(f"Column {column!r} is entirely empty; mark it as ignore.")
+        finite = col[np.isfinite(col)]
+        if finite.size:
+            q1, median, q3 = np.percentile(finite, [25, 50, 75])
+            reach = SENTINEL_SPREADS * max(q3 - q1, abs(median), 1.0)
+            low, high = float(median - reach), float(median + reach)
+        else:
+            low, high = 0.0, -1.0  # nothing usable
+        bad = present & ~((col >= low) & (col <= high))
+        n_bad = int(bad.sum())
+        if n_bad == 0:
+            return low, high
+        example = f"{col[bad][0]:.4g}"
+        if 2 * n_bad > n_present:
+            raise AecoreError(
+                f"Column {column!r} is mostly infinite or far out of range ({n_bad:,} of "
+                f"{n_present:,} values, e.g. {example}); fix those cells or mark the column "
+                "as ignore."
+            )
+        note = (
+            f"Column {column!r}: {n_bad:,} infinite or far out of range value(s) (e.g. "
+            f"{example}) treated as missing in the training rows and imputed with the median."
+        )
+        self.notes_.append(note)
+        warnings.warn(note, UserWarning, stacklevel=4)
+        return low, high
 
     def _wants_log(self, column: str, col: np.ndarray) -> bool:
         if isinstance(self.log_transform, (list, tuple)):
@@ -179,8 +235,12 @@ class Preprocessor:
         return matrix
 
     # ---- transforming --------------------------------------------------------------------
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """The frame's input columns as a float32 matrix (n_rows, n_encoded)."""
+    def transform(self, frame: pd.DataFrame, *, training: bool = False) -> np.ndarray:
+        """The frame's input columns as a float32 matrix (n_rows, n_encoded).
+
+        Numbers are clipped to ``OUT_OF_RANGE`` spreads (infinite ones by their sign), so the
+        matrix is always finite. With ``training`` (the rows ``fit`` saw, right after it), the
+        cells ``fit`` treated as missing (infinite, sentinels) are imputed instead."""
         self._check_fitted()
         missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
@@ -190,19 +250,26 @@ class Preprocessor:
                 + "."
             )
         names = [p["name"] for p in self.numeric_]
-        x = numeric_matrix(frame, names)
+        x = numeric_matrix(frame, names, keep_infinite=True)
         if names:
             fill = np.array([p["fill"] for p in self.numeric_], dtype=np.float32)
             nan = np.isnan(x)
+            ranges = getattr(self, "valid_ranges_", None)
+            if training and ranges:
+                low = np.array([ranges[n][0] for n in names], dtype=np.float64)
+                high = np.array([ranges[n][1] for n in names], dtype=np.float64)
+                nan |= ~((x >= low) & (x <= high))
             if nan.any():
                 x = np.where(nan, fill, x)
-            log = np.array([p["log"] for p in self.numeric_])
-            if log.any():
-                x[:, log] = _signed_log1p(x[:, log])
-            center = np.array([p["center"] for p in self.numeric_], dtype=np.float32)
-            scale = np.array([p["scale"] for p in self.numeric_], dtype=np.float32)
-            x -= center
-            x /= scale
+            with np.errstate(over="ignore", invalid="ignore"):
+                log = np.array([p["log"] for p in self.numeric_])
+                if log.any():
+                    x[:, log] = _signed_log1p(x[:, log])
+                center = np.array([p["center"] for p in self.numeric_], dtype=np.float32)
+                scale = np.array([p["scale"] for p in self.numeric_], dtype=np.float32)
+                x -= center
+                x /= scale
+            np.clip(x, -OUT_OF_RANGE, OUT_OF_RANGE, out=x)
         blocks = [x]
         for p in self.categorical_:
             categories = p["categories"]

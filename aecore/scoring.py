@@ -27,6 +27,10 @@ from .architectures import Autoencoder
 
 SCORE_BATCH = 16_384
 SCORE_VALUES = 524_288  # input values per compiled call (2 MB): activations stay in cache
+# The per-feature error given where the network's arithmetic overflowed (it cannot on inputs
+# that ``Preprocessor.transform`` clipped, but no score may ever be NaN or infinite): far above
+# any threshold, and small enough that a row's sum stays finite in float32.
+OVERFLOW_ERROR = 1e30
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Scorer:
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
+        self._n_encoded = n_encoded
 
         def errors(x, recon, weights_):
             squared = tf.square(recon - x)
@@ -145,6 +150,19 @@ class Scorer:
                     outputs[position] = np.empty((n, *value.shape[1:]), dtype=np.float32)
                 outputs[position][start:stop] = value
         row, per_feature, code, recon = outputs
+        _finite_errors(row, per_feature, self._n_encoded)
         return ScoreArrays(
             row_error=row, feature_errors=per_feature, latent=code, reconstruction=recon
         )
+
+
+def _finite_errors(row: np.ndarray, per_feature: np.ndarray, n_encoded: float) -> None:
+    """In place: a non-finite per-feature error becomes ``OVERFLOW_ERROR``, and a row with one
+    (or with a non-finite error) gets its per-feature errors' sum over the encoded columns,
+    so its errors still add up to its score."""
+    if np.isfinite(row).all() and np.isfinite(per_feature).all():
+        return
+    bad = ~np.isfinite(per_feature)
+    per_feature[bad] = OVERFLOW_ERROR
+    rows = bad.any(axis=1) | ~np.isfinite(row)
+    row[rows] = per_feature[rows].sum(axis=1, dtype=np.float64) / n_encoded

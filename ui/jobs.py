@@ -5,11 +5,17 @@ stop them, the Cancel button works, and the page polls their progress.
 result fields (no streamlit call is made from it), and the page reads them. ``TrainingJob`` is
 the Train page's task (fitting a detector); ``ui.background`` holds the other pages' steps (the
 few-label comparison and classifier, retraining a drifted model), run by ``start_task``.
+
+Every background task goes through one process-wide ``WorkerPool`` (``POOL``): at most
+``$AECORE_TRAINING_WORKERS`` (default ``DEFAULT_TRAINING_WORKERS``, 2) run at once, whichever
+sessions started them; the others wait in line (status "queued", ``queue_position``) and can be
+cancelled while they wait.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -23,6 +29,8 @@ import pandas as pd
 from aecore.errors import AecoreError
 
 POLL_SECONDS = 0.5  # the Train page's live loss curve
+WORKERS_ENV = "AECORE_TRAINING_WORKERS"
+DEFAULT_TRAINING_WORKERS = 2
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +48,7 @@ class Task:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     messages: list = field(default_factory=list)  # steps, as sentences
     progress: list = field(default_factory=list)  # aecore.training.EpochProgress per epoch
-    status: str = "running"  # running, done, cancelled, failed
+    status: str = "running"  # queued (waiting for a worker), running, done, cancelled, failed
     error: str | None = None
     result: Any = None
     started: float = field(default_factory=time.time)
@@ -48,10 +56,23 @@ class Task:
     collected: bool = False  # the page has taken the result into the session
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _pool: WorkerPool | None = field(default=None, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Not ended yet: running, or queued for a worker."""
+        return self.status in ("running", "queued")
+
+    @property
+    def queued(self) -> bool:
+        return self.status == "queued"
+
+    @property
+    def queue_position(self) -> int | None:
+        """1 when this task is next in line for a worker, 2 behind one other...; None unless
+        queued."""
+        return self._pool.position(self) if self._pool is not None and self.queued else None
 
     @property
     def seconds(self) -> float:
@@ -63,8 +84,11 @@ class Task:
 
     def cancel(self) -> None:
         """Stop after the current batch (training; the best weights so far are kept) or the
-        current step (anything else)."""
+        current step (anything else); a task still queued is taken out of the line at once."""
         self._cancel.set()
+        if self._pool is not None and self._pool.withdraw(self):
+            self.status, self.finished = "cancelled", time.time()
+            self._done.set()
 
     def say(self, message: str) -> None:
         """Record a step; raises ``Cancelled`` once Cancel was pressed."""
@@ -91,21 +115,112 @@ class Task:
             self.status = "cancelled" if self._cancel.is_set() else "done"
         finally:
             self.finished = time.time()
+            self._done.set()
 
     def _launch(self, work: Callable[[Task], Any], synchronous: bool) -> None:
         if synchronous:
             self._run(work)
             return
-        self._thread = threading.Thread(
-            target=self._run, args=(work,), name=f"{self.kind}-{self.id}", daemon=True
-        )
-        self._thread.start()
+        self._pool = POOL
+        POOL.submit(self, work)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task ends (tests and scripts); True when it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._pool is not None:
+            self._done.wait(timeout)
         return not self.running
+
+
+class WorkerPool:
+    """At most ``workers`` tasks run at once, each in its own daemon thread; the others wait in
+    line, first come first served, whichever session started them."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Task, Callable[[Task], Any]]] = []
+        self._running: set[Task] = set()
+
+    def submit(self, task: Task, work: Callable[[Task], Any]) -> None:
+        with self._lock:
+            task.status = "queued"
+            self._waiting.append((task, work))
+            self._dispatch()
+
+    def position(self, task: Task) -> int | None:
+        with self._lock:
+            for place, (waiting, _) in enumerate(self._waiting, start=1):
+                if waiting is task:
+                    return place
+        return None
+
+    def withdraw(self, task: Task) -> bool:
+        """Take a queued task out of the line; False when it is not waiting (any more)."""
+        with self._lock:
+            for index, (waiting, _) in enumerate(self._waiting):
+                if waiting is task:
+                    del self._waiting[index]
+                    return True
+        return False
+
+    @property
+    def n_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def n_queued(self) -> int:
+        return len(self._waiting)
+
+    def _dispatch(self) -> None:  # with the lock held
+        while len(self._running) < self.workers and self._waiting:
+            task, work = self._waiting.pop(0)
+            self._running.add(task)
+            task.status, task.started = "running", time.time()
+            task._thread = threading.Thread(
+                target=self._work, args=(task, work), name=f"{task.kind}-{task.id}", daemon=True
+            )
+            task._thread.start()
+
+    def _work(self, task: Task, work: Callable[[Task], Any]) -> None:
+        try:
+            task._run(work)
+        finally:
+            with self._lock:
+                self._running.discard(task)
+                self._dispatch()
+
+
+def training_workers() -> int:
+    """How many background tasks run at once: ``$AECORE_TRAINING_WORKERS``, else 2."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    try:
+        workers = int(text) if text else DEFAULT_TRAINING_WORKERS
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        log.warning("%s=%r is not a whole number >= 1; using %d.", WORKERS_ENV, text,
+                    DEFAULT_TRAINING_WORKERS)  # fmt: skip
+        workers = DEFAULT_TRAINING_WORKERS
+    return workers
+
+
+POOL = WorkerPool(training_workers())
+
+
+def queue_text(task: Task) -> str | None:
+    """'Queued: 2 jobs ahead of yours. ...' while ``task`` waits for a worker, else None."""
+    position = task.queue_position
+    if position is None:
+        return None
+    workers = task._pool.workers if task._pool is not None else POOL.workers
+    ahead = "yours is next in line" if position == 1 else (
+        f"{position - 1} job{'s' if position > 2 else ''} ahead of yours"
+    )
+    models = "one model" if workers == 1 else f"{workers} models"
+    return (
+        f"Queued: {ahead}. The server trains {models} at a time, for all users; yours starts "
+        "as soon as one ends."
+    )
 
 
 def start_task(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from aecore.errors import AecoreError
+
 from . import jobs, session, state
 
 
@@ -20,6 +22,15 @@ def show_problem(problem: session.Problem) -> None:
     """Say what is missing and link to the page that fixes it."""
     show = {"info": st.info, "warning": st.warning, "error": st.error}[problem.level]
     show(problem.message)
+    if problem.reload_sample and st.button(
+        "Reload the data", icon=":material/refresh:", key="reload_released"
+    ):
+        try:
+            session.load_sample(problem.reload_sample)
+        except AecoreError as error:
+            st.error(str(error))
+        else:
+            st.rerun()
     st.page_link(problem.page, label=f"Go to {problem.link_label}", icon=":material/arrow_forward:")
 
 
@@ -73,12 +84,26 @@ def sidebar_status() -> None:
         st.caption(f":material/model_training: {model_caption()}")
         job = state.get(state.JOB)
         if job is not None and job.running:
-            st.caption(":material/hourglass_top: a model is training (see the Train page)")
+            doing = "is queued for training" if job.queued else "is training"
+            st.caption(f":material/hourglass_top: a model {doing} (see the Train page)")
 
 
 def fmt_threshold(value: float) -> str:
     """A threshold as shown everywhere: 4 significant digits."""
     return f"{value:.4g}"
+
+
+def queued_panel(task, *, cancel_label: str, cancel_key: str) -> bool:
+    """While ``task`` waits for a worker (``ui.jobs.WorkerPool``): its place in the line and a
+    Cancel button that takes it out at once. False (nothing drawn) once it runs."""
+    text = jobs.queue_text(task)
+    if text is None:
+        return False
+    st.info(text, icon=":material/hourglass_top:")
+    if st.button(cancel_label, icon=":material/stop_circle:", key=cancel_key):
+        task.cancel()
+        st.rerun()
+    return True
 
 
 def task_panel(task, *, cancel_label: str, cancel_key: str, stopping: str) -> None:
@@ -90,6 +115,8 @@ def task_panel(task, *, cancel_label: str, cancel_key: str, stopping: str) -> No
         return
     if not task.running:
         st.rerun()
+    if queued_panel(task, cancel_label=cancel_label, cancel_key=cancel_key):
+        return
     step = task.messages[-1] if task.messages else "Starting"
     status = jobs.epoch_status(list(task.progress))  # the model training now: first or second
     if status is not None:

@@ -28,6 +28,7 @@ from .defaults import default_code_size, default_training
 from .errors import AecoreError, NotFittedError
 from .preprocessing import Preprocessor
 from .roles import ColumnRoles
+from .settings import check_budget, check_settings
 from .splits import Split, split_rows
 from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
@@ -185,6 +186,7 @@ class AnomalyDetector(BaseEstimator):
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
         self.trained_on_ = "normal" if normal_only else "all"  # decides the second model
         second_share = self._second_model_share()
+        self._check_memory(n_inputs, code_size, schedule, len(x_train), second_share)
         schedule = self._schedule(len(x_train), n_inputs, second_share)
 
         autoencoder = self._build(n_inputs, code_size, self.window)
@@ -234,6 +236,7 @@ class AnomalyDetector(BaseEstimator):
 
     def _training_rows(self, frame: pd.DataFrame, y=None):
         """The roles, labels, time order, whether only normal rows train, and the row split
+        check_settings(self.get_params(deep=False))  # every setting, before any work
         that ``fit`` uses on ``frame`` (raises ``AecoreError`` when it cannot train)."""
         if self.train_on not in ("auto", "all", "normal"):
             raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
@@ -297,6 +300,9 @@ class AnomalyDetector(BaseEstimator):
         preprocessor = Preprocessor(self.scaling, self.log_transform)
         n_inputs = preprocessor.fit(frame.iloc[split.train], roles).n_encoded
         schedule = self._schedule(len(split.train), n_inputs, second_share)
+        # The automatic code size is at most 32 and half the inputs: a bound, not computed here.
+        code_size = int(self.code_size or max(1, min(32, n_inputs // 2)))
+        self._check_memory(n_inputs, code_size, schedule, len(split.train), second_share)
         schedule["batch_size"] = int(min(schedule["batch_size"], len(split.train)))
         return {
             **schedule,
@@ -306,6 +312,17 @@ class AnomalyDetector(BaseEstimator):
             "models": 1 + (second_share is not None),
             "automatic": [key for key in SCHEDULE_KEYS if getattr(self, key) is None],
         }
+    def _check_memory(self, n_inputs, code_size, schedule, n_rows, second_share) -> None:
+        """The schedule's settings in range, and the network's estimated training memory
+        within the budget (``aecore.settings.check_budget``): raised before Keras allocates
+        anything."""
+        check_settings({"code_size": code_size, **schedule})
+        check_budget(
+            self.architecture, n_inputs, code_size, self.hidden_sizes, window=self.window,
+            batch_size=int(schedule["batch_size"]), n_rows=n_rows,
+            models=1 + (second_share is not None),
+        )  # fmt: skip
+
 
     def _second_model_share(self, trained_on: str | None = None) -> float | None:
         share = self.second_model

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from aecore import charts
-from aecore.drift import RETRAIN_MODES
+from aecore.drift import RETRAIN_MODES, describe_training
 from aecore.errors import AecoreError
 from aecore.samples import SAMPLES
 from ui import background, cache, session, state, widgets
@@ -22,9 +22,17 @@ VERDICT_STYLE = {
     "drifted": ("red", ":material/error:", st.error),
 }
 MODE_TEXT = {
-    "scratch": "From scratch, on a recent window of the new batch (same settings and columns)",
+    "scratch": "From scratch, on the normal rows of a recent window of the new batch (same "
+    "settings and columns)",
     "fine_tune": "Fine-tune the model on the new batch's normal rows (low learning rate)",
 }
+
+
+
+def fmt_or_na(value: float, spec: str, suffix: str = "") -> str:
+    """A measure of the normal rows, or "n/a" when too few rows look normal to measure it."""
+    return "n/a" if value != value else f"{value:{spec}}{suffix}"
+
 
 widgets.page_setup()
 st.title("Drift")
@@ -33,7 +41,9 @@ st.markdown(
     "Has normal behaviour changed since the model was trained? The new batch's reconstruction "
     "errors are compared with the errors of held-out rows kept with the model at training "
     "time: if normal rows now look unusual to the model, it raises false alarms and needs "
-    "retraining."
+    "retraining. Drift is judged on the batch's normal rows (labelled normal, or else at or "
+    "below the threshold); its share of anomalies is reported apart, since a batch full of "
+    "anomalies is not a reason to retrain."
 )
 
 # ---------------------------------------------------------------- the model
@@ -145,7 +155,11 @@ except AecoreError as error:
     st.stop()
 
 color, icon, box = VERDICT_STYLE[report.verdict]
-st.header(f"Verdict: :{color}[{report.verdict}]", anchor=False)
+verdict_text = report.verdict
+if report.many_anomalies:
+    color, icon, box = "orange", ":material/warning:", st.warning
+    verdict_text += ", many anomalies"
+st.header(f"Verdict: :{color}[{verdict_text}]", anchor=False)
 box(f"**{report.headline}**", icon=icon)
 tiles = st.columns(5)
 tiles[0].metric(
@@ -155,11 +169,17 @@ tiles[0].metric(
     delta_color="off",
     delta_arrow="off",
 )
-tiles[1].metric("KS statistic D", f"{report.ks_statistic:.3f}", help="Largest gap between the "
-                "two error distributions (one-sided: are the new errors larger?).")  # fmt: skip
-tiles[2].metric("Population stability index", f"{report.psi:.3f}",
-                help="Below 0.1 stable, 0.1 to 0.25 drifting, above 0.25 drifted.")  # fmt: skip
-tiles[3].metric("Median error vs reference", f"{report.median_ratio:.2f}×")
+part = "labelled normal" if report.normal_basis == "labelled" else "at or below the threshold"
+tiles[1].metric("KS statistic D (normal rows)", fmt_or_na(report.ks_statistic, ".3f"),
+                help="Largest gap between the error distributions of the batch's normal rows "
+                f"({part}) and the reference rows (one-sided: are the new errors "
+                "larger?).")  # fmt: skip
+tiles[2].metric("Stability index (normal rows)", fmt_or_na(report.psi, ".3f"),
+                help="Population stability index of the normal rows' errors. Below 0.1 stable, "
+                "0.1 to 0.25 drifting, above 0.25 drifted.")  # fmt: skip
+tiles[3].metric("Median error vs reference", fmt_or_na(report.median_ratio, ".2f", "×"),
+                help=f"The median error of the batch's {report.n_normal_part:,} normal rows "
+                f"({part}) over the reference median.")  # fmt: skip
 if report.false_alarm_share is not None:
     tiles[4].metric("False alarms", f"{report.false_alarm_share:.1%}",
                     help="Share of the rows labelled normal in the batch that are above the "
@@ -242,7 +262,11 @@ if task is not None and not task.collected:
         if params["make_current"]:
             session.use_bundle(params["save_as"], task.result["version"])
         retrained = task.result["detector"].retraining_
-        state.put(state.DRIFT_RETRAINED, {**params, **task.result, "retraining": retrained})
+        state.put(
+            state.DRIFT_RETRAINED,
+            {**params, **task.result, "retraining": retrained,
+             "description": describe_training(task.result["meta"])},
+        )  # fmt: skip
         st.rerun()
 if task is not None and task.status == "failed":
     st.error(task.error)
@@ -251,14 +275,13 @@ elif task is not None and task.status == "cancelled":
 
 done = state.get(state.DRIFT_RETRAINED)
 if done is not None and task is not None and task.status == "done":
-    how = "Fine-tuned" if done["mode"] == "fine_tune" else "Retrained from scratch"
     kept = (
         "the previous version is kept and listed on the Models page"
         if done["replaces"]
         else "a new saved model"
     )
     st.success(
-        f"{how} on {done['retraining']['rows']:,} rows of {done['batch_name']}: threshold "
+        f"{done['description']} Threshold "
         f"{widgets.fmt_threshold(done['retraining']['previous_threshold'])} → "
         f"{widgets.fmt_threshold(done['retraining']['threshold'])}. Saved as **{done['save_as']}** "
         f"({kept}). Before retraining, {done['before_alarm_share']:.1%} of the batch was above "
@@ -273,10 +296,20 @@ if done is not None and task is not None and task.status == "done":
     st.page_link(session.MODELS_PAGE, label="See every version on the Models page",
                  icon=":material/inventory_2:")  # fmt: skip
 
-if report.verdict == "stable":
+if report.verdict == "stable" and report.many_anomalies:
+    st.caption("The batch holds many anomalies, but its normal rows look like the training data: "
+               "retraining is not needed, but you can (only its normal rows would be "
+               "used).")  # fmt: skip
+elif report.verdict == "stable":
     st.caption("The batch looks like the training data: retraining is not needed, but you can.")
 with st.form("drift_retrain"):
     mode = st.radio("How", RETRAIN_MODES, format_func=MODE_TEXT.get, key="drift_mode")
+    st.caption(
+        "Only rows believed normal are learnt from: those labelled normal when the batch has "
+        "the model's label column, else those at or below the current threshold (if fewer "
+        "than half are, the batch's top 1% of errors is left out instead). The result says how "
+        "many rows were used and left out."
+    )
     left, right = st.columns(2)
     window_text = left.text_input(
         "Window of recent rows (empty = the whole batch)",
@@ -298,14 +331,21 @@ with st.form("drift_retrain"):
         save_as = st.text_input(
             "Save as", value=f"{model.name}-retrained"[:64], max_chars=64, key="drift_save_as"
         )
+    if session.models_read_only():
+        st.caption(session.READ_ONLY_NOTE + " Retraining saves a new version, so it is off.")
     submitted = st.form_submit_button("Retrain", type="primary", icon=":material/autorenew:",
-                                      key="drift_retrain_submit")  # fmt: skip
-if submitted:
+                                      key="drift_retrain_submit",
+                                      disabled=session.models_read_only())  # fmt: skip
+if submitted and not session.models_read_only():
     text = window_text.strip()
     window = int(text.replace(",", "")) if text.replace(",", "").isdigit() else (text or None)
+    source = {"model": model.name, "version": model.version, "batch": batch["name"]}
+    if model.kind == "bundle":
+        source["created"] = cache.bundle_meta(model.name, model.version,
+                                              session.models_dir()).get("created")  # fmt: skip
     work = background.retrain_work(
         detector, batch["frame"], mode=mode, window=window, epochs=int(epochs) or None,
-        save_as=save_as.strip(), models_dir=session.models_dir(),
+        save_as=save_as.strip(), models_dir=session.models_dir(), source=source,
     )  # fmt: skip
     params = {
         "mode": mode,

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from aecore import data, persistence
+from aecore.drift import describe_training
 from aecore.errors import AecoreError
 from aecore.export import check_columns
 from ui import cache, session, state, widgets
@@ -79,8 +80,11 @@ with left:
     elif st.button("Use this model", type="primary", icon=":material/check:", key="use_model"):
         session.use_bundle(name, version)
         st.rerun()
-    if meta.get("description"):
-        st.caption(meta["description"])
+    training = None if is_classifier else describe_training(meta)
+    if meta.get("description") and not (training or "").startswith(meta["description"]):
+        st.text(meta["description"])  # plain text: a description is never run as Markdown
+    if training:
+        st.markdown(f"**How it was trained:** {training}")
     architecture = meta.get("architecture") or {}
     threshold = meta.get("threshold") or {}
     st.markdown(
@@ -88,7 +92,6 @@ with left:
         f"{architecture.get('code_size', '?')}, {architecture.get('parameters', 0):,} weights\n"
         f"- threshold **{threshold.get('value', float('nan')):.4g}** "
         f"({threshold.get('method', '?')})\n"
-        f"- trained on {meta.get('n_train_rows', 0):,} rows ({meta.get('trained_on', '?')})\n"
         f"- saved {meta.get('created', '?')}"
     )
     metrics = persistence.metrics_text(meta.get("evaluation"))

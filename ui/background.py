@@ -142,17 +142,19 @@ def retrain_work(
     epochs: int | None,
     save_as: str,
     models_dir: str,
+    source: dict | None = None,
 ) -> Callable[[Task], dict]:
-    """``aecore.drift.retrain`` (a new detector; ``detector`` is left unchanged) with epoch
-    progress and Cancel, then saved as bundle ``save_as`` (an existing bundle of that name stays
-    as its previous version). Nothing is saved when cancelled. Result: {"detector", "folder",
-    "version"}."""
+    """``aecore.drift.retrain`` (a new detector, learnt from the rows believed normal only;
+    ``detector`` is left unchanged) with epoch progress and Cancel, then saved as bundle
+    ``save_as`` (an existing bundle of that name stays as its previous version). ``source``
+    ("model", "version", "created", "batch") is recorded in the new meta.json. Nothing is saved
+    when cancelled. Result: {"detector", "folder", "version", "meta" (the saved meta.json)}."""
 
     def work(task: Task) -> dict:
         task.say(
-            "Fine-tuning the model on the new normal rows"
+            "Fine-tuning the model on the new batch's normal rows"
             if mode == "fine_tune"
-            else "Training a new model from scratch on the recent rows"
+            else "Training a new model from scratch on the recent normal rows"
         )
         new = drift.retrain(
             detector,
@@ -162,17 +164,18 @@ def retrain_work(
             epochs=epochs,
             progress=task.progress.append,
             should_stop=task._cancel.is_set,
+            source=source,
         )
         task.say(f"Saving as {save_as}")
-        how = "Fine-tuned" if mode == "fine_tune" else "Retrained from scratch"
-        scope = "" if window is None else f" (window: {window})"
         folder = persistence.save(
             new,
             save_as,
             models_dir=models_dir,
-            description=f"{how} on {new.retraining_['rows']:,} recent rows{scope}.",
+            description=drift.describe_retraining(new.retraining_),
         )
-        version = str(persistence.read_meta(save_as, models_dir=models_dir)["version"])
-        return {"detector": new, "folder": str(folder), "version": version}
+        meta = persistence.read_meta(save_as, models_dir=models_dir)
+        return {
+            "detector": new, "folder": str(folder), "version": str(meta["version"]), "meta": meta
+        }
 
     return work

@@ -40,9 +40,11 @@ def _import_tensorflow_quietly() -> None:
                 print("\n".join(kept), file=sys.stderr)
 
 
-_import_tensorflow_quietly()
+from aecore import cli  # noqa: E402  (does not import TensorFlow)
 
-from aecore.cli import main  # noqa: E402
+# Only the commands that need TensorFlow import it (after their arguments and files are
+# checked): --help and bad input answer without its start-up time and memory.
+cli.TENSORFLOW_LOADER = _import_tensorflow_quietly
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main())

@@ -45,7 +45,6 @@ _NULL_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
     "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
 ]  # fmt: skip
-_SNIFF_BYTES = 1 << 20
 _MIN_BATCH = 256
 
 
@@ -325,46 +324,6 @@ def check_columns(frame: pd.DataFrame, detector: Any) -> dict:
 # ---------------------------------------------------------------------------- reading in chunks
 
 
-def _sniff_csv(path: Path) -> tuple[str, str, list[str]]:
-    """Encoding, delimiter and header names of a CSV file, from its first megabyte."""
-    if path.is_dir():
-        raise AecoreError(f"{path} is a folder, not a CSV file.")
-    if not path.is_file():
-        raise AecoreError(f"File not found: {path}.")
-    with open(path, "rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if not head.strip(b"\xef\xbb\xbf\xff\xfe\r\n\t "):
-        raise AecoreError(f"{path.name} is empty.")
-    if head.startswith(UTF8_BOM):
-        encoding = "utf-8-sig"
-    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    elif b"\x00" in head or head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise AecoreError(
-            f"{path.name} does not look like a text CSV file; export the data as CSV first."
-        )
-    else:
-        encoding = "utf-8"
-        try:
-            head[: len(head) - 4 if len(head) == _SNIFF_BYTES else len(head)].decode("utf-8")
-        except UnicodeDecodeError:
-            encoding = "cp1252"
-            try:
-                head.decode("cp1252")
-            except UnicodeDecodeError:
-                encoding = "latin-1"
-    text = head.decode(encoding, errors="ignore").lstrip("\ufeff")
-    if len(head) == _SNIFF_BYTES and "\n" in text:
-        text = text[: text.rindex("\n") + 1]
-    # The same delimiter and header rules as aecore.data.read_csv, so a file scores in chunks
-    # with the columns it shows when loaded whole.
-    delimiter = data.detect_delimiter(text)
-    header = data.header_names(text, delimiter)
-    if header is None:
-        raise AecoreError(f"The header of {path.name} could not be read as CSV.")
-    return encoding, delimiter, header
-
-
 def _kind(series: pd.Series) -> str:
     if series.isna().all():
         return "empty"
@@ -386,7 +345,13 @@ def _unified(kinds: set) -> str:
 
 
 _NATIVE = {"int": "int64", "float": "float64", "bool": "bool", "text": "str"}
-_DECIMAL_COMMA = r"[+-]?(?:\d+|\d*,\d+)(?:[eE][+-]?\d+)?"
+
+
+def open_csv_chunks(path: str | os.PathLike, chunksize: int = 100_000) -> _ChunkedCsv:
+    """Check a CSV file by ``aecore.data.read_csv``'s rules (without loading it) and open it for
+    ``score_csv`` (pass the result as its ``source_path``): a bad file fails here, before a
+    model is loaded."""
+    return _ChunkedCsv(Path(path), chunksize)
 
 
 class _ChunkedCsv:
@@ -395,12 +360,34 @@ class _ChunkedCsv:
     The first pass over the file learns each column's type over all chunks (and which columns
     of a semicolon file hold decimal commas); after ``settle()`` every chunk is read with those
     types, so a chunk's values print exactly as they would from one read of the whole file.
+
+    Opening it checks the whole file by ``read_csv``'s rules, in blocks (``data.inspect_csv_file``:
+    text, the encoding over the whole file, delimiter, header, every row's field count, trailing
+    blank lines), so a file is refused, or read, alike whole or in chunks. A UTF-16 file is first
+    written out as UTF-8 to a temporary file, removed by ``close()``.
     """
 
     def __init__(self, path: Path, chunksize: int):
-        self.path = path
+        if not isinstance(chunksize, int) or chunksize < 1:
+            raise AecoreError(
+                f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}."
+            )
+        self.path = Path(path)
         self.chunksize = chunksize
-        self.encoding, self.delimiter, self.names = _sniff_csv(path)
+        self._converted: Path | None = None
+        facts = data.inspect_csv_file(self.path)
+        if facts.encoding.startswith("utf-16"):
+            handle, name = tempfile.mkstemp(prefix=".aecore-utf8-", suffix=".csv")
+            os.close(handle)
+            self._converted = Path(name)
+            try:
+                data.utf16_to_utf8_file(self.path, facts.encoding, name)
+                facts = data.inspect_csv_file(name)
+            except BaseException:
+                self.close()
+                raise
+        self.file = facts
+        self.encoding, self.delimiter, self.names = facts.encoding, facts.delimiter, facts.header
         self.dtypes: dict[str, str] | None = None
         self.decimal: set[str] = set()
         self.kinds: dict[str, set] = {name: set() for name in self.names}
@@ -413,7 +400,7 @@ class _ChunkedCsv:
             read_types = {**read_types, **dict.fromkeys(self.decimal, "str")}
         try:
             reader = pd.read_csv(
-                self.path,
+                self.file.open(),
                 sep=self.delimiter,
                 encoding=self.encoding,
                 header=0,
@@ -447,20 +434,23 @@ class _ChunkedCsv:
             for column in chunk.columns:
                 if _kind(chunk[column]) != "text":
                     continue
-                present = chunk[column].dropna().astype(str).str.strip()
-                if present.str.fullmatch(_DECIMAL_COMMA).all():
-                    if present.str.contains(",", regex=False).any():
-                        columns.add(column)
-                        self._decimal_seen.add(column)
-                else:
+                verdict = data.decimal_comma_verdict(chunk[column], strict=True)
+                if verdict:
+                    columns.add(column)
+                    self._decimal_seen.add(column)
+                elif verdict is False:
                     self._decimal_failed.add(column)
-        converted = {
-            column: pd.to_numeric(
-                chunk[column].astype("str").str.strip().str.replace(",", ".", regex=False)
-            ).astype("float64")
-            for column in columns
-        }
+        converted = {column: data.decimal_comma_numbers(chunk[column]) for column in columns}
         return chunk.assign(**converted) if converted else chunk
+
+    def close(self) -> None:
+        """Remove the UTF-8 copy of a UTF-16 file, if one was made."""
+        if self._converted is not None:
+            self._converted.unlink(missing_ok=True)
+            self._converted = None
+
+    def __del__(self):
+        self.close()
 
     def observe(self, chunk: pd.DataFrame) -> None:
         for column in chunk.columns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy.linalg import subspace_angles
@@ -62,10 +64,11 @@ def _plain_mse(detector, x: np.ndarray) -> float:
 def compare_with_pca(detector, train, test=None) -> dict:
     """PCA with the autoencoder's code size, fitted on the same (preprocessed) training rows.
 
-    Returns reconstruction MSE of PCA and the autoencoder on train (and test), the variance PCA
-    explains, and for the ``linear`` architecture the principal angles (degrees) between the
-    decoder's column space and PCA's components: near 0 when the autoencoder found PCA's
-    subspace.
+    Returns reconstruction MSE of PCA and the autoencoder on train (and test), the share of the
+    training rows' variance each explains (for the autoencoder: 1 - its reconstruction MSE / the
+    inputs' mean variance, which is exactly what PCA's explained variance ratio is), and for
+    the ``linear`` architecture the principal angles (degrees) between the decoder's column
+    space and PCA's components: near 0 when the autoencoder found PCA's subspace.
     """
     x_train = detector.transform_inputs(train)
     problem = projection_problem(len(x_train), x_train.shape[1])
@@ -73,11 +76,16 @@ def compare_with_pca(detector, train, test=None) -> dict:
         raise AecoreError(problem)
     k = int(min(detector.code_size_, x_train.shape[1], len(x_train)))
     pca = PCA(n_components=k, random_state=0).fit(x_train)
+    autoencoder_mse = _plain_mse(detector, x_train)
+    total = float(np.mean(np.var(x_train, axis=0)))
     result = {
         "code_size": int(detector.code_size_),
         "pca_explained_variance": float(pca.explained_variance_ratio_.sum()),
+        "autoencoder_explained_variance": (
+            float(1.0 - autoencoder_mse / total) if total > 0 else float("nan")
+        ),
         "pca_train_mse": _mse(x_train, pca.inverse_transform(pca.transform(x_train))),
-        "autoencoder_train_mse": _plain_mse(detector, x_train),
+        "autoencoder_train_mse": autoencoder_mse,
         "principal_angles_deg": None,
     }
     if test is not None and len(test):
@@ -91,8 +99,15 @@ def compare_with_pca(detector, train, test=None) -> dict:
     return result
 
 
-def comparison_table(result: dict) -> pd.DataFrame:
-    """The comparison as a small table for display."""
+def _cell_text(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def comparison_table(result: dict, *, text: bool = False) -> pd.DataFrame:
+    """The comparison as a small table for display; ``text``: every cell as a short string,
+    "n/a" where a measure does not apply (never a bare None or NaN)."""
     rows = [
         ("Code size", result["code_size"], result["code_size"]),
         ("Train reconstruction MSE", result["autoencoder_train_mse"], result["pca_train_mse"]),
@@ -101,7 +116,14 @@ def comparison_table(result: dict) -> pd.DataFrame:
         rows.append(
             ("Test reconstruction MSE", result["autoencoder_test_mse"], result["pca_test_mse"])
         )
-    rows.append(("Explained variance (PCA)", None, result["pca_explained_variance"]))
+    rows.append(
+        (
+            "Explained variance (train)",
+            result.get("autoencoder_explained_variance", float("nan")),
+            result["pca_explained_variance"],
+        )
+    )
     if result.get("principal_angles_deg"):
         rows.append(("Largest principal angle (deg)", max(result["principal_angles_deg"]), None))
-    return pd.DataFrame(rows, columns=["measure", "autoencoder", "pca"]).set_index("measure")
+    table = pd.DataFrame(rows, columns=["measure", "autoencoder", "pca"]).set_index("measure")
+    return table.astype(object).map(_cell_text) if text else table

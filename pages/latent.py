@@ -107,15 +107,21 @@ trained_here = model.kind == "session" and model.data_key == state.get(state.DAT
 result, note = cache.pca_table(
     model.key, state.get(state.DATA_KEY), trained_here, model.detector, scored.frame
 )
-table = comparison_table(result)
+table = comparison_table(result, text=True)
 if not trained_here:
-    table = table.rename(index={"Train reconstruction MSE": "Reconstruction MSE (current data)"})
-st.dataframe(table, column_config={"autoencoder": st.column_config.NumberColumn(format="%.4g"),
-                                   "pca": st.column_config.NumberColumn(format="%.4g")})
+    table = table.rename(
+        index={
+            "Train reconstruction MSE": "Reconstruction MSE (current data)",
+            "Explained variance (train)": "Explained variance (current data)",
+        }
+    )
+st.dataframe(table)
 st.caption(
     note + ". Reconstruction MSE in the model's standardised units; PCA keeps as many "
-    "components as the code has units. An autoencoder that does no better than PCA has "
-    "learned little beyond a linear subspace."
+    "components as the code has units. Explained variance is the share of the rows' variance "
+    "the reconstruction keeps: for the autoencoder, 1 − its MSE / the inputs' mean variance, "
+    "PCA's own measure. An autoencoder that does no better than PCA has learned little beyond "
+    "a linear subspace."
 )
 if result.get("principal_angles_deg"):
     angles = ", ".join(f"{a:.1f}°" for a in result["principal_angles_deg"])

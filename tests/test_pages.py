@@ -190,3 +190,17 @@ def test_a_threshold_that_misses_most_labelled_anomalies_points_to_the_label_met
     assert "Best F1" in warned[0] and "Minimum cost" in warned[0]
     at.number_input(key=state.THRESHOLD_INPUT).set_value(float(errors.min()) / 2).run()
     assert not [w.value for w in at.warning if "labelled anomalies" in w.value]
+
+
+def test_the_latent_page_never_shows_a_bare_none(models_dir):
+    """Issue 13 #8: the comparison table showed a literal "None" for the autoencoder's
+    explained variance; now it is the autoencoder's own share, and "n/a" where none applies."""
+    at = open_app("latent")
+    no_exception(at)
+    (table,) = [d.value for d in at.dataframe if "pca" in d.value.columns]
+    cells = table.astype(str).to_numpy().ravel().tolist()
+    assert not [c for c in cells if c in ("None", "nan", "NaN", "<NA>")], table
+    explained = table.loc[[i for i in table.index if i.startswith("Explained variance")][0]]
+    assert 0 < float(explained["autoencoder"]) <= 1 and 0 < float(explained["pca"]) <= 1
+    texts = [e.value for e in (*at.markdown, *at.caption, *at.info)]
+    assert not [t for t in texts if "None" in t]

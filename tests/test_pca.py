@@ -27,6 +27,14 @@ def test_linear_autoencoder_finds_the_principal_subspace():
     assert result["autoencoder_train_mse"] <= 1.05 * result["pca_train_mse"]
     table = comparison_table(result)
     assert "Largest principal angle (deg)" in table.index
+    # The autoencoder's explained variance is PCA's measure: close to PCA's for a linear one.
+    x = detector.transform_inputs(frame)
+    share = 1 - result["autoencoder_train_mse"] / float(np.mean(np.var(x, axis=0)))
+    assert result["autoencoder_explained_variance"] == pytest.approx(share)
+    assert result["autoencoder_explained_variance"] >= result["pca_explained_variance"] - 0.02
+    shown = comparison_table(result, text=True)
+    assert shown.loc["Largest principal angle (deg)", "pca"] == "n/a"
+    assert "None" not in shown.to_numpy().ravel().tolist()
 
 
 def test_projection_is_2d_and_keeps_2d_codes_as_they_are():

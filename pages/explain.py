@@ -4,9 +4,10 @@ import numpy as np
 import streamlit as st
 
 from aecore import charts
-from aecore.analysis import reconstruct_row
 from aecore.errors import AecoreError
-from ui import session, widgets
+from aecore.explain import row_detail, why_small_error
+from aecore.export import id_columns
+from ui import session, state, widgets
 
 ROW_CHOICES = 500
 
@@ -14,6 +15,7 @@ scored, model = widgets.scored_page("Explain the flagged rows")
 
 threshold = session.threshold()
 ranked = scored.ranked_flagged(threshold)
+ids = id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
 if len(ranked) == 0:
     st.info(f"No row has an error above the threshold ({threshold:.4g}): nothing to explain.")
     st.page_link(session.THRESHOLD_PAGE, label="Lower the threshold", icon=":material/tune:")
@@ -48,14 +50,15 @@ n_features = controls[1].slider(
 top_rows = ranked[:n_rows]
 features = list(mean_errors.index[:n_features])
 values = feature_errors.iloc[top_rows][features].to_numpy()
-names = [f"row {row} ({scored.errors[row]:.3g})" for row in top_rows]
+names = [f"{scored.row_name(row)} ({scored.errors[row]:.3g})" for row in top_rows]
 st.plotly_chart(
     charts.feature_heatmap(values, names, features), key="explain_heatmap"
 )
 st.caption(
     f"The heatmap shows the {len(top_rows):,} flagged rows with the highest error (of "
     f"{len(ranked):,}; at most {charts.HEATMAP_MAX_ROWS} are shown) and {len(features)} of "
-    f"{n_features_total} features. Rows are labelled with their total error."
+    f"{n_features_total} features. Rows are named by their number in the file (header = row "
+    "1), as in the export's `source_row`, with their total error."
 )
 bar_column, note_column = st.columns([3, 2], gap="medium")
 with bar_column:
@@ -82,7 +85,7 @@ with note_column:
 st.subheader("One row in detail")
 choices = ranked[:ROW_CHOICES]
 tops = scored.top_features_text(choices, k=2)
-labels = {int(row): f"row {row} · error {scored.errors[row]:.4g} · {top}"
+labels = {int(row): f"{scored.row_name(row, ids)} · error {scored.errors[row]:.4g} · {top}"
           for row, top in zip(choices, tops, strict=True)}  # fmt: skip
 row = st.selectbox(
     f"Flagged row (the {len(choices):,} highest errors)",
@@ -91,33 +94,88 @@ row = st.selectbox(
     key="explain_row",
 )
 try:
-    detail = reconstruct_row(model.detector, scored.frame, int(row))
+    detail = row_detail(model.detector, scored.frame, int(row))
 except AecoreError as error:
     st.error(str(error))
     st.stop()
-left, right = st.columns([2, 3], gap="medium")
+name = scored.row_name(int(row), ids)
+left, right = st.columns([3, 2], gap="medium")
 with left:
     st.plotly_chart(
-        charts.feature_bars(
-            detail["error"], title=f"Per-feature error of row {row}", max_bars=20
-        ),
+        charts.feature_bars(detail["error"], title=f"Per-feature error of {name}", max_bars=20),
         key="explain_row_bars",
     )
 with right:
-    st.markdown(f"**Input vs reconstruction of row {row}, in original units**")
-    shown = detail.copy()
-    for column in ("input", "reconstruction"):
-        shown[column] = [
-            f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v) for v in shown[column]
-        ]
-    st.dataframe(
-        shown[["input", "reconstruction", "difference", "error", "share of row error"]],
-        height=420,
-        column_config={
-            "difference": st.column_config.NumberColumn(format="%.4g"),
-            "error": st.column_config.NumberColumn(format="%.4g"),
-            "share of row error": st.column_config.NumberColumn(format="percent"),
-        },
-    )
-    st.caption("Features sorted by error, largest first; categorical columns show the most "
-               "likely category.")
+    st.markdown("**Why a difference can carry a small error**")
+    st.markdown(why_small_error(detail), help="Model units: the value after the log transform "
+                "(if the column has one), minus the column's centre, divided by its scale "
+                "(its training spread). The error is the squared difference in model units "
+                "times the column's weight.")  # fmt: skip
+
+st.markdown(f"**Input → reconstruction of {name}, in original and in model units**")
+
+
+def pairs(inputs, rebuilt) -> list[str]:
+    def text(v) -> str:
+        return f"{v:.4g}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
+
+    return [f"{text(a)} → {text(b)}" for a, b in zip(inputs, rebuilt, strict=True)]
+
+
+shown = detail[["squared difference", "weight", "error", "share of row error"]].copy()
+shown.insert(0, "in model units", pairs(detail["input (model units)"],
+                                        detail["reconstruction (model units)"]))  # fmt: skip
+shown.insert(0, "in original units", pairs(detail["input"], detail["reconstruction"]))
+shown["share of row error"] *= 100  # shown as "5.1%": narrower than the percent format
+number = st.column_config.NumberColumn
+st.dataframe(
+    shown,
+    height=min(420, 38 + 35 * len(shown)),
+    width="stretch",
+    column_config={
+        "feature": st.column_config.TextColumn("feature", pinned=True),
+        "in original units": st.column_config.TextColumn(
+            "original units", help="Input → reconstruction, in the file's units (the most "
+            "likely category for a categorical column)."),
+        "in model units": st.column_config.TextColumn(
+            "model units", help="Input → reconstruction after the log transform (if the "
+            "column has one), minus the column's centre, divided by its scale (its training "
+            "spread); for a categorical column, the one-hot value of the input's category."),
+        "squared difference": number("sq. diff.", format="%.4g", width=66, help="(input − "
+            "reconstruction)² in model units, summed over a categorical column's one-hot "
+            "columns."),
+        "weight": number("weight", format="%.3g", width=58, help="The column's weight: columns the "
+            "model rebuilds loosely on training rows count less."),
+        "error": number("error", format="%.4g", width=58, help="weight × squared difference"),
+        "share of row error": number("share", format="%.1f%%", width=54, help="Share of the row's "
+            "error."),
+    },
+)  # fmt: skip
+st.caption(
+    "Features sorted by error, largest first. In model units, **error = weight × squared "
+    "difference** for every feature; categorical columns show the most likely category."
+)
+if "weight, model 2" in detail:
+    with st.expander("The two autoencoders, column by column"):
+        st.caption(
+            "This model scores every row with two autoencoders and averages them: error = "
+            "(weight 1 × squared difference 1 + weight 2 × squared difference 2) / 2, all in "
+            "the first model's units. In the table above, *reconstruction* is their mean, "
+            "*weight* the mean of their weights and *squared difference* their squared "
+            "differences' mean weighted by those weights."
+        )
+        pair = {}
+        for k in (1, 2):
+            pair[f"reconstruction (model units), model {k}"] = number(
+                f"reconstr. {k}", format="%.4g")
+            pair[f"squared difference, model {k}"] = number(f"squared diff. {k}", format="%.4g")
+            pair[f"weight, model {k}"] = number(f"weight {k}", format="%.3g")
+        st.dataframe(
+            detail[["input (model units)", *pair, "error"]],
+            width="stretch",
+            column_config={
+                "input (model units)": number("input, model units", format="%.4g"),
+                "error": number("error", format="%.4g"),
+                **pair,
+            },
+        )

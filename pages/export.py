@@ -37,21 +37,29 @@ all_rows = scope == "all"
 scores = dataclasses.replace(
     scored.scores, flags=flags.astype(np.int8), threshold=float(threshold)
 )
+ids = export.id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
 
 
 def build_csv() -> bytes:
     """The export table as formula-safe CSV (built only when the button is pressed)."""
-    table = export.export_frame(scored.frame, scores, model_name=model_name, all_rows=all_rows)
+    table = export.export_frame(
+        scored.frame, scores, model_name=model_name, all_rows=all_rows, id_columns=ids
+    )
     return export.to_safe_csv(table)
 
 
 stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", state.get(state.DATA_NAME).rsplit(".", 1)[0]) or "data"
 n_export = scored.n_rows if all_rows else n_flagged
+id_text = f", then the id column{'s' if len(ids) > 1 else ''} " + ", ".join(
+    f"`{c}`" for c in ids
+) if ids else ""
 st.markdown(
-    f"**{n_export:,} rows**, sorted by error (rank 1 = most anomalous), with every original "
-    "column plus `reconstruction_error`, `rank`, `flag`, the top 3 features with their share "
-    "of the row's error, `model` and `threshold`. Text that a spreadsheet would run as a "
-    "formula is prefixed with `'`."
+    f"**{n_export:,} rows**, sorted by error (rank 1 = most anomalous). Each row starts with "
+    f"`source_row`, its row number in the file as a spreadsheet shows it (the header is row 1, "
+    f"so the first data row is 2){id_text}, so every row can be found in the input file; then "
+    "every other original column plus `reconstruction_error`, `rank`, `flag`, the top 3 "
+    "features with their share of the row's error, `model` and `threshold`. Text that a "
+    "spreadsheet would run as a formula is prefixed with `'`."
 )
 if n_export == 0:
     st.info("No row is flagged at this threshold.")
@@ -70,16 +78,17 @@ else:
     ranked = scored.ranked_flagged(threshold, PREVIEW_ROWS)
     if n_export <= BUILD_PREVIEW_LIMIT:
         preview = export.export_frame(
-            scored.frame, scores, model_name=model_name, all_rows=all_rows
+            scored.frame, scores, model_name=model_name, all_rows=all_rows, id_columns=ids
         ).head(PREVIEW_ROWS)
+        first = [export.SOURCE_ROW, *ids]
         added = [c for c in export.export_column_names() if c in preview.columns]
-        preview = preview[added + [c for c in preview.columns if c not in added]]
+        preview = preview[first + added + [c for c in preview.columns if c not in {*first, *added}]]
     else:
         rows = ranked if len(ranked) else np.argsort(-scored.errors)[:PREVIEW_ROWS]
-        preview = scored.rows_table(rows, threshold)
+        preview = scored.rows_table(rows, threshold, ids=ids)
     st.caption(
         f"The first {min(PREVIEW_ROWS, n_export)} rows of the file (the added columns are shown "
-        "first here; in the file they follow the original columns):"
+        "after `source_row` here; in the file they follow the original columns):"
     )
     st.dataframe(preview, hide_index=True, height=300)
 

@@ -13,11 +13,14 @@ from streamlit.logger import get_logger
 
 from aecore import charts
 from aecore.errors import AecoreError
+from aecore.export import id_columns
 from aecore.metrics import low_recall_note
 from ui import session, state, widgets
 
 log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
+TOP_ROWS = 20
 scored, model = widgets.scored_page("Threshold")
+ids = id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
 st.caption(
     f"Model **{model.label}** on **{widgets.data_caption()}**. A row is flagged when its "
     "reconstruction error is **above** the threshold. Moving the threshold never scores the "
@@ -193,7 +196,24 @@ def threshold_panel() -> None:
         charts.error_timeline(timeline, threshold, log_y=log_x), key="threshold_timeline"
     )
     if timeline.x_title == "row":
-        st.caption("No time column: rows are shown in file order.")
+        st.caption(
+            "No time column: rows are shown in file order, numbered as in the file (header = "
+            "row 1) and as in the export's `source_row`."
+        )
+
+    top = scored.ranked_flagged(threshold, TOP_ROWS)
+    st.markdown(f"**Flagged rows, highest error first** ({len(top):,} of {flagged:,} shown)")
+    if len(top):
+        st.dataframe(
+            scored.rows_table(top, threshold, ids=ids), hide_index=True, height=240,
+            column_config={"error": st.column_config.NumberColumn(format="%.4g")},
+        )  # fmt: skip
+        st.caption(
+            "`source_row` is each row's number in the file (header = row 1), the same number "
+            "the Explain page and the export use."
+        )
+    else:
+        st.caption("No row is above the threshold.")
     log.debug(
         "threshold panel: %d rows in %.1f ms", scored.n_rows, 1e3 * (time.perf_counter() - started)
     )

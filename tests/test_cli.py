@@ -185,3 +185,25 @@ def test_only_tensorflows_start_up_notices_are_dropped_from_stderr():
     ]
     assert all(_START_UP_NOISE.match(line) for line in dropped)
     assert not any(_START_UP_NOISE.match(line) for line in kept)
+
+
+def test_score_output_names_each_rows_source_row_and_id_in_chunks_too(tmp_path, capsys):
+    frame = gaussian(seed=3, n_normal=120, n_anomalies=6)
+    frame.insert(0, "event", [f"e{i:04d}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "events.csv", index=False)
+    models = str(tmp_path / "models")
+    assert cli.main(["train", str(tmp_path / "events.csv"), "--name", "ev", "--epochs", "2",
+                     "--label", "label", "--role", "event=id", "--quiet",
+                     "--models-dir", models]) == 0  # fmt: skip
+    for chunksize in ("1000", "17"):
+        output = tmp_path / f"out-{chunksize}.csv"
+        assert cli.main(["score", str(tmp_path / "events.csv"), "--model", "ev", "--all",
+                         "--output", str(output), "--chunksize", chunksize,
+                         "--models-dir", models]) == 0  # fmt: skip
+        assert "source_row, event" in capsys.readouterr().out
+        export = pd.read_csv(output)
+        assert list(export.columns[:2]) == ["source_row", "event"]
+        assert sorted(export["source_row"]) == list(range(2, len(frame) + 2))
+        found = frame.iloc[export["source_row"].to_numpy() - 2]  # the header is row 1
+        assert (found["event"].to_numpy() == export["event"].to_numpy()).all()
+        assert found["x01"].to_numpy() == pytest.approx(export["x01"].to_numpy())

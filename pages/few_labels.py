@@ -361,8 +361,13 @@ if result is not None and {k: result["setup"][k] for k in setup} == setup:
                     "used keeps the old one as a previous version).")
         name = st.text_input("Name", value=f"{column}-classifier"[:64], max_chars=64)
         description = st.text_input("Description (optional)")
-        if st.form_submit_button("Save", icon=":material/save:"):
+        if session.models_read_only():
+            st.caption(session.READ_ONLY_NOTE)
+        if st.form_submit_button(
+            "Save", icon=":material/save:", disabled=session.models_read_only()
+        ):
             try:
+                session.check_models_writable()
                 folder = save_classifier(
                     classifier, name, models_dir=session.models_dir(), description=description
                 )

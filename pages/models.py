@@ -20,8 +20,15 @@ if models.empty:
     st.page_link(session.TRAIN_PAGE, label="Train one and save it", icon=":material/arrow_forward:")
     st.stop()
 
+broken = models[models["problem"] != ""]
+if len(broken):
+    st.warning(
+        f"{len(broken)} saved model(s) cannot be used: their files are damaged (the reason is "
+        "listed below). The other models are not affected; a damaged one can still be deleted."
+    )
+    st.dataframe(broken[["name", "problem"]], hide_index=True)
 st.dataframe(
-    models,
+    models[models["problem"] == ""].drop(columns="problem"),
     hide_index=True,
     column_config={
         "threshold": st.column_config.NumberColumn(format="%.4g"),
@@ -31,11 +38,51 @@ st.dataframe(
     },
 )
 
+
+
+def delete_section(name: str, versions: list) -> None:
+    """Delete bundle ``name`` and all its versions, after a confirmation (not when the model
+    store is read-only)."""
+    st.subheader("Delete")
+    with st.expander(f"Delete {name}"):
+        if session.models_read_only():
+            st.caption(session.READ_ONLY_NOTE)
+            st.button("Delete", disabled=True, icon=":material/delete:", key="delete_model")
+            return
+        confirmed = st.checkbox(
+            f"Yes, delete **{name}** and all its {len(versions)} saved version(s) for good",
+            key="confirm_delete",
+        )
+        if st.button(
+            "Delete", disabled=not confirmed, icon=":material/delete:", key="delete_model"
+        ):
+            try:
+                session.check_models_writable()
+                persistence.delete_model(name, models_dir=folder)
+            except AecoreError as error:
+                st.error(str(error))
+            else:
+                cache.clear_model_caches()
+                if ref is not None and ref["kind"] == "bundle" and ref["name"] == name:
+                    state.put(state.MODEL_REF, None)
+                state.put(state.NOTICE, ("success", f"Deleted {name}."))
+                del st.session_state["confirm_delete"]
+                st.rerun()
+
+
 names = list(models["name"])
+damaged = set(broken["name"])
 ref = state.get(state.MODEL_REF)
-current = ref["name"] if ref and ref["kind"] == "bundle" and ref["name"] in names else names[0]
+usable = [n for n in names if n not in damaged] or names
+current = ref["name"] if ref and ref["kind"] == "bundle" and ref["name"] in names else usable[0]
 pick_name, pick_version = st.columns(2)
-name = pick_name.selectbox("Model", names, index=names.index(current), key="models_name")
+name = pick_name.selectbox(
+    "Model",
+    names,
+    index=names.index(current),
+    key="models_name",
+    format_func=lambda n: f"{n} (damaged)" if n in damaged else n,
+)
 try:
     versions = persistence.list_versions(name, models_dir=folder)
 except AecoreError as error:
@@ -47,7 +94,12 @@ created = {
 version = pick_version.selectbox(
     "Version", list(created), format_func=lambda v: created.get(v, v), key=f"version_{name}"
 )
-meta = cache.bundle_meta(name, version, folder)
+try:
+    meta = cache.bundle_meta(name, version, folder)
+except AecoreError as error:
+    st.error(f"{error} Pick another model or version, or delete this one.")
+    delete_section(name, versions)
+    st.stop()
 in_use = ref is not None and ref["kind"] == "bundle" and (ref["name"], ref["version"]) == (
     name,
     version,
@@ -161,21 +213,4 @@ if not is_classifier:
             )
             links[2].page_link(session.EXPORT_PAGE, label="Export", icon=":material/download:")
 
-st.subheader("Delete")
-with st.expander(f"Delete {name}"):
-    confirmed = st.checkbox(
-        f"Yes, delete **{name}** and all its {len(versions)} saved version(s) for good",
-        key="confirm_delete",
-    )
-    if st.button("Delete", disabled=not confirmed, icon=":material/delete:", key="delete_model"):
-        try:
-            persistence.delete_model(name, models_dir=folder)
-        except AecoreError as error:
-            st.error(str(error))
-        else:
-            cache.clear_model_caches()
-            if ref is not None and ref["kind"] == "bundle" and ref["name"] == name:
-                state.put(state.MODEL_REF, None)
-            state.put(state.NOTICE, ("success", f"Deleted {name}."))
-            del st.session_state["confirm_delete"]
-            st.rerun()
+delete_section(name, versions)

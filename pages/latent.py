@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aecore import charts
+from aecore.export import id_columns
 from aecore.pca import comparison_table, projection_problem
 from ui import cache, session, state, widgets
 
@@ -35,6 +36,14 @@ rows = charts.downsample(flags, priority=scored.errors)
 row_flags = flags[rows]
 hover = np.full(len(rows), "", dtype=object)
 hover[row_flags] = ["top features: " + text for text in scored.top_features_text(rows[row_flags])]
+ids = id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
+if ids:  # the analyst's id columns, so a point can be found in the source
+    named = scored.frame.iloc[rows][ids].astype(str).to_numpy()
+    hover = np.asarray(
+        [", ".join(f"{c}={v}" for c, v in zip(ids, values, strict=True)) + ("<br>" + h if h else "")
+         for values, h in zip(named, hover, strict=True)], dtype=object,
+    )  # fmt: skip
+numbers = scored.source_rows[rows]  # "row N" on hover = source_row N in the export
 labels = None if scored.labels is None else scored.labels[rows]
 n_flagged = int(flags.sum())
 n_other = len(rows) - int(row_flags.sum())
@@ -60,7 +69,7 @@ inputs_xy = scored.inputs_2d(model.detector)
 left, right = st.columns(2, gap="medium")
 with left:
     figure, latent_traces = charts.scatter_2d(
-        latent_xy[rows], rows, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
+        latent_xy[rows], numbers, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
         hover=hover, title=f"Latent space (code size {code_size})", note=latent_note,
         x_title=axis.format(1) if "{}" in axis else f"{axis} 1",
         y_title=axis.format(2) if "{}" in axis else f"{axis} 2",
@@ -70,7 +79,7 @@ with left:
     )
 with right:
     figure, input_traces = charts.scatter_2d(
-        inputs_xy[rows], rows, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
+        inputs_xy[rows], numbers, scored.errors[rows], row_flags, color_by=color_by, labels=labels,
         hover=hover, title="PCA of the model's inputs",
         note="First 2 principal components of the scaled input columns.",
         x_title="PC 1 of the inputs", y_title="PC 2 of the inputs",
@@ -95,6 +104,7 @@ def selected(event, traces) -> list[int]:
 
 
 picked = sorted(set(selected(latent_event, latent_traces) + selected(input_event, input_traces)))
+picked = scored.positions_of(picked).tolist()  # the traces hold source_row numbers
 st.subheader("Selected rows")
 if picked:
     shown = np.asarray(picked[:MAX_SELECTED_ROWS])
@@ -102,7 +112,8 @@ if picked:
         f"{len(picked):,} rows selected"
         + (f"; the first {MAX_SELECTED_ROWS:,} are listed." if len(picked) > len(shown) else ".")
     )
-    st.dataframe(scored.rows_table(shown, threshold), hide_index=True, height=300)
+    st.dataframe(scored.rows_table(shown, threshold, ids=ids), hide_index=True, height=300)
+    st.caption("`source_row` is the row's number in the file (header = row 1), as in the export.")
 else:
     st.caption("Nothing selected yet.")
 

@@ -186,8 +186,8 @@ class AnomalyDetector(BaseEstimator):
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
         self.trained_on_ = "normal" if normal_only else "all"  # decides the second model
         second_share = self._second_model_share()
-        self._check_memory(n_inputs, code_size, schedule, len(x_train), second_share)
         schedule = self._schedule(len(x_train), n_inputs, second_share)
+        self._check_memory(n_inputs, code_size, schedule, len(x_train), second_share)
 
         autoencoder = self._build(n_inputs, code_size, self.window)
         if self.window > 1:

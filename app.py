@@ -8,6 +8,12 @@ import streamlit as st
 
 from ui import session, state, widgets
 
+# With [auth] in .streamlit/secrets.toml, visitors log in before any data loads.
+if session.login_required():
+    st.title("Autoencoder anomaly finder")
+    st.info("Log in to use the dashboard: your organisation's sign-in page opens.")
+    st.button("Log in", type="primary", icon=":material/login:", key="login", on_click=st.login)
+    st.stop()
 widgets.page_setup()
 
 
@@ -75,6 +81,8 @@ pages = [
     st.Page(session.FEW_LABELS_PAGE, title="Few labels", icon=":material/label:"),
     st.Page(session.DRIFT_PAGE, title="Drift", icon=":material/trending_up:"),
 ]
+if st.user.get("is_logged_in", False):
+    st.sidebar.button("Log out", icon=":material/logout:", key="logout", on_click=st.logout)
 navigation = st.navigation(pages)
 widgets.sidebar_status()  # pages that change the data or the model rerun, so it stays current
 navigation.run()

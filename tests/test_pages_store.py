@@ -124,3 +124,26 @@ def test_the_committed_config_hides_error_details_and_listens_on_localhost(
     assert at.exception, "the error is reported"
     shown = at.exception[0]
     assert "secret detail" not in shown.message and not shown.stack_trace
+
+
+def test_with_oidc_login_configured_a_visitor_must_log_in_first(models_dir):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "a-long-random-secret",
+        "client_id": "dashboard",
+        "client_secret": "not-a-real-secret",
+        "server_metadata_url": "https://login.example.invalid/.well-known/openid-configuration",
+    }
+    at.run()
+    no_exception(at)
+    assert at.button(key="login").label == "Log in"
+    assert not at.metric and not at.dataframe, "nothing of the data is shown before login"
+    assert "data_frame" not in at.session_state, "no data is loaded before login"
+
+
+def test_without_a_login_provider_the_dashboard_opens_directly(models_dir):
+    at = open_app()
+    no_exception(at)
+    assert not [b for b in at.button if b.key == "login"]
+    assert at.metric

@@ -89,6 +89,16 @@ def models_read_only() -> bool:
     return os.environ.get(READ_ONLY_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def login_required() -> bool:
+    """Must this visitor log in first? Only when Streamlit's built-in OIDC login is configured
+    (an ``[auth]`` section in ``.streamlit/secrets.toml``) and the visitor is not logged in."""
+    try:
+        configured = "auth" in st.secrets
+    except FileNotFoundError:  # no secrets.toml at all (Streamlit's error is one of these)
+        return False
+    return configured and not st.user.get("is_logged_in", False)
+
+
 def check_models_writable() -> None:
     """Raise ``AecoreError`` (with ``READ_ONLY_NOTE``) when the model store is read-only."""
     if models_read_only():

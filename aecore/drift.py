@@ -4,13 +4,15 @@
 errors of held-out rows at training time (``detector.reference_errors_``, stored in the bundle)
 and returns a ``DriftReport``: a verdict (stable / drifting / drifted) and the evidence in
 sentences. Drift is judged on the batch's **normal part** only: the rows labelled normal when
-the batch has the model's label column, else the rows at or below the threshold (compared with
-the reference errors at or below it). Its share of anomalies (rows above the threshold, against
-the ~1% expected) is reported apart: a batch full of anomalies whose normal rows look as before
-is "stable" with ``many_anomalies`` set, and says so, rather than "drifted". When fewer than a
-quarter of an unlabelled batch's rows are at or below the threshold, the normal part cannot be
-judged and the verdict is "drifted" (signal ``normal_part``). The signals on the normal part,
-each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict is the highest grade:
+the batch has the model's label column, else the rows in the normal range (at or below the
+error 90% of the reference rows stay under, compared with those reference rows: anomalies, even
+milder ones below the threshold, mostly lie above it). Its share of anomalies (rows above the
+threshold, against the ~1% expected) is reported apart: a batch full of anomalies whose normal
+rows look as before is "stable" with ``many_anomalies`` set, and says so, rather than
+"drifted". When fewer than a tenth of an unlabelled batch's rows are in the normal range, the
+normal part cannot be judged and the verdict is "drifted" (signal ``normal_part``). The
+signals on the normal part, each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict
+is the highest grade:
 
 - Kolmogorov-Smirnov (two samples, one-sided: are the new errors larger than the reference
   errors?): statistic D >= 0.1 is drifting, D >= 0.2 drifted, in both cases only when p < 0.01
@@ -18,7 +20,8 @@ each graded 0 (stable), 1 (drifting) or 2 (drifted); the verdict is the highest 
 - population stability index over ten bins cut at the reference errors' deciles: >= 0.1 is
   drifting, >= 0.25 drifted (the usual credit-scoring rule of thumb);
 - both count only when the shift is material: the new median error at least 1.25 times the
-  reference median. Rows of a time series are not independent, so the tests flag differences
+  reference median (1.1 in the normal range, where the medians of cut-off errors move less).
+  Rows of a time series are not independent, so the tests flag differences
   that occur between any two periods of the same data; the median gate keeps those stable;
 - false alarms (labelled batches): the share of rows labelled normal above the threshold minus
   the share expected from the reference errors. 10 points more than expected (and p < 0.01,
@@ -76,11 +79,12 @@ PSI_BINS = 10
 MIN_BATCH_ROWS = 30
 MIN_REFERENCE_ERRORS = 20
 MIN_NORMAL_PART = 30
-MIN_NORMAL_SHARE = 0.25
+MIN_NORMAL_SHARE = 0.1
+NORMAL_RANGE_QUANTILE = 0.9
+MIN_RANGE_MEDIAN_RATIO = 1.1
 MANY_ANOMALIES_EXCESS = 0.05
 FEATURE_SHARE_LIMITS = (0.2, 0.5)
 FEATURE_RATIO_LIMITS = (2.0, 3.0)
-MIN_NORMAL_SHARE_TO_RETRAIN = 0.5
 MIN_RETRAIN_ROWS = 30
 RETRAIN_MODES = ("scratch", "fine_tune")
 FINE_TUNE_EPOCHS = 30
@@ -109,7 +113,7 @@ class DriftReport:
     reference_errors: np.ndarray = field(repr=False)
     false_alarm_share: float | None = None
     many_anomalies: bool = False
-    normal_basis: str = "threshold"
+    normal_basis: str = "normal_range"
     n_normal_part: int = 0
     normal_part_judged: bool = True
 
@@ -289,6 +293,60 @@ def _grade_features(changes: pd.DataFrame | None) -> int:
     return max(grades, default=0)
 
 
+def _judge_normal_part(new: np.ndarray, reference: np.ndarray, labels) -> dict:
+    """The batch's normal part and how its errors compare with the reference errors.
+
+    Labelled batches (at least ``MIN_NORMAL_PART`` rows labelled normal): those rows, against
+    every reference error. Otherwise the rows in the normal range, at or below the error that
+    ``NORMAL_RANGE_QUANTILE`` of the reference rows stay under, against those reference rows:
+    anomalies, even the milder ones below the threshold, mostly lie above that range, so a
+    batch full of them leaves the comparison alone, while a changed normal moves it. Keys:
+    basis ("labelled" / "normal_range"), part (mask), cut, judged (enough rows to judge), ks,
+    ks_p, ks_down, psi, median_ratio, gate (the median ratio that counts as material) and
+    grades {"ks", "psi"}."""
+    from scipy import stats
+
+    labelled_normal = None if labels is None else labels == 0
+    if labelled_normal is not None and labelled_normal.sum() >= MIN_NORMAL_PART:
+        basis, part, reference_part, cut = "labelled", labelled_normal, reference, math.nan
+        gate = MIN_MEDIAN_RATIO
+    else:
+        cut = float(np.quantile(reference, NORMAL_RANGE_QUANTILE))
+        basis, part, reference_part = "normal_range", new <= cut, reference[reference <= cut]
+        gate = MIN_RANGE_MEDIAN_RATIO
+    bulk = new[part]
+    judged = bool(
+        bulk.size >= MIN_NORMAL_PART
+        and (basis == "labelled" or bulk.size >= MIN_NORMAL_SHARE * new.size)
+        and reference_part.size >= MIN_REFERENCE_ERRORS
+    )
+    result = {
+        "basis": basis, "part": part, "cut": cut, "judged": judged, "gate": gate,
+        "ks": math.nan, "ks_p": math.nan, "ks_down": math.nan, "psi": math.nan,
+        "median_ratio": math.nan, "grades": {"ks": 0, "psi": 0},
+    }  # fmt: skip
+    if not judged:
+        return result
+    # One-sided: "new errors larger" (the new CDF lies below the reference CDF) is drift that
+    # raises false alarms; smaller errors (data the model finds easier) are only reported.
+    method = "asymp" if min(bulk.size, reference_part.size) > 100 else "auto"
+    ks = stats.ks_2samp(bulk, reference_part, alternative="less", method=method)
+    down = stats.ks_2samp(bulk, reference_part, alternative="greater", method=method)
+    reference_median = float(np.median(reference_part))
+    median_ratio = float(np.median(bulk) / reference_median) if reference_median > 0 else math.nan
+    psi = population_stability_index(reference_part, bulk)
+    material = median_ratio >= gate
+    result.update(
+        ks=float(ks.statistic), ks_p=float(ks.pvalue), ks_down=float(down.statistic), psi=psi,
+        median_ratio=median_ratio,
+        grades={
+            "ks": _grade(float(ks.statistic), KS_LIMITS, float(ks.pvalue) < P_VALUE and material),
+            "psi": _grade(psi, PSI_LIMITS, material),
+        },
+    )  # fmt: skip
+    return result
+
+
 def monitor(
     detector: AnomalyDetector,
     new_frame: pd.DataFrame,
@@ -299,11 +357,11 @@ def monitor(
     """Judge drift on ``new_frame``'s normal part and report its share of anomalies apart.
 
     The normal part is the rows labelled normal when the batch has the model's label column
-    (with at least ``MIN_NORMAL_PART`` of them), else the rows at or below the threshold; it is
-    compared with the reference errors (those at or below the threshold, in the second case, so
-    like is compared with like). A batch full of anomalies whose normal rows are unchanged is
-    therefore "stable" with ``many_anomalies`` set (only ever set with "stable"), not
-    "drifted"; its headline and evidence say so. ``reference_frame``
+    (with at least ``MIN_NORMAL_PART`` of them), else the rows in the normal range
+    (``_judge_normal_part``); it is compared with the reference errors (those in the same
+    range, in the second case, so like is compared with like). A batch full of anomalies whose
+    normal rows are unchanged is therefore "stable" with ``many_anomalies`` set (only ever set
+    with "stable"), not "drifted"; its headline and evidence say so. ``reference_frame``
     (optional; e.g. the training data) supplies per-feature reference errors when the detector
     has no ``reference_feature_errors_``.
     """
@@ -338,34 +396,13 @@ def monitor(
     # The batch's normal part, and the reference it is compared with.
     labels = _batch_labels(detector, frame)
     labelled_normal = None if labels is None else labels == 0
-    if labelled_normal is not None and labelled_normal.sum() >= MIN_NORMAL_PART:
-        basis, part, reference_part = "labelled", labelled_normal, reference
-    else:
-        basis, part = "threshold", new <= threshold
-        reference_part = reference[reference <= threshold]
-    bulk = new[part]
-    judged = (
-        bulk.size >= MIN_NORMAL_PART
-        and (basis == "labelled" or bulk.size >= MIN_NORMAL_SHARE * new.size)
-        and reference_part.size >= MIN_REFERENCE_ERRORS
-    )
-    ks_statistic = ks_p = ks_down = psi = median_ratio = math.nan
-    if judged:
-        # One-sided: "new errors larger" (the new CDF lies below the reference CDF) is drift
-        # that raises false alarms; smaller errors (data the model finds easier) are reported.
-        method = "asymp" if min(bulk.size, reference_part.size) > 100 else "auto"
-        ks = stats.ks_2samp(bulk, reference_part, alternative="less", method=method)
-        ks_statistic, ks_p = float(ks.statistic), float(ks.pvalue)
-        ks_down = float(
-            stats.ks_2samp(bulk, reference_part, alternative="greater", method=method).statistic
-        )
-        psi = population_stability_index(reference_part, bulk)
-        reference_median = float(np.median(reference_part))
-        median_ratio = (
-            float(np.median(bulk) / reference_median) if reference_median > 0 else math.nan
-        )
+    judgement = _judge_normal_part(new, reference, labels)
+    basis, part, judged = judgement["basis"], judgement["part"], judgement["judged"]
+    ks_statistic, ks_p, ks_down = judgement["ks"], judgement["ks_p"], judgement["ks_down"]
+    psi, median_ratio = judgement["psi"], judgement["median_ratio"]
+    gate = judgement["gate"]
     upward = judged and ks_statistic >= ks_down
-    material = judged and median_ratio >= MIN_MEDIAN_RATIO
+    material = judged and median_ratio >= gate
 
     false_alarms = None
     false_alarm_grade = 0
@@ -382,8 +419,8 @@ def monitor(
     part_features = scores.feature_errors[part] if judged else scores.feature_errors
     changes = _feature_changes(detector, part_features, reference_frame)
     signals = {
-        "ks": _grade(ks_statistic, KS_LIMITS, judged and ks_p < P_VALUE and material),
-        "psi": _grade(psi, PSI_LIMITS, material),
+        "ks": judgement["grades"]["ks"],
+        "psi": judgement["grades"]["psi"],
         "false_alarms": false_alarm_grade,
         "features": _grade_features(changes) if judged else 0,
         "normal_part": 0 if judged else 2,
@@ -406,8 +443,10 @@ def monitor(
         )
     elif judged:
         evidence.append(
-            f"Normal part: the {int(part.sum()):,} rows at or below the threshold, compared "
-            "with the reference errors at or below it"
+            f"Normal part: the {int(part.sum()):,} rows ({_percent(part.mean())}) in the normal "
+            f"range, at or below {judgement['cut']:.4g} (the error "
+            f"{NORMAL_RANGE_QUANTILE:.0%} of the reference rows stay under), compared with "
+            "those reference rows"
             + (
                 f" (too few rows are labelled normal in {detector.roles_.label!r})."
                 if labels is not None
@@ -417,10 +456,11 @@ def monitor(
     else:
         evidence.append(
             f"Only {int(part.sum()):,} of the {len(new):,} rows ({_percent(part.mean())}) are "
-            "at or below the threshold: too few look normal to judge the normal part on its "
-            "own. Normal behaviour has most likely changed, unless the batch is almost all "
-            "anomalies: look at a few flagged rows (a label column marking normal rows settles "
-            "it)."
+            f"in the normal range (at or below {judgement['cut']:.4g}, where "
+            f"{NORMAL_RANGE_QUANTILE:.0%} of the reference rows are): too few look normal to "
+            "judge the normal part on its own. Normal behaviour has most likely changed, "
+            "unless the batch is almost all anomalies: look at a few flagged rows (a label "
+            "column marking normal rows settles it)."
         )
     if judged:
         evidence.append(
@@ -448,7 +488,7 @@ def monitor(
         evidence.append(
             f"The normal rows' errors are somewhat larger than the reference ones, but their "
             f"median is only {median_ratio:.2f} times the reference median (drift needs "
-            f"{MIN_MEDIAN_RATIO}): differences of this size occur between periods of the same "
+            f"{gate}): differences of this size occur between periods of the same "
             "data."
         )
     if judged and not upward and ks_down >= KS_LIMITS[0]:
@@ -585,8 +625,28 @@ def recent_rows(
 RULE_TEXT = {
     "labelled": "labelled normal",
     "threshold": "at or below the model's threshold",
-    "batch_quantile": "at or below the batch's own 99th percentile of errors",
+    "carried_threshold": "at or below the threshold carried over to the batch's changed "
+    "errors, since the old one flags much of its new normal",
 }
+
+
+def _carried_threshold(errors: np.ndarray, reference: np.ndarray, threshold: float) -> float:
+    """The threshold moved to a batch whose normal errors changed: as many robust standard
+    deviations (median absolute deviation, log errors) above the batch's median as the
+    threshold is above the reference median, and at most the batch's 99th percentile (so its
+    most unusual rows are always left out)."""
+    def centre_spread(values: np.ndarray) -> tuple[float, float]:
+        logs = np.log(np.maximum(values, 1e-12))
+        centre = float(np.median(logs))
+        return centre, 1.4826 * float(np.median(np.abs(logs - centre)))
+
+    ref_centre, ref_spread = centre_spread(reference)
+    new_centre, new_spread = centre_spread(errors)
+    top = float(np.quantile(errors, 0.99))
+    if not (ref_spread > 0 and new_spread > 0):
+        return top
+    z = (math.log(max(threshold, 1e-12)) - ref_centre) / ref_spread
+    return min(top, float(math.exp(new_centre + z * new_spread)))
 
 
 def believed_normal(detector: AnomalyDetector, rows: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -595,9 +655,10 @@ def believed_normal(detector: AnomalyDetector, rows: pd.DataFrame) -> tuple[np.n
     Rule "labelled": the batch has the model's label column with enough rows labelled normal;
     those are used (a row with an empty label is used when it is at or below the threshold).
     Rule "threshold": no labels; the rows at or below the model's current threshold. Rule
-    "batch_quantile": no labels and fewer than half the rows are at or below the threshold (the
-    old threshold no longer separates this batch's normal rows from its anomalies), so only
-    the batch's own top 1% of errors is left out.
+    "carried_threshold": no labels and the batch's normal part has drifted (``monitor`` would
+    say "drifted" on its errors), so the old threshold would leave out much of the new normal:
+    the rows at or below the threshold carried over to the batch's errors
+    (``_carried_threshold``).
     """
     errors = np.asarray(detector.reconstruction_error(rows), dtype=np.float64)
     threshold = float(detector.threshold_)
@@ -605,9 +666,14 @@ def believed_normal(detector: AnomalyDetector, rows: pd.DataFrame) -> tuple[np.n
     labels = _batch_labels(detector, rows)
     if labels is not None and (labels == 0).sum() >= MIN_RETRAIN_ROWS:
         return (labels == 0) | ((labels < 0) & below), "labelled"
-    if below.sum() >= max(MIN_RETRAIN_ROWS, MIN_NORMAL_SHARE_TO_RETRAIN * len(rows)):
+    reference = np.asarray(getattr(detector, "reference_errors_", []), dtype=np.float64)
+    reference = reference[np.isfinite(reference)]
+    if reference.size < MIN_REFERENCE_ERRORS:
         return below, "threshold"
-    return errors <= np.quantile(errors, 0.99), "batch_quantile"
+    judgement = _judge_normal_part(errors, reference, None)
+    if judgement["judged"] and max(judgement["grades"].values()) < 2:
+        return below, "threshold"
+    return errors <= _carried_threshold(errors, reference, threshold), "carried_threshold"
 
 
 def retrain(

@@ -41,8 +41,8 @@ st.markdown(
     "Has normal behaviour changed since the model was trained? The new batch's reconstruction "
     "errors are compared with the errors of held-out rows kept with the model at training "
     "time: if normal rows now look unusual to the model, it raises false alarms and needs "
-    "retraining. Drift is judged on the batch's normal rows (labelled normal, or else at or "
-    "below the threshold); its share of anomalies is reported apart, since a batch full of "
+    "retraining. Drift is judged on the batch's normal rows (labelled normal, or else those in "
+    "the normal error range); its share of anomalies is reported apart, since a batch full of "
     "anomalies is not a reason to retrain."
 )
 
@@ -169,7 +169,7 @@ tiles[0].metric(
     delta_color="off",
     delta_arrow="off",
 )
-part = "labelled normal" if report.normal_basis == "labelled" else "at or below the threshold"
+part = "labelled normal" if report.normal_basis == "labelled" else "in the normal error range"
 tiles[1].metric("KS statistic D (normal rows)", fmt_or_na(report.ks_statistic, ".3f"),
                 help="Largest gap between the error distributions of the batch's normal rows "
                 f"({part}) and the reference rows (one-sided: are the new errors "
@@ -306,9 +306,9 @@ with st.form("drift_retrain"):
     mode = st.radio("How", RETRAIN_MODES, format_func=MODE_TEXT.get, key="drift_mode")
     st.caption(
         "Only rows believed normal are learnt from: those labelled normal when the batch has "
-        "the model's label column, else those at or below the current threshold (if fewer "
-        "than half are, the batch's top 1% of errors is left out instead). The result says how "
-        "many rows were used and left out."
+        "the model's label column, else those at or below the current threshold (when the "
+        "batch has drifted, the threshold carried over to its changed errors). The result says "
+        "how many rows were used and left out."
     )
     left, right = st.columns(2)
     window_text = left.text_input(

@@ -183,7 +183,7 @@ def test_attack_heavy_batch_with_unchanged_normal_rows_is_not_drift(rack, labell
     report = drift.monitor(rack["detector"], batch)
     assert report.verdict == "stable", report.evidence
     assert report.many_anomalies and report.alarm_share > 0.35
-    assert report.normal_basis == ("labelled" if labelled else "threshold")
+    assert report.normal_basis == ("labelled" if labelled else "normal_range")
     assert "many anomalies" in report.headline and "no retraining is needed" in report.headline
     assert any("holds many anomalies" in sentence for sentence in report.evidence)
     assert "Retrain" not in report.evidence[-1]
@@ -246,3 +246,33 @@ def test_a_retrained_bundle_records_how_it_was_retrained(rack, tmp_path):
     assert "normal rows only" in sentence and "left out" in sentence
     assert f"{meta['split_sizes']['train']:,} trained" in sentence
     assert drift.describe_training(first).startswith("Trained on ")
+
+
+def test_without_labels_a_drifted_batch_keeps_its_new_normal_rows_to_retrain_on(rack):
+    """Every row of the shifted rack is above the old threshold: keeping to the rows below it
+    would leave nothing to learn the new normal from, so the threshold is carried over to the
+    batch's errors and only its most unusual rows are left out."""
+    old = rack["detector"]
+    batch = rack["shifted_later"].drop(columns="label")
+    assert (old.reconstruction_error(batch) > old.threshold_).mean() > 0.9
+    normal, rule = drift.believed_normal(old, batch)
+    assert rule == "carried_threshold"
+    assert 0.9 < normal.mean() < 1.0
+    heavy = _with_attacks(rack["fresh"], 0.45).drop(columns="label")
+    assert drift.believed_normal(old, heavy)[1] == "threshold"
+
+
+def test_intrusion_log_later_file_holds_attacks_not_drift():
+    """The committed intrusion sample: the later file is 70% attacks over the same normal
+    traffic, many of the milder attacks below the threshold. With or without its label column,
+    the verdict says it holds many anomalies, not that normal behaviour changed."""
+    from aecore import data
+
+    training = pd.read_csv(SAMPLE_DATA / "intrusion_train.csv")
+    later = pd.read_csv(SAMPLE_DATA / "intrusion_test.csv")
+    roles = data.infer_roles(training)
+    assert roles.label == "attack"
+    detector = AnomalyDetector(roles=roles, epochs=10, random_state=0).fit(training)
+    for batch in (later, later.drop(columns="attack")):
+        report = drift.monitor(detector, batch)
+        assert report.verdict == "stable" and report.many_anomalies, report.evidence

@@ -837,10 +837,44 @@ def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
             share = _percent(missing / len(series))
             how = " with the median" if role == "feature" else ""
             reason = f"{reason}; {share} missing: will be imputed{how}"
+        if role == "feature":
+            reason += _sentinel_note(series)
         if role in ("feature", "categorical") and evidence is not None:
             reason = f"{reason}. Warning: {_label_warning(evidence)}"
         notes[column] = reason
     return notes
+
+
+_SENTINEL_CODES = (-999_999, -99_999, -9_999, -999, -99, 999, 9_999, 99_999, 999_999)
+
+
+def _sentinel_note(series: pd.Series) -> str:
+    """A note when a numeric column holds a code such as -999 or 9999 that looks like "missing":
+    on at least 0.5% of rows, outside the range of every other value, and either of the other
+    sign or further from them than their interquartile range."""
+    if _kind(series) != "numeric":
+        return ""
+    values = pd.to_numeric(series, errors="coerce").dropna()
+    if len(values) < 20:
+        return ""
+    for code in _SENTINEL_CODES:
+        hits = values == code
+        share = float(hits.mean())
+        if share < 0.005 or share > 0.5:
+            continue
+        rest = values[~hits]
+        low, high = float(rest.min()), float(rest.max())
+        if low <= code <= high:
+            continue
+        q1, q3 = np.percentile(rest, [25, 75])
+        gap = low - code if code < low else code - high
+        other_sign = (code < 0 <= low) or (code > 0 >= high)
+        if other_sign or gap > max(q3 - q1, 1e-12):
+            return (
+                f"; {code} on {_percent(share)} of rows looks like a code for a missing value: "
+                "as a number it distorts the scaling (empty those cells to have them imputed)"
+            )
+    return ""
 
 
 def label_like_inputs(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:

@@ -602,3 +602,21 @@ def test_every_ignored_column_says_why():
     for column in roles.ignore:
         reason, _, _ = notes[column].partition("ignored")
         assert len(reason) > 10 and "ignored" in notes[column], (column, notes[column])
+
+
+def test_a_missing_value_code_such_as_minus_999_is_pointed_out_beside_its_column():
+    rng = np.random.default_rng(5)
+    rows = 400
+    area = rng.normal(700, 200, rows).clip(150).round(1)
+    area[rng.random(rows) < 0.05] = -999
+    frame = pd.DataFrame(
+        {
+            "worst_area": area,
+            "bytes": rng.integers(0, 5000, rows),  # 999 and 9999 would be ordinary values here
+            "humidity_pct": np.r_[np.full(10, 9999.0), rng.uniform(20, 80, rows - 10)],
+        }
+    )
+    notes = role_notes(frame, infer_roles(frame))
+    assert "-999 on 8% of rows looks like a code for a missing value" in notes["worst_area"]
+    assert "code for a missing value" not in notes["bytes"]
+    assert "9999 on 2% of rows" in notes["humidity_pct"]

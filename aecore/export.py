@@ -212,6 +212,8 @@ def _arrow_ready(series: pd.Series) -> pd.Series | np.ndarray:
     """A column Arrow's CSV writer takes as is: numbers, booleans and strings stay; anything
     else (mixed objects, dates, categories) becomes text as pandas prints it; missing is null."""
     dtype = series.dtype
+    if dtype.kind == "f" and np.isneginf(series.to_numpy()).any():
+        return _negative_infinity_as_text(series)
     if pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and dtype.kind in "iuf"
     ):
@@ -220,6 +222,18 @@ def _arrow_ready(series: pd.Series) -> pd.Series | np.ndarray:
         return series
     text = series.astype(object).map(lambda v: None if _is_missing(v) else str(v))
     return pd.Series(pd.array(text.to_numpy(dtype=object), dtype="str"), index=series.index)
+
+
+def _negative_infinity_as_text(series: pd.Series) -> pd.Series:
+    """A float column holding -inf, as text: Arrow writes -inf as ``-inf``, which a spreadsheet
+    runs as a formula (it starts with ``-``), so it becomes ``'-inf``; every other value is
+    written as Arrow writes numbers (the column is quoted, as text is)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(series.to_numpy(), from_pandas=True), pa.string()).to_pylist()
+    text = ["'-inf" if value == "-inf" else value for value in text]
+    return pd.Series(pd.array(text, dtype="str"), index=series.index)
 
 
 def _is_missing(value: Any) -> bool:

@@ -418,6 +418,8 @@ def _show(args: argparse.Namespace) -> int:
     roles = meta.get("roles") or {}
     features = meta.get("features") or []
     versions = persistence.list_versions(args.name, models_dir=args.models_dir)
+    from . import drift  # the same training sentence as the Models and Drift pages
+
     lines = [
         f"name:          {meta.get('name')}",
         f"version:       {meta.get('version')} ({len(versions)} saved)",
@@ -435,7 +437,7 @@ def _show(args: argparse.Namespace) -> int:
         f"label column:  {roles.get('label') or '-'}",
         f"id columns:    {', '.join(roles.get('ids') or []) or '-'}",
         f"ignored:       {', '.join(roles.get('ignore') or []) or '-'}",
-        f"training rows: {meta.get('n_train_rows')} ({meta.get('trained_on')} rows)",
+        f"training:      {drift.describe_training(meta)}",
         f"epochs run:    {history.get('epochs_run')} (best {history.get('best_epoch')}, "
         f"validation loss {_format_number(history.get('best_val_loss'))})",
         f"threshold:     {_format_number(threshold.get('value'))} ({threshold.get('method')}"

@@ -87,6 +87,7 @@ def test_list_and_show(workspace, capsys):
     assert cli.main(["show", "blobs", "--models-dir", models]) == 0
     out = capsys.readouterr().out
     assert "name:          blobs" in out and "x01 [numeric]" in out and "percentile" in out
+    assert "training:      Trained on " in out  # drift.describe_training: the pages' sentence
     assert cli.main(["show", "blobs", "--json", "--models-dir", models]) == 0
     assert '"schema_version": 1' in capsys.readouterr().out
     assert cli.main(["list", "--models-dir", str(folder / "empty")]) == 0

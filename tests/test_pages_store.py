@@ -147,3 +147,23 @@ def test_without_a_login_provider_the_dashboard_opens_directly(models_dir):
     no_exception(at)
     assert not [b for b in at.button if b.key == "login"]
     assert at.metric
+
+
+def test_a_read_only_model_store_keeps_a_trained_model_unsaved(models_dir, monkeypatch):
+    from tests.pages_support import wait_for, widget
+    from ui import state
+
+    monkeypatch.setenv(session.READ_ONLY_VARIABLE, "yes")
+    saved_before = len(persistence.list_models(models_dir))
+    at = open_app("train")
+    widget(at.number_input, "Epochs (at most)").set_value(1)
+    widget(at.number_input, "Batch size").set_value(512)
+    widget(at.text_input, "Hidden layer widths").set_value("8")
+    at.button(key="train_submit").click().run()
+    wait_for(at, state.JOB)
+    no_exception(at)
+    assert at.session_state[state.MODEL_REF]["kind"] == "session"  # training itself is allowed
+    save = at.button(key="FormSubmitter:save_model-Save")
+    assert save.disabled
+    assert any(session.READ_ONLY_NOTE in c.value for c in at.caption)
+    assert len(persistence.list_models(models_dir)) == saved_before

@@ -66,6 +66,18 @@ def test_extreme_values_score_finite_flagged_and_named(detector):
     )
 
 
+def test_the_dashboard_takes_scores_of_extreme_values(detector):
+    """The dashboard's scored view (ScoredData) used to refuse the whole file: "errors contain
+    N missing or infinite value(s)"."""
+    from aecore.analysis import ScoredData
+
+    frame = hostile_frame()
+    view = ScoredData(frame, detector.score(frame), reference_errors=detector.reference_errors_)
+    assert view.count_above(detector.threshold_) >= len(HOSTILE)
+    first = view.ranked_flagged(detector.threshold_, limit=len(HOSTILE))
+    assert sorted(first) == sorted(row for row, _, _ in HOSTILE)
+
+
 def test_a_file_with_extreme_values_exports_them_first_and_flagged(detector, tmp_path):
     source = tmp_path / "hostile.csv"
     hostile_frame().to_csv(source, index=False)

@@ -854,10 +854,12 @@ def _sentinel_note(series: pd.Series) -> str:
     sign or further from them than their interquartile range."""
     if _kind(series) != "numeric":
         return ""
-    values = pd.to_numeric(series, errors="coerce").dropna()
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = values[~np.isnan(values)]
     if len(values) < 20:
         return ""
-    for code in _SENTINEL_CODES:
+    extremes = {float(values.min()), float(values.max())}  # a code lies outside the rest
+    for code in (code for code in _SENTINEL_CODES if code in extremes):
         hits = values == code
         share = float(hits.mean())
         if share < 0.005 or share > 0.5:
@@ -1019,21 +1021,30 @@ def _label_evidence(name: Any, series: pd.Series) -> _LabelEvidence | None:
     (``is_weekend``, ``has_discount``, ``vip``) is never taken for the label: yes/no flags are
     common measurements, so values alone are not enough there.
     """
-    present = series.dropna()
-    if present.empty:
-        return None
     kind = _kind(series)
     tokens = _name_tokens(name)
     joined = "_".join(tokens)
     flag_word = len(tokens) >= 2 and tokens[0] in _FLAG_PREFIXES
-    if kind in ("numeric", "bool"):
-        if not (
-            joined in _LABEL_NAMES
-            or joined in _WEAK_LABEL_NAMES
-            or _LABEL_TOKENS.intersection(tokens)
-            or (flag_word and _ANOMALY_FLAG_WORDS.intersection(tokens[1:]))
-        ):
+    named_at_all = (
+        joined in _LABEL_NAMES
+        or joined in _WEAK_LABEL_NAMES
+        or _LABEL_TOKENS.intersection(tokens)
+        or (flag_word and _ANOMALY_FLAG_WORDS.intersection(tokens[1:]))
+    )
+    if not named_at_all:
+        if kind not in ("text", "other"):
             return None  # numbers need a name; skip the value checks (fast on wide files)
+        # Unnamed text needs label words: look for them in the usual sample first (fast).
+        sample = _sample(series.to_frame()).iloc[:, 0].dropna()
+        try:
+            seen = set(sample.astype(str).str.strip().str.lower().unique())
+        except TypeError:
+            return None
+        if not seen & (_LABEL_NORMAL_VALUES | _LABEL_ANOMALY_VALUES):
+            return None
+    present = series.dropna()
+    if present.empty:
+        return None
     values = _label_values(present, kind)
     if values is None:
         return None

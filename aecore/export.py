@@ -236,6 +236,24 @@ def _negative_infinity_as_text(series: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text, dtype="str"), index=series.index)
 
 
+def _as_text_where_any_is(tables: list) -> list:
+    """Tables of one rank group (written by chunk) with a column that is text in one of them
+    (a float column holding -inf, see ``_negative_infinity_as_text``) and numbers in others:
+    the numbers cast to text too (as Arrow writes them), so the tables can be joined."""
+    import pyarrow as pa
+
+    text = {f.name: f.type for t in tables for f in t.schema if pa.types.is_large_string(f.type)
+            or pa.types.is_string(f.type)}  # fmt: skip
+    out = []
+    for table in tables:
+        for position, field in enumerate(table.schema):
+            if field.name in text and pa.types.is_floating(field.type):
+                column = table.column(position).cast(text[field.name])
+                table = table.set_column(position, field.name, column)
+        out.append(table)
+    return out
+
+
 def _is_missing(value: Any) -> bool:
     try:
         return bool(pd.isna(value))
@@ -671,7 +689,7 @@ def score_csv(
             handle.write(UTF8_BOM + _header_bytes(header))
             for folder in sorted(work.iterdir()):
                 tables = [pa.ipc.open_file(str(p)).read_all() for p in sorted(folder.iterdir())]
-                ranked = pa.concat_tables(tables, promote_options="default")
+                ranked = pa.concat_tables(_as_text_where_any_is(tables), promote_options="default")
                 handle.write(_csv_rows(ranked.sort_by(rank_column)))
         os.replace(partial, output)
     finally:

@@ -88,6 +88,10 @@ def test_a_file_with_extreme_values_exports_them_first_and_flagged(detector, tmp
     top = export.head(len(HOSTILE))
     assert top["flag"].eq(1).all()
     assert sorted(top["top1_feature"]) == sorted(column for _, column, _ in HOSTILE)
+    # -inf is kept, but not as a cell a spreadsheet would run as a formula.
+    cells = [c for line in (tmp_path / "out.csv").read_text("utf-8-sig").splitlines()
+             for c in line.split(",")]  # fmt: skip
+    assert '"\'-inf"' in cells and "-inf" not in cells
 
 
 def test_training_with_infinite_and_sentinel_cells_works_with_a_note():

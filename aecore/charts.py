@@ -36,7 +36,9 @@ FLAGGED_COLOR = "#D62728"
 LABEL_COLOR = "#F58518"
 UNKNOWN_COLOR = "#9E9E9E"
 BEST_COLOR = "#2CA02C"
-ERROR_TITLE = "reconstruction error (row MSE, standardised units)"
+ERROR_TITLE = "reconstruction error (row MSE)"
+TITLE_CHARS = 46  # a chart title longer than this wraps: half-width charts at 1024 px clip it
+AXIS_TITLE_CHARS = 48
 
 
 def payload_bytes(figure: go.Figure) -> int:
@@ -90,11 +92,25 @@ def log_ticks(values, max_ticks: int = MAX_LOG_TICKS) -> dict:
     return {"tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks]}
 
 
-def _axis(title: str, log: bool = False, *, values=None, **extra) -> dict:
-    """An axis with a title (type detected from the data unless ``log`` or given). A log axis
-    gets at most ``MAX_LOG_TICKS`` short labels over the range of ``values`` (``log_ticks``);
-    without ``values``, one label per power of ten."""
-    axis: dict = {"title": {"text": title, "standoff": 8}}
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken at spaces into lines of at most ``width`` characters (plotly's ``<br>``):
+    plotly never wraps a title, and clips one wider than its chart."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _axis(
+    title: str, log: bool = False, *, values=None, wrap: int = AXIS_TITLE_CHARS, **extra
+) -> dict:
+    """An axis with a title (type detected from the data unless ``log`` or given; wrapped at
+    ``wrap`` characters). A log axis gets at most ``MAX_LOG_TICKS`` short labels over the range
+    of ``values`` (``log_ticks``); without ``values``, one label per power of ten."""
+    axis: dict = {"title": {"text": _wrap(title, wrap), "standoff": 8}}
     if log:
         axis.update(type="log")
         ticks = log_ticks(values) if values is not None else {}
@@ -113,15 +129,22 @@ def _layout(
     height: int = 380,
     legend: bool = True,
     subtitle: str = "",
+    title_chars: int = TITLE_CHARS,
     **extra,
 ) -> dict:
+    title = _wrap(title, title_chars)
+    subtitle = _wrap(subtitle, max(title_chars - 2, 24))
+    extra_lines = title.count("<br>") + subtitle.count("<br>")
+    x_lines = str(x_axis.get("title", {}).get("text", "")).count("<br>")
     title_spec: dict = {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}}
     if subtitle:
         title_spec["subtitle"] = {"text": subtitle, "font": {"size": 12}}
+    top = (80 if subtitle else 60) + 18 * extra_lines
+    bottom = 60 + (40 if legend else 0) + 16 * x_lines
     return {
         "title": title_spec,
-        "height": height + (40 if legend else 0),
-        "margin": {"l": 70, "r": 20, "t": 80 if subtitle else 60, "b": 60 + (40 if legend else 0)},
+        "height": height + (40 if legend else 0) + 18 * extra_lines + 16 * x_lines,
+        "margin": {"l": 70, "r": 20, "t": top, "b": bottom},
         "showlegend": legend,
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
         "hovermode": "closest",
@@ -140,9 +163,9 @@ def _threshold_shape(
 ) -> dict:
     line = {"color": FLAGGED_COLOR, "width": 2, "dash": "dash"}
     label = {"text": text, "font": {"color": FLAGGED_COLOR, "size": 12}, "textposition": "end"}
-    if vertical:
+    if vertical:  # the label sits above the plot area, clear of the bars and curves
         side = "right" if label_left else "left"
-        label.update(textangle=0, xanchor=side, yanchor="top", padding=6)
+        label.update(textangle=0, xanchor=side, yanchor="bottom", padding=4)
         return {
             "type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold,
             "y0": 0, "y1": 1, "line": line, "label": label,
@@ -428,7 +451,8 @@ def cost_curve(
         },
     ]  # fmt: skip
     layout = _layout(
-        title=f"Cost = {c_alarm:g} × false alarms + {c_missed:g} × missed anomalies",
+        title="Cost by threshold",
+        subtitle=f"cost = {c_alarm:g} × false alarms + {c_missed:g} × missed anomalies",
         x_axis=_axis(
             "threshold" + (" (log scale)" if log_x else ""), log_x,
             values=[*curve.thresholds[shown], threshold],
@@ -648,10 +672,11 @@ def feature_bars(
     ]  # fmt: skip
     layout = _layout(
         title=title,
-        x_axis=_axis(x_title),
+        x_axis=_axis(x_title, wrap=22, nticks=4),
         y_axis=_axis("feature", type="category", autorange="reversed", automargin=True),
         height=int(max(300, 110 + 22 * len(values))),
         legend=False,
+        title_chars=28,  # often drawn in a narrow column beside a table
     )
     return _figure(data, layout)
 
@@ -811,7 +836,7 @@ def drift_histograms(
         position = (threshold - low) / (high - low)
     layout = _layout(
         title="Reconstruction errors: reference vs new batch",
-        subtitle="each curve is the share of its own rows per bin, so batches of any size compare",
+        subtitle="each curve: the share of its own rows per bin (any batch sizes compare)",
         x_axis=_axis(
             ERROR_TITLE + (" (log scale)" if log_x else ""), log_x, values=[*edges, threshold]
         ),

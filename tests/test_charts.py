@@ -130,7 +130,7 @@ def test_cost_curve_marks_the_current_threshold_and_the_minimum(labelled_sweep):
     line, best, current = figure.data
     assert best.y[0] == labelled_sweep.cost.min()
     assert current.x[0] == 1.0 and current.y[0] == at["cost"]
-    assert "5 × missed" in figure.layout.title.text
+    assert "5 × missed" in figure.layout.title.subtitle.text
     assert _line_shapes(figure)[0].x0 == 1.0
     wide = charts.thin_sweep(labelled_sweep)
     wide.cost = np.linspace(1.0, 10_000.0, len(wide.cost))
@@ -437,3 +437,24 @@ def test_a_few_grouped_labelled_anomalies_shade_only_their_spans():
     figure = _valid(charts.error_timeline(timeline, 5.0))
     assert _shaded_share(figure) == pytest.approx(60 / 3_000)  # those 60 rows, no more
     assert not [t for t in figure.data if t.name == "labelled anomaly" and t.mode == "markers"]
+
+
+def test_long_titles_wrap_instead_of_running_off_a_narrow_chart():
+    """At 1024 px, half-width charts clipped long titles ("Features whose errors grew mo");
+    plotly never wraps them, so the builders break them into lines and make room."""
+    values = pd.Series([3.0, 2.0, 1.0], index=["a", "b", "c"])
+    short = charts.feature_bars(values, title="Top features", x_title="error")
+    long = _valid(
+        charts.feature_bars(
+            values, title="Features whose errors grew most since training",
+            x_title="increase in mean error (standardised units)",
+        )
+    )  # fmt: skip
+    lines = long.layout.title.text.split("<br>")
+    assert len(lines) == 2 and max(len(line) for line in lines) <= 28
+    assert max(len(line) for line in long.layout.xaxis.title.text.split("<br>")) <= 30
+    assert long.layout.margin.t > short.layout.margin.t
+    assert long.layout.margin.b > short.layout.margin.b
+    histogram = charts.error_histogram(np.array([1, 2]), np.array([0.1, 1.0, 10.0]), 1.0,
+                                       log_x=True)  # fmt: skip
+    assert "<br>" not in histogram.layout.xaxis.title.text  # short enough for half a page

@@ -937,10 +937,11 @@ def _chosen_reason(role: str, series: pd.Series) -> str:
 
 
 def _many_categories(distinct: int) -> str:
-    """What the encoding does with a categorical column of more than ENCODED_CATEGORIES values."""
+    """What the encoding does with a categorical column of more than ENCODED_CATEGORIES values
+    (short: it has to fit beside the column on the Data page). "Top" means the most frequent in
+    the training rows."""
     return (
-        f"the {ENCODED_CATEGORIES} most frequent of its {distinct:,} values (in the training "
-        f"rows) each get a one-hot column, the other {distinct - ENCODED_CATEGORIES:,} share "
+        f"top {ENCODED_CATEGORIES} one-hot, the other {distinct - ENCODED_CATEGORIES:,} share "
         "one 'other' column"
     )
 
@@ -1104,8 +1105,8 @@ def _label_values(present: pd.Series, kind: str) -> tuple[int, pd.Series, str] |
     distinct = len(counts)
     if distinct > 20 and distinct > 0.5 * len(present):
         return None
-    shown = ", ".join(_format_value(value) for value in counts.index[:5])
-    more = ", ..." if distinct > 5 else ""
+    shown = ", ".join(_format_value(value) for value in counts.index[:3])
+    more = ", ..." if distinct > 3 else ""
     noun = "value" if distinct == 1 else "values"
     return distinct, counts, f"{distinct:,} {noun}: {shown}{more}"
 

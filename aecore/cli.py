@@ -216,6 +216,13 @@ def _train(args: argparse.Namespace) -> int:
         detector, args.name, models_dir=args.models_dir, description=args.description
     )
     print(_train_summary(detector, frame, args.name, folder, versions_before))
+    for column, why in data.label_like_inputs(frame, detector.roles_).items():
+        print(
+            f"warning: input column {column!r} looks like a label ({why}): as a model input it "
+            f"can give the answer away; make it the label (--role {column}=label) or leave it "
+            f"out (--role {column}=ignore).",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -71,6 +71,22 @@ def test_train_then_score_end_to_end(workspace):
     assert export["label"].head(10).eq(1).all()  # the planted anomalies rank first
 
 
+def test_train_warns_when_a_column_that_looks_like_a_label_is_kept_as_an_input(
+    tmp_path, capsys
+):
+    frame = gaussian(seed=2, n_normal=120, n_anomalies=6)
+    frame["attack"] = frame.pop("label").map({0: "normal", 1: "smurf"})
+    frame.to_csv(tmp_path / "flows.csv", index=False)
+    code = cli.main([
+        "train", str(tmp_path / "flows.csv"), "--name", "leaky", "--epochs", "1", "--quiet",
+        "--role", "attack=categorical", "--models-dir", str(tmp_path / "models"),
+    ])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "warning: input column 'attack' looks like a label (named like a label)" in captured.err
+    assert "--role attack=label" in captured.err
+
+
 def test_a_missing_file_gives_one_line_and_exit_code_2(workspace):
     folder, _ = workspace
     missing = run_cli("score", "nope.csv", "--model", "blobs", "--output", "o.csv", cwd=folder)

@@ -80,8 +80,8 @@ def numeric_matrix(
                     f"{str(example)[:40]!r}."
                 )
             series = converted
-        with np.errstate(over="ignore", invalid="ignore"):
-            block[j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf
+            block[j] = series.to_numpy(dtype=np.float32, na_value=np.nan)
     if not keep_infinite:
         block[~np.isfinite(block)] = np.nan
     return block.T

@@ -477,7 +477,7 @@ class _ChunkedCsv:
 
     def close(self) -> None:
         """Remove the UTF-8 copy of a UTF-16 file, if one was made."""
-        if self._converted is not None:
+        if getattr(self, "_converted", None) is not None:  # (None when __init__ failed early)
             self._converted.unlink(missing_ok=True)
             self._converted = None
 

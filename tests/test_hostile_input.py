@@ -224,3 +224,16 @@ def test_help_and_bad_input_answer_without_importing_tensorflow(tmp_path, args, 
     assert "Traceback" not in done.stderr
     if message:
         assert message in done.stderr
+
+
+def test_a_bad_chunk_size_is_one_clear_error_and_nothing_else(tmp_path, monkeypatch):
+    import gc
+
+    source = tmp_path / "a.csv"
+    source.write_text("a,b\n1,2\n")
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(AecoreError, match="chunk size must be a whole number"):
+        open_csv_chunks(source, 0)
+    gc.collect()
+    assert unraisable == []  # no "Exception ignored in __del__" on stderr

@@ -620,6 +620,26 @@ def draw_labelled(
     return np.sort(np.concatenate([np.asarray(chosen, dtype=np.int64), extra]))
 
 
+def hide_labels(
+    frame: pd.DataFrame, column: str, keep: int, random_state: int = 0
+) -> pd.DataFrame:
+    """A copy of ``frame`` with only ``keep`` labels of ``column`` left and the others emptied:
+    a fully labelled file turned into the few-labels situation, to practise on. The labels kept
+    are drawn by ``draw_labelled`` (seeded): a normal and an anomalous row first wherever the
+    column has both, then one row of every class there is room for, the rest at random."""
+    if column not in frame:
+        raise AecoreError(f"The label column {column!r} is not in the data.")
+    codes, _, _ = encode_labels(frame[column], "multiclass")
+    labelled = np.flatnonzero(codes >= 0)
+    keep = min(int(keep), len(labelled))
+    binary = data.binary_labels(frame[column])[labelled]
+    rng = np.random.default_rng(random_state)
+    chosen = labelled[draw_labelled(codes[labelled], keep, rng, binary=binary)]
+    values = pd.Series(pd.NA, index=frame.index, dtype=object)
+    values.iloc[chosen] = frame[column].iloc[chosen].astype(object).to_numpy()
+    return frame.assign(**{column: values})
+
+
 def _binary_scores(labels: np.ndarray, flags: np.ndarray, scores: np.ndarray) -> dict:
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
@@ -786,10 +806,14 @@ def predict_unlabelled(
     """The rows of ``frame`` whose label is empty, most likely attacks first, with the
     predicted class, the probability of not being normal and one probability per class.
 
-    ``row`` is the row's position in ``frame`` counted from 1 (the line in the file, less the
-    header). Added columns are prefixed ``p_``; an original column with a clashing name keeps
-    its values under the name with ``_input`` appended.
+    ``source_row`` is the row's number in the file as the export numbers it (``frame`` is the
+    file's rows in order; the header is row 1: ``export.SOURCE_ROW_NOTE``), followed by the
+    model's id columns (``roles_.ids``) where ``frame`` has them. Added columns are prefixed
+    ``p_``; an original column with a clashing name keeps its values under the name with
+    ``_input`` appended.
     """
+    from .export import SOURCE_ROW, id_columns, source_rows
+
     classifier._check_fitted()
     column = label_column or classifier.label_column_
     if column is None or column not in frame:
@@ -798,8 +822,10 @@ def predict_unlabelled(
     part = frame.iloc[unlabelled]
     probabilities = classifier._probabilities(part)
     anomalous = ~np.isin(classifier.classes_, classifier.normal_classes_)
+    ids = id_columns(frame.columns, getattr(classifier, "roles_", None))
     added = {
-        "row": unlabelled + 1,
+        SOURCE_ROW: source_rows(unlabelled),
+        **{name: part[name].to_numpy() for name in ids},
         PREDICTED_COLUMN: (
             classifier.classes_[np.argmax(probabilities, axis=1)]
             if len(part)
@@ -812,7 +838,7 @@ def predict_unlabelled(
     taken = set(frame.columns) | set(added)
     renamed = {}
     for original in frame.columns:
-        if original in added:
+        if original in added and original not in ids:
             candidate = f"{original}_input"
             while candidate in taken:
                 candidate += "_"
@@ -821,7 +847,7 @@ def predict_unlabelled(
     out = pd.concat(
         [
             pd.DataFrame(added, index=part.index),
-            part.rename(columns=renamed),
+            part.drop(columns=ids).rename(columns=renamed),
         ],
         axis=1,
     )

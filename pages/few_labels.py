@@ -5,7 +5,8 @@ import streamlit as st
 
 from aecore import charts
 from aecore.errors import AecoreError
-from aecore.semisupervised import CLASS_MODES, MIN_LABELLED, save_classifier
+from aecore.export import SOURCE_ROW_NOTE
+from aecore.semisupervised import ANOMALY_COLUMN, CLASS_MODES, MIN_LABELLED, save_classifier
 from ui import background, cache, session, state, widgets
 
 MAX_CLASSES = 50
@@ -334,7 +335,7 @@ if result is not None and {k: result["setup"][k] for k in setup} == setup:
     st.markdown(
         f"**{likely:,}** of the {len(predictions):,} unlabelled rows are predicted as an "
         "anomaly class. Rows are sorted by `p_anomaly` (the probability of not being normal), "
-        "highest first; `row` is the row's line in the file (1 = first data row)."
+        f"highest first. {SOURCE_ROW_NOTE}"
     )
     st.dataframe(
         predictions.head(1000),
@@ -342,8 +343,8 @@ if result is not None and {k: result["setup"][k] for k in setup} == setup:
         height=300,
         column_config={
             c: st.column_config.NumberColumn(format="%.3f")
-            for c in predictions.columns[: 3 + len(classifier.classes_)]
-            if str(c).startswith("p_")
+            for c in [ANOMALY_COLUMN, *(f"p_{name}" for name in classifier.classes_)]
+            if c in predictions.columns
         },
     )
     if len(predictions) > 1000:

@@ -91,6 +91,12 @@ def test_few_labels_compares_budgets_and_exports_predictions(models_dir, flows_s
     result = at.session_state[state.FEW_LABELS_CLASSIFIER]
     exported = pd.read_csv(io.BytesIO(result["csv"]), encoding="utf-8-sig")
     assert len(exported) == 700 and exported["label"].isna().all()
+    # Rows are numbered as the export numbers them (header = row 1), the id column beside.
+    assert list(exported.columns[:2]) == ["source_row", "flow_id"]
+    source = pd.read_csv(io.BytesIO(flows_slice))
+    back = source.iloc[exported["source_row"].to_numpy() - 2]
+    assert back["flow_id"].tolist() == exported["flow_id"].tolist()
+    assert (back["src_bytes"].to_numpy() == exported["src_bytes"].to_numpy()).all()
     probabilities = [c for c in exported.columns if c.startswith("p_") and c != "p_anomaly"]
     assert len(probabilities) == len(result["classifier"].classes_) >= 2
     assert (exported[probabilities].sum(axis=1) - 1).abs().max() < 1e-4

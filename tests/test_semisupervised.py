@@ -11,6 +11,7 @@ from aecore.semisupervised import (
     FewLabelClassifier,
     compare_label_budgets,
     encode_labels,
+    hide_labels,
     load_classifier,
     predict_unlabelled,
     pretrain,
@@ -63,7 +64,12 @@ def test_unlabelled_rows_get_class_probabilities_attacks_first(partial, classifi
     out = predict_unlabelled(classifier, frame)
     unlabelled = (frame["label"] == "").to_numpy()
     assert len(out) == unlabelled.sum()
-    assert set(out["row"] - 1) == set(np.flatnonzero(unlabelled))
+    # source_row numbers rows as the export does (header = row 1), id columns follow it.
+    assert list(out.columns[:2]) == ["source_row", "flow_id"]
+    assert set(out["source_row"] - 2) == set(np.flatnonzero(unlabelled))
+    back = frame.iloc[out["source_row"].to_numpy() - 2]
+    assert back["flow_id"].tolist() == out["flow_id"].tolist()
+    assert back["label"].eq("").all()
     classes = list(classifier.classes_)
     labelled = set(frame["label"]) - {""}
     assert classes[0] == "benign" and set(classes) == labelled and len(classes) >= 4
@@ -72,11 +78,12 @@ def test_unlabelled_rows_get_class_probabilities_attacks_first(partial, classifi
     np.testing.assert_allclose(out[ANOMALY_COLUMN], 1.0 - out["p_benign"], atol=1e-5)
     assert out[ANOMALY_COLUMN].is_monotonic_decreasing
     n_attacks = int((truth[unlabelled] != "benign").sum())
-    top = truth[out["row"].to_numpy()[:n_attacks] - 1]
+    top = truth[out["source_row"].to_numpy()[:n_attacks] - 2]
     assert (top != "benign").mean() > 0.5  # 12 times the 4 % base rate
     assert out["label"].eq("").all()
-    clashing = predict_unlabelled(classifier, frame.assign(row=7))
-    assert clashing["row_input"].eq(7).all() and clashing["row"].equals(out["row"])
+    clashing = predict_unlabelled(classifier, frame.assign(source_row=7))
+    assert clashing["source_row_input"].eq(7).all()
+    assert clashing["source_row"].equals(out["source_row"])
 
 
 def test_decisions_use_the_labelled_class_mix_and_raise_fewer_false_alarms(
@@ -216,6 +223,22 @@ def test_small_budget_draw_holds_normal_rows_among_many_attack_classes():
         chosen = draw_labelled(codes, 10, np.random.default_rng(seed), binary=binary)
         assert len(chosen) == 10 and len(set(chosen)) == 10
         assert set(binary[chosen]) == {0, 1}, seed
+
+
+def test_practice_mode_keeps_a_normal_and_an_anomalous_label_with_fewer_labels_than_classes():
+    """Practice mode (Few labels page: keep only N labels) drew one row of N random classes;
+    with 31 classes and 10 labels kept, no normal row was left labelled."""
+    from ui import cache
+
+    frame = many_attack_names()
+    for keep in (4, 10, 15):
+        kept = cache.keep_labels(f"test-{keep}", "attack", keep, frame)["attack"].dropna()
+        assert len(kept) == keep
+        assert (kept == "normal").any() and (kept != "normal").any(), keep
+        assert frame.loc[kept.index, "attack"].tolist() == kept.tolist()  # kept as they were
+    for seed in range(20):
+        kept = hide_labels(frame, "attack", 4, random_state=seed)["attack"].dropna()
+        assert set(kept == "normal") == {True, False}, seed
 
 
 @pytest.fixture(scope="module")

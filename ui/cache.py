@@ -23,7 +23,7 @@ import streamlit as st
 from aecore import data, drift, persistence
 from aecore.analysis import content_key, pca_comparison
 from aecore.samples import SAMPLES
-from aecore.semisupervised import draw_labelled, encode_labels
+from aecore.semisupervised import encode_labels, hide_labels
 
 from . import state
 
@@ -134,16 +134,10 @@ def label_summary(data_key: str, column: str, class_mode: str, _frame: pd.DataFr
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner="Hiding labels…")
 def keep_labels(data_key: str, column: str, keep: int, _frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of the data with only ``keep`` labels of ``column`` left (one of each class, the
-    rest drawn at random, seeded) and the others emptied: a fully labelled file turned into the
-    few-labels situation, to try the workflow on."""
-    codes, _, _ = encode_labels(_frame[column], "multiclass")
-    labelled = np.flatnonzero(codes >= 0)
-    keep = min(int(keep), len(labelled))
-    chosen = labelled[draw_labelled(codes[labelled], keep, np.random.default_rng(0))]
-    values = pd.Series(pd.NA, index=_frame.index, dtype=object)
-    values.iloc[chosen] = _frame[column].iloc[chosen].astype(object).to_numpy()
-    return _frame.assign(**{column: values})
+    """A copy of the data with only ``keep`` labels of ``column`` left (a normal and an
+    anomalous row first, one of each class, the rest drawn at random, seeded) and the others
+    emptied: ``aecore.semisupervised.hide_labels``, to try the few-labels workflow on."""
+    return hide_labels(_frame, column, keep, random_state=0)
 
 
 def drift_report_for(

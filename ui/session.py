@@ -391,8 +391,9 @@ def few_label_data(column: str) -> tuple[pd.DataFrame, str, str | None]:
     n = int(keep[2])
     masked = cache.keep_labels(data_key, column, n, frame)
     note = (
-        f"Practice mode: only {n:,} labels of **{column}** are kept (at least one per class, "
-        "the rest drawn at random); the other rows count as unlabelled."
+        f"Practice mode: only {n:,} labels of **{column}** are kept (a normal and an "
+        "anomalous row first, then one per class as far as they go, the rest drawn at "
+        "random); the other rows count as unlabelled."
     )
     return masked, f"{data_key}:keep-{column}-{n}", note
 

@@ -50,18 +50,15 @@ def home() -> None:
     frame = state.get(state.DATA_FRAME)
     left.metric("Rows in the data", "none" if frame is None else f"{len(frame):,}")
     left.caption(widgets.data_caption())
-    middle.metric("Model", model.name if model else "none")
+    # A model name is too long for a metric tile (cut to "server-m…" at 1024 px): a heading wraps.
+    middle.markdown("Model")
+    middle.subheader(model.name if model else "none", anchor=False)
     middle.caption(widgets.model_caption())
     if scored is not None:
         threshold = session.threshold()
         flagged = scored.count_above(threshold)
-        right.metric(
-            "Flagged rows",
-            f"{flagged:,}",
-            f"{flagged / scored.n_rows:.2%} of rows at threshold {threshold:.4g}",
-            delta_color="off",
-            delta_arrow="off",
-        )
+        right.metric("Flagged rows", f"{flagged:,}")
+        right.caption(f"{flagged / scored.n_rows:.2%} of rows, at threshold {threshold:.4g}")
     if problem is not None:
         widgets.show_problem(problem)
     else:

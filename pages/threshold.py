@@ -75,7 +75,7 @@ def threshold_panel() -> None:
     st.session_state[state.THRESHOLD_SLIDER] = threshold
     st.session_state[state.THRESHOLD_INPUT] = threshold
 
-    slider_column, input_column = st.columns([5, 1])
+    slider_column, input_column = st.columns([3, 1])
     slider_column.select_slider(
         "Threshold (drag it)",
         options=options,
@@ -89,7 +89,8 @@ def threshold_panel() -> None:
     )  # fmt: skip
 
     flagged = scored.count_above(threshold)
-    tiles = st.columns(6)
+    # Two rows of three: six tiles in a row cut their values off at 1024 px ("3.1…").
+    tiles = [*st.columns(3), *st.columns(3)] if scored.has_labels else st.columns(3)
     tiles[0].metric("Flagged rows", f"{flagged:,}")
     tiles[1].metric("Share flagged", f"{flagged / scored.n_rows:.2%}")
     sweep = None
@@ -99,10 +100,10 @@ def threshold_panel() -> None:
         c_missed = float(st.session_state.get("method_c_missed", 1.0))
         sweep = scored.sweep(tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed)
         at = sweep.at(threshold)
-        tiles[2].metric("Precision", f"{at['precision']:.3f}")
-        tiles[3].metric("Recall", f"{at['recall']:.3f}")
-        tiles[4].metric("F1", f"{at['f1']:.3f}")
-        tiles[5].metric("Cost", f"{at['cost']:,.4g}")
+        tiles[2].metric("Cost", f"{at['cost']:,.4g}")
+        tiles[3].metric("Precision", f"{at['precision']:.3f}")
+        tiles[4].metric("Recall", f"{at['recall']:.3f}")
+        tiles[5].metric("F1", f"{at['f1']:.3f}")
         st.caption(
             f"{at['false_alarms']:,} false alarms and {at['missed']:,} missed anomalies "
             f"(tolerance {tolerance} rows); cost = {c_alarm:g} × false alarms + {c_missed:g} × "

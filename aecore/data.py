@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 
 from .errors import AecoreError
 from .preprocessing import MAX_CATEGORIES as ENCODED_CATEGORIES
+from .preprocessing import SENTINEL_SPREADS, usable_range
 from .roles import ROLE_NAMES, ColumnRoles
 
 MIN_TRAIN_ROWS = 30
@@ -838,7 +839,7 @@ def role_notes(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:
             how = " with the median" if role == "feature" else ""
             reason = f"{reason}; {share} missing: will be imputed{how}"
         if role == "feature":
-            reason += _sentinel_note(series)
+            reason += _sentinel_note(series) + _out_of_range_note(series)
         if role in ("feature", "categorical") and evidence is not None:
             reason = f"{reason}. Warning: {_label_warning(evidence)}"
         notes[column] = reason
@@ -877,6 +878,37 @@ def _sentinel_note(series: pd.Series) -> str:
                 "as a number it distorts the scaling (empty those cells to have them imputed)"
             )
     return ""
+
+
+def _out_of_range_note(series: pd.Series) -> str:
+    """A note when a numeric input holds infinite cells or values far out of range (3.4e38
+    among ordinary numbers), by the rule training applies (``preprocessing.usable_range``):
+    treated as missing and imputed in the training rows, the column refused when they are most
+    of it."""
+    if _kind(series) != "numeric":
+        return ""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(values)
+    infinite = np.isinf(values)
+    finite = values[present & ~infinite]
+    # Every finite value lies within SENTINEL_SPREADS of the median when their span is smaller.
+    if not infinite.any() and (not finite.size or np.ptp(finite) <= SENTINEL_SPREADS):
+        return ""
+    low, high = usable_range(values)
+    far = present & ~infinite & ~((values >= low) & (values <= high))
+    n_infinite, n_far = int(infinite.sum()), int(far.sum())
+    if n_infinite + n_far == 0:
+        return ""
+    parts = [f"{n_infinite:,} infinite"] if n_infinite else []
+    if n_far:
+        parts.append(f"{n_far:,} far out of range")
+    what = " and ".join(parts) + " value(s)" + (f" (e.g. {values[far][0]:.4g})" if n_far else "")
+    if 2 * (n_infinite + n_far) > int(present.sum()):
+        return f"; {what}, most of the column: training refuses it (fix them or ignore it)"
+    return (
+        f"; {what}: treated as missing and imputed with the median in training, flagged "
+        "when scored"
+    )
 
 
 def label_like_inputs(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, str]:

@@ -887,7 +887,8 @@ def _fine_tune(
     if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
         from .metrics import evaluate
 
-        new.evaluation_ = {**evaluate(errors, labels, new.threshold_), "scope": "all rows"}
+        # Measured on the batch's labelled rows, the fine-tune's own training rows among them.
+        new.evaluation_ = {**evaluate(errors, labels, new.threshold_), "scope": "batch"}
     return new
 
 

@@ -142,6 +142,11 @@ def evaluation_scope_text(evaluation: dict[str, Any] | None) -> str:
         )
     if scope == "test":  # models saved before held-out evaluations
         return f"measured on {n_rows:,} test rows"
+    if scope == "batch":  # a fine-tune on a new batch (aecore.drift.retrain)
+        return (
+            f"measured on the batch's {n_rows:,} labelled rows, the rows it was retrained on "
+            "included, so it looks better than it will on new data"
+        )
     return (
         f"measured on all {n_rows:,} labelled rows, training rows included, so it looks better "
         "than it will on new data (hold out a test share for an honest measure)"

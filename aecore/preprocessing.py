@@ -39,6 +39,19 @@ OUT_OF_RANGE = 1_000.0
 SENTINEL_SPREADS = 1e9
 
 
+def usable_range(col: np.ndarray) -> tuple[float, float]:
+    """The (low, high) range of a numeric column's usable training values (``col``: floats,
+    NaN = missing, infinities kept): within ``SENTINEL_SPREADS`` times the larger of its
+    interquartile range, |median| and 1 of its median. (0, -1), an empty range, when no value
+    is finite. Infinite cells and the values outside are treated as missing in training."""
+    finite = col[np.isfinite(col)]
+    if not finite.size:
+        return 0.0, -1.0  # nothing usable
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    reach = SENTINEL_SPREADS * max(q3 - q1, abs(median), 1.0)
+    return float(median - reach), float(median + reach)
+
+
 def _skewness(values: np.ndarray) -> float:
     values = values[np.isfinite(values)]
     if values.size < 3:
@@ -142,13 +155,7 @@ class Preprocessor:
         n_present = int(present.sum())
         if n_present == 0:
             raise AecoreError(f"Column {column!r} is entirely empty; mark it as ignore.")
-        finite = col[np.isfinite(col)]
-        if finite.size:
-            q1, median, q3 = np.percentile(finite, [25, 50, 75])
-            reach = SENTINEL_SPREADS * max(q3 - q1, abs(median), 1.0)
-            low, high = float(median - reach), float(median + reach)
-        else:
-            low, high = 0.0, -1.0  # nothing usable
+        low, high = usable_range(col)
         bad = present & ~((col >= low) & (col <= high))
         n_bad = int(bad.sum())
         if n_bad == 0:

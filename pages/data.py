@@ -37,7 +37,9 @@ with upload_column:
             st.rerun()
     failed = state.get(state.UPLOAD_ERROR)
     if failed and uploaded is not None and failed[0] == uploaded.file_id:
-        st.error(f"**{uploaded.name}** could not be loaded. {failed[1]}")
+        st.error(
+            f"**{widgets.plain(uploaded.name)}** could not be loaded. {widgets.plain(failed[1])}"
+        )
         if state.get(state.DATA_FRAME) is not None:
             st.caption(f"The data loaded before is still in use: {widgets.data_caption()}.")
 
@@ -68,7 +70,7 @@ data_key: str = state.get(state.DATA_KEY)
 roles: ColumnRoles = state.get(state.ROLES)
 columns = list(frame.columns)
 
-st.subheader(f"Preview: {state.get(state.DATA_NAME)}")
+st.subheader(f"Preview: {widgets.plain(state.get(state.DATA_NAME))}")
 shown = min(len(frame), PREVIEW_ROWS)
 st.caption(f"{len(frame):,} rows × {frame.shape[1]} columns; the first {shown:,} rows are shown.")
 st.dataframe(frame.head(PREVIEW_ROWS), height=260)
@@ -123,11 +125,14 @@ if label_like:
 dropped = list(roles.ignore)
 imputed = [c for c in roles.inputs if "imputed" in notes.get(c, "")]
 if dropped:
-    st.warning(f"Dropped (role *ignore*, not used by the model): {', '.join(dropped)}.")
+    st.warning(
+        "Dropped (role *ignore*, not used by the model): "
+        f"{', '.join(map(widgets.plain, dropped))}."
+    )
 if imputed:
     st.info(
         "Missing values will be imputed (numbers: the median; text: a 'missing' category) in: "
-        + ", ".join(imputed)
+        + ", ".join(map(widgets.plain, imputed))
         + "."
     )
 try:

@@ -124,12 +124,19 @@ with batch_column:
         failed = state.get(state.DRIFT_UPLOAD_ERROR)
         batch = state.get(state.DRIFT_BATCH)
         if failed and uploaded is not None and failed[0] == uploaded.file_id:
-            st.error(f"**{uploaded.name}** could not be loaded. {failed[1]}")
+            st.error(
+                f"**{widgets.plain(uploaded.name)}** could not be loaded. "
+                f"{widgets.plain(failed[1])}"
+            )
             if batch is not None:
-                st.caption(f"The batch loaded before is still used: {batch['name']}.")
+                st.caption(
+                    f"The batch loaded before is still used: {widgets.plain(batch['name'])}."
+                )
     if batch is not None:
-        st.caption(f"{batch['name']}: {len(batch['frame']):,} rows × {batch['frame'].shape[1]} "
-                   "columns.")  # fmt: skip
+        st.caption(
+            f"{widgets.plain(batch['name'])}: {len(batch['frame']):,} rows × "
+            f"{batch['frame'].shape[1]} columns."
+        )
 
 if batch is None:
     if source == "upload":
@@ -151,7 +158,10 @@ if getattr(detector, "reference_feature_errors_", None) is None:
 try:
     report = cache.drift_report_for(model.key, batch["key"], detector, batch["frame"], reference)
 except AecoreError as error:
-    st.error(f"**{batch['name']}** cannot be checked with **{model.name}**: {error}")
+    st.error(
+        f"**{widgets.plain(batch['name'])}** cannot be checked with **{model.name}**: "
+        f"{widgets.plain(error)}"
+    )
     st.stop()
 
 color, icon, box = VERDICT_STYLE[report.verdict]
@@ -188,7 +198,8 @@ st.markdown("**Evidence**\n" + "\n".join(f"- {sentence}" for sentence in report.
 if reference is not None and report.feature_changes is not None:
     st.caption(
         "This model was saved without per-feature reference errors, so the current data "
-        f"(**{state.get(state.DATA_NAME)}**) serves as the reference for the per-feature errors."
+        f"(**{widgets.plain(state.get(state.DATA_NAME))}**) serves as the reference for the "
+        "per-feature errors."
     )
 
 chart_column, feature_column = st.columns([3, 2], gap="medium")
@@ -281,7 +292,7 @@ if done is not None and task is not None and task.status == "done":
         else "a new saved model"
     )
     st.success(
-        f"{done['description']} Threshold "
+        f"{widgets.plain(done['description'])} Threshold "
         f"{widgets.fmt_threshold(done['retraining']['previous_threshold'])} → "
         f"{widgets.fmt_threshold(done['retraining']['threshold'])}. Saved as **{done['save_as']}** "
         f"({kept}). Before retraining, {done['before_alarm_share']:.1%} of the batch was above "

@@ -78,25 +78,26 @@ with right:
     tiles[2].metric("Classes", len(summary["classes"]))
     st.caption(
         " · ".join(
-            f"class **{name}**: {count:,} rows" + (" (normal)" if name in summary["normal"] else "")
+            f"class **{widgets.plain(name)}**: {count:,} rows"
+            + (" (normal)" if name in summary["normal"] else "")
             for name, count in summary["classes"].items()
         )
         or "no labelled rows"
     )
 if len(summary["classes"]) < 2 or summary["labelled"] < MIN_LABELLED:
     st.warning(
-        f"**{column}** needs at least {MIN_LABELLED} labelled rows and two classes (some normal "
-        "rows and some anomalies) to train a classifier. Choose another column, or label more "
-        "rows in the file and load it again on the Data page."
+        f"**{widgets.plain(column)}** needs at least {MIN_LABELLED} labelled rows and two "
+        "classes (some normal rows and some anomalies) to train a classifier. Choose another "
+        "column, or label more rows in the file and load it again on the Data page."
     )
     st.page_link(session.DATA_PAGE, label="Go to Data", icon=":material/arrow_forward:")
     st.stop()
 
 if len(summary["classes"]) > MAX_CLASSES:
     st.warning(
-        f"**{column}** has {len(summary['classes']):,} different values: that looks like a "
-        "measurement or an identifier, not a label. Choose the column that says which rows are "
-        "normal and which are anomalies (or which kind of anomaly)."
+        f"**{widgets.plain(column)}** has {len(summary['classes']):,} different values: that "
+        "looks like a measurement or an identifier, not a label. Choose the column that says "
+        "which rows are normal and which are anomalies (or which kind of anomaly)."
     )
     st.stop()
 

@@ -7,6 +7,7 @@ from aecore import data, persistence
 from aecore.drift import describe_training
 from aecore.errors import AecoreError
 from aecore.export import check_columns
+from aecore.metrics import evaluation_scope_text
 from ui import cache, session, state, widgets
 
 widgets.page_setup()
@@ -118,8 +119,9 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     if mismatch:
         st.warning(
-            f"**{name}** cannot score the data loaded now (**{state.get(state.DATA_NAME)}**): "
-            f"{mismatch} Load data with its columns, or pick another model."
+            f"**{name}** cannot score the data loaded now "
+            f"(**{widgets.plain(state.get(state.DATA_NAME))}**): {widgets.plain(mismatch)} "
+            "Load data with its columns, or pick another model."
         )
     if is_classifier:
         st.info(
@@ -136,7 +138,7 @@ with left:
     if meta.get("description") and not (training or "").startswith(meta["description"]):
         st.text(meta["description"])  # plain text: a description is never run as Markdown
     if training:
-        st.markdown(f"**How it was trained:** {training}")
+        st.markdown(f"**How it was trained:** {widgets.plain(training)}")
     architecture = meta.get("architecture") or {}
     threshold = meta.get("threshold") or {}
     st.markdown(
@@ -148,7 +150,8 @@ with left:
     )
     metrics = persistence.metrics_text(meta.get("evaluation"))
     if metrics:
-        st.caption(f"Against the labels: {metrics}.")
+        scope = evaluation_scope_text(meta.get("evaluation"))
+        st.caption(f"Against the labels: {metrics}" + (f", {scope}." if scope else "."))
 with right:
     features = pd.DataFrame(meta.get("features") or [])
     st.markdown(f"**{len(features)} input columns**")
@@ -182,7 +185,8 @@ if not is_classifier:
     if upload is not None and result is not None and result[1] == upload.name:
         if result[0] == "error":
             st.error(
-                f"**{upload.name}** cannot be scored by **{name}**: {result[2]} The data loaded "
+                f"**{widgets.plain(upload.name)}** cannot be scored by **{name}**: "
+                f"{widgets.plain(result[2])} The data loaded "
                 "before is still in use."
             )
         else:
@@ -193,17 +197,25 @@ if not is_classifier:
             else:
                 flagged = scored.count_above(session.threshold())
                 st.success(
-                    f"**{upload.name}** is now the current data, scored by **{name}**: {flagged:,} "
+                    f"**{widgets.plain(upload.name)}** is now the current data, scored by "
+                    f"**{name}**: {flagged:,} "
                     f"of {scored.n_rows:,} rows are above the model's threshold."
                 )
             notes = []
             if report["extra_columns"]:
-                notes.append("ignored (not model inputs): " + ", ".join(report["extra_columns"]))
+                notes.append(
+                    "ignored (not model inputs): "
+                    + ", ".join(map(widgets.plain, report["extra_columns"]))
+                )
             if report["reordered"]:
                 notes.append("columns are in another order than at training (matched by name)")
             for column, values in report["unseen_categories"].items():
-                shown = ", ".join(map(str, values[:5])) + (" …" if len(values) > 5 else "")
-                notes.append(f"{column}: categories not seen in training ({shown}) encode as zeros")
+                shown = ", ".join(map(widgets.plain, values[:5]))
+                shown += " …" if len(values) > 5 else ""
+                notes.append(
+                    f"{widgets.plain(column)}: categories not seen in training ({shown}) encode "
+                    "as zeros"
+                )
             for note in notes:
                 st.caption(f"- {note}")
             links = st.columns(3)

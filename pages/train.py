@@ -167,6 +167,13 @@ if job is not None:
         evaluation = getattr(detector, "evaluation_", None)
         if evaluation:
             cols = st.columns(4)
+        # Infinite cells and sentinels (3.4e38) in the training rows: imputed, one note a column.
+        notes = getattr(detector.preprocessor_, "notes_", None) or []
+        if notes:
+            st.info(
+                "**In the training data:**\n" + "\n".join(f"- {widgets.plain(n)}" for n in notes),
+                icon=":material/info:",
+            )
             cols[0].metric("Precision", f"{evaluation['precision']:.2f}")
             cols[1].metric("Recall", f"{evaluation['recall']:.2f}")
             cols[2].metric("F1", f"{evaluation['f1']:.2f}")

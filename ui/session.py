@@ -346,9 +346,11 @@ def scored() -> tuple[ScoredData | None, Model | None, Problem | None]:
                 reference_errors=getattr(detector, "reference_errors_", None),
             )
         except AecoreError as error:
+            from .widgets import plain  # widgets imports this module
+
             return None, model, Problem(
-                f"The model **{model.name}** cannot score the data **{state.get(state.DATA_NAME)}**"
-                f": {error}",
+                f"The model **{model.name}** cannot score the data "
+                f"**{plain(state.get(state.DATA_NAME))}**: {plain(error)}",
                 MODELS_PAGE,
                 "Choose another model",
                 "error",
@@ -390,8 +392,9 @@ def few_label_data(column: str) -> tuple[pd.DataFrame, str, str | None]:
         return frame, data_key, None
     n = int(keep[2])
     masked = cache.keep_labels(data_key, column, n, frame)
+    from .widgets import plain  # widgets imports this module
     note = (
-        f"Practice mode: only {n:,} labels of **{column}** are kept (a normal and an "
+        f"Practice mode: only {n:,} labels of **{plain(column)}** are kept (a normal and an "
         "anomalous row first, then one per class as far as they go, the rest drawn at "
         "random); the other rows count as unlabelled."
     )

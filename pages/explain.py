@@ -79,7 +79,7 @@ with note_column:
         "(one server, one kind of sensor) are the clue to the anomaly's nature; errors spread "
         "evenly suggest the row is unusual as a whole."
     )
-    top = ", ".join(f"**{name}**" for name in mean_errors.index[:3])
+    top = ", ".join(f"**{widgets.plain(name)}**" for name in mean_errors.index[:3])
     st.markdown(f"Largest: {top}.")
 
 st.subheader("One row in detail")
@@ -112,7 +112,9 @@ with right:
                 "(its training spread). The error is the squared difference in model units "
                 "times the column's weight.")  # fmt: skip
 
-st.markdown(f"**Input → reconstruction of {name}, in original and in model units**")
+st.markdown(
+    f"**Input → reconstruction of {widgets.plain(name)}, in original and in model units**"
+)
 
 
 def pairs(inputs, rebuilt) -> list[str]:

@@ -46,13 +46,13 @@ def home() -> None:
         "with 7 labelled incidents) scored by the demo model, so every page has content."
     )
     scored, model, problem = session.scored()
-    left, middle, right = st.columns(3)
+    left, middle, right = st.columns([2, 3, 2])
     frame = state.get(state.DATA_FRAME)
     left.metric("Rows in the data", "none" if frame is None else f"{len(frame):,}")
     left.caption(widgets.data_caption())
-    # A model name is too long for a metric tile (cut to "server-m…" at 1024 px): a heading wraps.
-    middle.markdown("Model")
-    middle.subheader(model.name if model else "none", anchor=False)
+    # A model name is too long for a metric tile (cut to "server-m…" at 1024 px), and a big
+    # heading breaks it inside a word: a small heading in a wider column holds it whole.
+    middle.markdown(f"Model\n#### {widgets.plain(model.name) if model else 'none'}")
     middle.caption(widgets.model_caption())
     if scored is not None:
         threshold = session.threshold()

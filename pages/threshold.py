@@ -75,7 +75,7 @@ def threshold_panel() -> None:
     st.session_state[state.THRESHOLD_SLIDER] = threshold
     st.session_state[state.THRESHOLD_INPUT] = threshold
 
-    slider_column, input_column = st.columns([3, 1])
+    slider_column, input_column = st.columns([2, 1])
     slider_column.select_slider(
         "Threshold (drag it)",
         options=options,

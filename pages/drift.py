@@ -171,7 +171,8 @@ if report.many_anomalies:
     verdict_text += ", many anomalies"
 st.header(f"Verdict: :{color}[{verdict_text}]", anchor=False)
 box(f"**{report.headline}**", icon=icon)
-tiles = st.columns(5)
+# Two rows of three: five tiles side by side cut their values off at 1024 px ('100.…').
+tiles = [*st.columns(3), *st.columns(3)]
 tiles[0].metric(
     "Rows above the threshold",
     f"{report.alarm_share:.1%}",
@@ -180,11 +181,11 @@ tiles[0].metric(
     delta_arrow="off",
 )
 part = "labelled normal" if report.normal_basis == "labelled" else "in the normal error range"
-tiles[1].metric("KS statistic D (normal rows)", fmt_or_na(report.ks_statistic, ".3f"),
+tiles[1].metric("KS statistic D", fmt_or_na(report.ks_statistic, ".3f"),
                 help="Largest gap between the error distributions of the batch's normal rows "
                 f"({part}) and the reference rows (one-sided: are the new errors "
                 "larger?).")  # fmt: skip
-tiles[2].metric("Stability index (normal rows)", fmt_or_na(report.psi, ".3f"),
+tiles[2].metric("Stability index (PSI)", fmt_or_na(report.psi, ".3f"),
                 help="Population stability index of the normal rows' errors. Below 0.1 stable, "
                 "0.1 to 0.25 drifting, above 0.25 drifted.")  # fmt: skip
 tiles[3].metric("Median error vs reference", fmt_or_na(report.median_ratio, ".2f", "×"),
@@ -202,7 +203,8 @@ if reference is not None and report.feature_changes is not None:
         "per-feature errors."
     )
 
-chart_column, feature_column = st.columns([3, 2], gap="medium")
+# One above the other: side by side, the feature bars got a column too narrow to read.
+chart_column, feature_column = st.container(), st.container()
 with chart_column:
     log_x = st.toggle("Log-scale errors", value=True, key="drift_log_x")
     st.plotly_chart(

@@ -72,7 +72,8 @@ if column is None:
 frame, data_key, practice_note = session.few_label_data(column)
 summary = cache.label_summary(data_key, column, class_mode, frame)
 with right:
-    tiles = st.columns(3)
+    # Two a row: three tiles in this column cut "Unlabelled rows" off at 1024 px.
+    tiles = [*st.columns(2), *st.columns(2)]
     tiles[0].metric("Labelled rows", f"{summary['labelled']:,}")
     tiles[1].metric("Unlabelled rows", f"{summary['unlabelled']:,}")
     tiles[2].metric("Classes", len(summary["classes"]))

@@ -115,7 +115,8 @@ if not is_classifier and current_frame is not None:
     except AecoreError as error:
         mismatch = str(error)
 
-left, right = st.columns([1, 2], gap="large")
+# The description and training sentence are prose: the wider side, readable at 1024 px.
+left, right = st.columns([3, 2], gap="large")
 with left:
     if mismatch:
         st.warning(

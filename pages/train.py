@@ -146,7 +146,10 @@ if job is not None:
         cols[2].metric("Input columns", f"{detector.n_features_in_}")
         cols[3].metric("Training rows", f"{detector.n_train_rows_:,}")
         best = history.get("best_val_loss")
-        cols[4].metric("Best validation loss", "–" if best is None else f"{best:.4g}")
+        cols[4].metric(
+            "Best val. loss", "–" if best is None else f"{best:.4g}",
+            help="The lowest validation loss (MSE in standardised units) of the epochs run.",
+        )  # fmt: skip
         choice = detector.threshold_choice_
         how = ", ".join(
             f"{key} {value:g}" for key, value in choice.params.items() if key in ("percentile", "k")
@@ -250,7 +253,8 @@ architecture = st.radio(
 
 # Not a form: the schedule note below follows every setting as it changes.
 with st.container(border=True):
-    left, middle, right = st.columns(3)
+    # Two columns a row: in three, drop-down and checkbox labels were cut off at 1024 px.
+    left, middle = st.columns(2)
     with left:
         st.markdown("**Network**")
         code_size = st.number_input(
@@ -285,8 +289,9 @@ with st.container(border=True):
         )  # fmt: skip
         schedule_note = st.empty()
         seed = st.number_input("Random seed", 0, 2**31 - 1, 0)
+    right, threshold_column = st.columns(2)
     with right:
-        st.markdown("**Rows and threshold**")
+        st.markdown("**Rows**")
         split = st.radio(
             "Split", ["random", "chronological"], horizontal=True,
             index=1 if roles.time else 0,
@@ -305,14 +310,14 @@ with st.container(border=True):
             "Train on",
             ["auto", "all", "normal"],
             format_func={
-                "auto": "auto (normal rows only when labelled)",
+                "auto": "auto (normal rows if labelled)",
                 "all": "all rows",
                 "normal": "normal rows only (needs labels)",
             }.get,
             help="With labels, training on normal rows only is the classic novelty setting.",
         )
         second_model = st.checkbox(
-            "Second model without outlying rows",
+            "Second model without outliers",
             value=True,
             help="When training on unlabelled rows, which may hide anomalies that the network "
             "learns to rebuild: a second autoencoder learns the rows less those the first "
@@ -321,6 +326,8 @@ with st.container(border=True):
             "the training time. Not used with labelled normal rows, windows or the variational "
             "model. Turn it off when you know every training row is normal.",
         )
+    with threshold_column:
+        st.markdown("**Threshold**")
         methods = ["percentile", "mean_std"] + (["best_f1", "min_cost"] if labelled else [])
         threshold_method = st.selectbox(
             "Initial threshold", methods,

@@ -83,7 +83,6 @@ class AnomalyDetector(BaseEstimator):
     time column, else drawn stratified by label): ``evaluation_`` is measured on them alone
     (``evaluation_["scope"]`` says so), never on rows that trained or set the threshold.
 
-
     ``code_limit`` (a share in (0, 1), ``"auto"`` or None) pulls codes beyond the Mahalanobis
     radius holding that share of training codes back onto it before decoding: a row unusual
     along the data's main directions (not only off them), including an anomaly hidden among
@@ -236,8 +235,8 @@ class AnomalyDetector(BaseEstimator):
 
     def _training_rows(self, frame: pd.DataFrame, y=None):
         """The roles, labels, time order, whether only normal rows train, and the row split
-        check_settings(self.get_params(deep=False))  # every setting, before any work
         that ``fit`` uses on ``frame`` (raises ``AecoreError`` when it cannot train)."""
+        check_settings(self.get_params(deep=False))  # every setting, before any work
         if self.train_on not in ("auto", "all", "normal"):
             raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
         roles = self._resolve_roles(frame)
@@ -300,10 +299,10 @@ class AnomalyDetector(BaseEstimator):
         preprocessor = Preprocessor(self.scaling, self.log_transform)
         n_inputs = preprocessor.fit(frame.iloc[split.train], roles).n_encoded
         schedule = self._schedule(len(split.train), n_inputs, second_share)
+        schedule["batch_size"] = int(min(schedule["batch_size"], len(split.train)))
         # The automatic code size is at most 32 and half the inputs: a bound, not computed here.
         code_size = int(self.code_size or max(1, min(32, n_inputs // 2)))
         self._check_memory(n_inputs, code_size, schedule, len(split.train), second_share)
-        schedule["batch_size"] = int(min(schedule["batch_size"], len(split.train)))
         return {
             **schedule,
             "n_train_rows": int(len(split.train)),
@@ -312,6 +311,7 @@ class AnomalyDetector(BaseEstimator):
             "models": 1 + (second_share is not None),
             "automatic": [key for key in SCHEDULE_KEYS if getattr(self, key) is None],
         }
+
     def _check_memory(self, n_inputs, code_size, schedule, n_rows, second_share) -> None:
         """The schedule's settings in range, and the network's estimated training memory
         within the budget (``aecore.settings.check_budget``): raised before Keras allocates
@@ -322,7 +322,6 @@ class AnomalyDetector(BaseEstimator):
             batch_size=int(schedule["batch_size"]), n_rows=n_rows,
             models=1 + (second_share is not None),
         )  # fmt: skip
-
 
     def _second_model_share(self, trained_on: str | None = None) -> float | None:
         share = self.second_model

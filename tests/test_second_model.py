@@ -179,6 +179,9 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     n_train = int(4000 * 0.8)  # the sample's rows less the 20% validation share
     monkeypatch.setattr(defaults, "MIN_EPOCHS", 1)
     monkeypatch.setattr(defaults, "MAX_ROWS_SEEN", 4 * n_train)
+    from ui import jobs
+
+    monkeypatch.setattr(jobs, "_PLANS", {})  # plans made under the real budget by other tests
     at = open_app("train")
     shown = widget(at.number_input, "Epochs (at most)")
     assert shown.value is None  # automatic: the note says what the detector will use

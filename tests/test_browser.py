@@ -329,3 +329,84 @@ def test_two_sessions_at_once_see_only_their_own_data_and_flags(
     finally:
         for context, _ in sessions.values():
             context.close()
+
+
+def test_intrusion_sample_end_to_end_with_inferred_roles(server, browser):
+    """The whole workflow on the intrusion sample with no role set by hand: the 22-value
+    ``attack`` column is inferred as the label (not a model input), the export's ``source_row``
+    finds each exported row in the input file, and the attack-heavy later file is "many
+    anomalies", not drift."""
+    from aecore import export
+
+    train_csv = ROOT / "sample_data" / "intrusion_train.csv"
+    test_csv = ROOT / "sample_data" / "intrusion_test.csv"
+    context, page = new_page(browser)
+    try:
+        page.goto(f"{server}/data")  # straight to the Data page: the home page is not needed
+        page.get_by_text("Upload a CSV file").wait_for(timeout=120_000)
+        settle(page)
+        upload(page, train_csv)
+        main = page.locator("[data-testid='stMain']")
+        ready = main.locator("[data-testid='stAlert']", has_text="Ready to train")
+        ready.wait_for()
+        assert "label attack" in ready.inner_text()
+        assert "looks like a label" not in main.inner_text()  # no label-like input warned of
+
+        open_page(page, "Train")
+        for field, value in (("Epochs (at most)", "3"), ("Hidden layer widths", "16")):
+            box = page.locator(f"input[aria-label='{field}']")
+            box.fill(value)
+            box.press("Tab")
+        settle(page)
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text("Trained in").wait_for(timeout=180_000)
+        settle(page)
+        text = main.inner_text()
+        assert "held-out rows" in text  # metrics measured on rows the model never trained on
+
+        open_page(page, "Threshold")
+        assert "intrusion_train.csv" in main.inner_text()
+        assert flagged(page) > 0
+        open_page(page, "Explain")
+        assert re.search(r"\brow \d+", main.inner_text())
+
+        open_page(page, "Export")
+        page.get_by_text(re.compile(r"^all rows")).click()
+        settle(page)
+        with page.expect_download() as download:
+            page.get_by_role("button", name=re.compile(r"Download [\d,]+ rows as CSV")).click()
+        exported = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()),
+                               encoding="utf-8-sig")  # fmt: skip
+        source = pd.read_csv(train_csv)
+        assert len(exported) == len(source)
+        assert exported.columns[0] == "source_row"
+        assert sorted(exported["source_row"]) == list(range(2, len(source) + 2))
+        found = source.iloc[exported["source_row"].to_numpy() - 2].reset_index(drop=True)
+        clashing = set(export.export_column_names())  # an input column named like one added
+        for column in source.columns:
+            name = f"{column}_input" if column in clashing else column
+            if pd.api.types.is_numeric_dtype(source[column]):
+                np.testing.assert_allclose(exported[name], found[column], err_msg=column)
+            else:
+                assert (exported[name] == found[column]).all(), column
+        assert (exported["attack"] != "normal").mean() == pytest.approx(0.03, abs=0.005)
+        top = exported.nsmallest(150, "rank")  # the most anomalous rows are mostly attacks
+        assert (top["attack"] != "normal").mean() > 0.5
+
+        open_page(page, "Drift")
+        page.get_by_text("Upload a CSV").click()
+        settle(page)
+        page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(
+            str(test_csv)
+        )
+        verdict = main.locator("h2", has_text="Verdict")
+        verdict.wait_for(timeout=120_000)
+        settle(page)
+        said = verdict.inner_text()
+        assert "drifted" not in said.lower() and "drifting" not in said.lower()
+        assert "many anomalies" in said
+    except BaseException:
+        shoot(page, "failure-intrusion")
+        raise
+    finally:
+        context.close()

@@ -23,6 +23,7 @@ from .roles import ColumnRoles
 SCALINGS = ("standard", "minmax", "robust")
 MISSING_CATEGORY = "(missing)"
 OTHER_CATEGORY = "(other)"
+MISSING_NAMED = 8  # missing input columns named in the error; beyond, a count
 MAX_CATEGORIES = 50
 SKEW_FOR_LOG = 2.0
 # Hostile numbers. When transforming, a numeric value more than OUT_OF_RANGE of its column's
@@ -251,11 +252,15 @@ class Preprocessor:
         self._check_fitted()
         missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
-            raise AecoreError(
-                "The data lacks feature columns the model needs: "
-                + ", ".join(map(repr, missing))
-                + "."
-            )
+            named = ", ".join(map(repr, missing[:MISSING_NAMED]))
+            if len(missing) > MISSING_NAMED:  # a page-long list of names helps nobody
+                raise AecoreError(
+                    f"The data lacks {len(missing):,} of the {len(self.input_columns):,} feature "
+                    f"columns the model needs, among them {named} and "
+                    f"{len(missing) - MISSING_NAMED:,} more: is it the kind of data the model "
+                    "was trained on?"
+                )
+            raise AecoreError(f"The data lacks feature columns the model needs: {named}.")
         names = [p["name"] for p in self.numeric_]
         x = numeric_matrix(frame, names, keep_infinite=True)
         if names:

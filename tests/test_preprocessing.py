@@ -136,3 +136,14 @@ def test_a_detector_with_a_66_value_column_saves_loads_and_scores_the_same(tmp_p
     np.testing.assert_allclose(
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
     )
+
+
+def test_data_lacking_many_input_columns_gets_a_short_error_with_the_count():
+    frame = pd.DataFrame({f"s{i:03d}": np.arange(5.0) + i for i in range(107)})
+    pre = Preprocessor().fit(frame, ColumnRoles(features=list(frame.columns)))
+    with pytest.raises(AecoreError) as error:
+        pre.transform(pd.DataFrame({"other": [1.0]}))
+    message = str(error.value)
+    assert "lacks 107 of the 107 feature columns" in message
+    assert "'s000'" in message and "'s007'" in message and "'s008'" not in message
+    assert "99 more" in message and len(message) < 300

@@ -167,9 +167,6 @@ if job is not None:
         second = detector.second_model_summary()
         if second:
             st.caption(second)
-        evaluation = getattr(detector, "evaluation_", None)
-        if evaluation:
-            cols = st.columns(4)
         # Infinite cells and sentinels (3.4e38) in the training rows: imputed, one note a column.
         notes = getattr(detector.preprocessor_, "notes_", None) or []
         if notes:
@@ -177,6 +174,9 @@ if job is not None:
                 "**In the training data:**\n" + "\n".join(f"- {widgets.plain(n)}" for n in notes),
                 icon=":material/info:",
             )
+        evaluation = getattr(detector, "evaluation_", None)
+        if evaluation:
+            cols = st.columns(4)
             cols[0].metric("Precision", f"{evaluation['precision']:.2f}")
             cols[1].metric("Recall", f"{evaluation['recall']:.2f}")
             cols[2].metric("F1", f"{evaluation['f1']:.2f}")

@@ -119,7 +119,7 @@ st.markdown(
 
 def pairs(inputs, rebuilt) -> list[str]:
     def text(v) -> str:
-        return f"{v:.4g}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
+        return f"{v:.3g}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
     return [f"{text(a)} → {text(b)}" for a, b in zip(inputs, rebuilt, strict=True)]
 
@@ -153,9 +153,14 @@ st.dataframe(
             "error."),
     },
 )  # fmt: skip
+n_columns = int(model.detector.preprocessor_.n_encoded)
 st.caption(
     "Features sorted by error, largest first. In model units, **error = weight × squared "
-    "difference** for every feature; categorical columns show the most likely category."
+    "difference** for every feature; categorical columns show the most likely category. "
+    f"The row's error ({scored.errors[int(row)]:.4g}) is the mean over the model's {n_columns} "
+    f"input columns (a categorical column counts one per category), so the feature errors add "
+    f"up to {n_columns} × {scored.errors[int(row)]:.4g} = "
+    f"{n_columns * scored.errors[int(row)]:.4g}."
 )
 if "weight, model 2" in detail:
     with st.expander("The two autoencoders, column by column"):

@@ -52,10 +52,16 @@ def test_explain_names_the_row_as_the_export_does_and_shows_model_units(models_d
     detail = row_detail(detector, result.frame, position)
     first_feature = detail.index[0]
     assert shown.loc[first_feature, "in model units"] == (
-        f"{detail.loc[first_feature, 'input (model units)']:.4g} → "
-        f"{detail.loc[first_feature, 'reconstruction (model units)']:.4g}"
+        f"{detail.loc[first_feature, 'input (model units)']:.3g} → "
+        f"{detail.loc[first_feature, 'reconstruction (model units)']:.3g}"
     )
     assert any("small error" in m.value or "carries" in m.value for m in at.markdown)
+    # The row's error and its feature errors agree: they add up to (input columns) x error.
+    n_columns = detector.preprocessor_.n_encoded
+    row_error = float(result.errors[position])
+    assert np.isclose(shown["error"].sum(), n_columns * row_error, rtol=1e-4)
+    assert any(f"mean over the model's {n_columns} input columns" in c.value
+               for c in at.caption)  # fmt: skip
 
 
 def test_threshold_and_export_pages_carry_source_row_and_the_id_columns(models_dir):

@@ -972,10 +972,7 @@ def _many_categories(distinct: int) -> str:
     """What the encoding does with a categorical column of more than ENCODED_CATEGORIES values
     (short: it has to fit beside the column on the Data page). "Top" means the most frequent in
     the training rows."""
-    return (
-        f"top {ENCODED_CATEGORIES} one-hot, the other {distinct - ENCODED_CATEGORIES:,} share "
-        "one 'other' column"
-    )
+    return f"top {ENCODED_CATEGORIES} one-hot, {distinct - ENCODED_CATEGORIES:,} more as 'other'"
 
 
 def _check_unique_columns(frame: pd.DataFrame) -> None:

@@ -173,8 +173,10 @@ if current is not None:
 
 st.subheader("Summary per column")
 summary = cache.column_summary(data_key, cache.roles_json(roles), frame, roles)
+stats = [c for c in ("min", "max", "mean", "std") if c in summary.columns]
 st.dataframe(
-    summary,
+    # Text columns have no min, max, mean or spread: a dash, not a literal "None".
+    summary.style.format("{:.4g}", subset=stats, na_rep="–"),
     hide_index=True,
     column_config={
         "missing_share": st.column_config.NumberColumn("missing share", format="percent"),

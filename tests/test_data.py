@@ -479,7 +479,7 @@ def test_a_text_label_with_22_values_is_the_label_and_66_services_stay_an_input(
     assert notes["attack"].startswith("label (named like a label; 22 values: normal")
     assert "never as a model input" in notes["attack"]
     assert notes["service"] == (
-        "text with 66 categories: top 50 one-hot, the other 16 share one 'other' column"
+        "text with 66 categories: top 50 one-hot, 16 more as 'other'"
     )
     assert label_like_inputs(frame, roles) == {}
 

@@ -65,8 +65,9 @@ with model_column:
     choice = st.selectbox(
         "Model",
         options,
-        format_func=lambda o: f"The current model: {current.label}" if o == CURRENT else (
-            f"{o} (saved, newest version)"
+        help="The model this session uses now, or a saved one (its newest version).",
+        format_func=lambda o: f"Current: {current.label}" if o == CURRENT else (
+            f"{o} (saved, newest)"
         ),
         key="drift_model",
     )  # fmt: skip

@@ -321,7 +321,7 @@ def schedule_text(plan: dict) -> str:
     shown = [text + ("" if key in automatic else " (set by you)") for key, text in values.items()]
     text = (
         f"Will train on {plan['n_train_rows']:,} rows ({rows}) with {plan['n_inputs']:,} "
-        f"inputs: {', '.join(shown)}."
+        f"model inputs (a categorical column gives one per category): {', '.join(shown)}."
     )
     if plan.get("models", 1) > 1:
         text += " A second model then trains the same way."
@@ -335,7 +335,9 @@ def _fit_work(frame: pd.DataFrame, params: dict) -> Callable[[Task], Any]:
         from aecore.detector import AnomalyDetector
 
         detector = AnomalyDetector(**params)
-        return detector.fit(frame, progress=task.progress.append, should_stop=task._cancel.is_set)
+        return detector.fit(
+            frame, progress=task.progress.append, should_stop=lambda: task.cancelling
+        )
 
     return work
 

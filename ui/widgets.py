@@ -8,7 +8,7 @@ import streamlit as st
 
 from aecore.errors import AecoreError
 
-from . import jobs, session, state
+from . import jobs, runtime, session, state
 
 # Characters that Markdown (CommonMark + GitHub), LaTeX ($) and Streamlit's directives
 # (:red[..]) give a meaning to anywhere in a line; each is shown as typed once backslash-escaped.
@@ -50,6 +50,7 @@ def page_setup() -> None:
     st.set_page_config(
         page_title="Autoencoder anomaly finder", page_icon=":material/troubleshoot:", layout="wide"
     )
+    runtime.keep_keras_session()
     state.init()
 
 

@@ -175,7 +175,7 @@ async def one_session(browser, url: str, csv: Path, epochs: int) -> dict:
     queued = False
     try:
         await page.goto(url)
-        await page.get_by_text("Flagged rows").wait_for()
+        await page.get_by_text("Flagged rows").first.wait_for()
         await settle(page)
         await open_page(page, "Data")
         await page.locator("[data-testid='stFileUploader'] input[type=file]").first.set_input_files(

@@ -7,10 +7,11 @@ import numpy as np
 import streamlit as st
 
 from aecore import export, persistence
-from ui import session, state, widgets
+from ui import cache, session, state, widgets
 
 PREVIEW_ROWS = 20
 BUILD_PREVIEW_LIMIT = 100_000
+EAGER_EXPORT_ROWS = 200_000
 
 scored, model = widgets.scored_page("Export")
 
@@ -65,9 +66,16 @@ if n_export == 0:
     st.info("No row is flagged at this threshold.")
     st.page_link(session.THRESHOLD_PAGE, label="Lower the threshold", icon=":material/tune:")
 else:
+    # Up to EAGER_EXPORT_ROWS rows the file is built here (once, cached) and handed to the
+    # button: Streamlit's deferred downloads (a callable run on click) were dropped under load
+    # when other sessions' runs cleaned up files ("Download canceled" in bench/load_sessions.py
+    # with four sessions at once). Larger exports are still built only when clicked.
+    eager = n_export <= EAGER_EXPORT_ROWS
+    export_key = "|".join(map(str, (model.key, state.get(state.DATA_KEY), float(threshold),
+                                    all_rows, ids, model_name)))  # fmt: skip
     st.download_button(
         f"Download {n_export:,} rows as CSV",
-        data=build_csv,
+        data=cache.export_csv(export_key, build_csv) if eager else build_csv,
         file_name=f"{stem}-{model_name}-{'all' if all_rows else 'flagged'}.csv",
         mime="text/csv",
         icon=":material/download:",

@@ -219,7 +219,7 @@ def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path)
     context, page = new_page(browser)
     try:
         page.goto(server)
-        page.get_by_text("Flagged rows").wait_for(timeout=120_000)
+        page.get_by_text("Flagged rows").first.wait_for(timeout=120_000)
         settle(page)
         shoot(page, "1-home")
 
@@ -312,7 +312,7 @@ def test_two_sessions_at_once_see_only_their_own_data_and_flags(
     try:
         for name, (_, page) in sessions.items():
             page.goto(server)
-            page.get_by_text("Flagged rows").wait_for(timeout=120_000)
+            page.get_by_text("Flagged rows").first.wait_for(timeout=120_000)
             settle(page)
             upload(page, tmp_path / name)
         for name, (_, page) in sessions.items():

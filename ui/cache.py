@@ -118,6 +118,13 @@ def scores_for(model_key: str, data_key: str, detector, frame: pd.DataFrame):
     return store[key]
 
 
+@st.cache_data(max_entries=4, ttl=600, show_spinner="Preparing the download…")
+def export_csv(export_key: str, _build) -> bytes:
+    """The Export page's CSV, built once per model, data, threshold and row choice
+    (``export_key``) by ``_build()``: a rerun does not build it again."""
+    return _build()
+
+
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
 def label_summary(data_key: str, column: str, class_mode: str, _frame: pd.DataFrame) -> dict:
     """How many rows of ``column`` are labelled and unlabelled, and the rows per class (normal

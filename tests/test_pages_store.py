@@ -118,6 +118,8 @@ def test_the_committed_config_hides_error_details_and_listens_on_localhost(
     streamlit_config.get_config_options(force_reparse=True)
     assert st.get_option("server.address") == "localhost"
     assert st.get_option("client.showErrorDetails") == "none"
+    # No file watcher: saving a model into models/ gave "Callback with id ... already exists".
+    assert st.get_option("server.fileWatcherType") == "none"
     script = tmp_path / "boom.py"
     script.write_text('raise RuntimeError("secret detail at /srv/private/path")\n')
     at = AppTest.from_file(str(script)).run()

@@ -237,8 +237,6 @@ class AnomalyDetector(BaseEstimator):
         """The roles, labels, time order, whether only normal rows train, and the row split
         that ``fit`` uses on ``frame`` (raises ``AecoreError`` when it cannot train)."""
         check_settings(self.get_params(deep=False))  # every setting, before any work
-        if self.train_on not in ("auto", "all", "normal"):
-            raise AecoreError("train_on must be 'auto', 'all' or 'normal'.")
         roles = self._resolve_roles(frame)
         data.check_trainable(frame, roles)
         labels = self._labels(frame, roles, y)

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import AecoreError, NotFittedError
+from .errors import AecoreError
 from .roles import ROLE_NAMES, ColumnRoles
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "NotFittedError": "aecore.errors",  # subclasses scikit-learn's: made on first use
     "AnomalyDetector": "aecore.detector",
     "read_csv": "aecore.data",
     "infer_roles": "aecore.data",
-    "load": "aecore.persistence",
+    "load": "aecore.detector",
     "list_models": "aecore.persistence",
 }
 
-__all__ = ["AecoreError", "NotFittedError", "ColumnRoles", "ROLE_NAMES", *_LAZY]
+__all__ = ["AecoreError", "ColumnRoles", "ROLE_NAMES", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .defaults import default_hidden_sizes
@@ -54,6 +55,38 @@ class VAESampling(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kl_weight": self.kl_weight, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="aecore")
+class CodeLimit(layers.Layer):
+    """Pulls codes beyond ``radius`` (Mahalanobis distance from ``center`` under ``precision``)
+    back onto that radius; codes inside pass unchanged. Its settings are plain lists, so it
+    saves and loads like any Keras layer; the detector stores the same settings as JSON in
+    ``score_calibration_`` and wraps the decoder with it for scoring only."""
+
+    def __init__(self, center, precision, radius: float, **kwargs):
+        super().__init__(**kwargs)
+        self.center_values = [float(v) for v in np.ravel(center)]
+        self.precision_values = [[float(v) for v in row] for row in np.atleast_2d(precision)]
+        self.radius = float(radius)
+        self.center = ops.convert_to_tensor(np.asarray(self.center_values, dtype=np.float32))
+        self.precision = ops.convert_to_tensor(
+            np.asarray(self.precision_values, dtype=np.float32)
+        )
+
+    def call(self, code):
+        diff = code - self.center
+        distance2 = ops.sum(ops.matmul(diff, self.precision) * diff, axis=-1, keepdims=True)
+        factor = ops.minimum(1.0, self.radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
+        return self.center + diff * factor
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "center": self.center_values,
+            "precision": self.precision_values,
+            "radius": self.radius,
+        }
 
 
 @dataclass
@@ -229,3 +262,19 @@ def _conv(n_inputs: int, code_size: int, window: int, activation: str):
         outputs = layers.Reshape((n_inputs,), name="output")(y)
     decoder = keras.Model(code_in, outputs, name="decoder")
     return encoder, decoder
+
+
+def with_code_limit(autoencoder: Autoencoder, limit: dict) -> Autoencoder:
+    """The same autoencoder whose decoder first limits the code (``CodeLimit``): a scoring-only
+    wrapper, never saved (the limit itself is stored as JSON in ``score_calibration_``)."""
+    decoder = autoencoder.decoder
+    code = keras.Input(shape=decoder.input_shape[1:], name="code")
+    limited = CodeLimit(limit["center"], limit["precision"], limit["radius"], name="code_limit")
+    wrapped = keras.Model(code, decoder(limited(code)), name="limited_decoder")
+    return Autoencoder(
+        model=autoencoder.model,
+        encoder=autoencoder.encoder,
+        decoder=wrapped,
+        architecture=autoencoder.architecture,
+        window=autoencoder.window,
+    )

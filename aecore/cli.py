@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import aecore
+
 from .errors import AecoreError
 from .roles import ROLE_NAMES
 from .thresholds import METHODS as THRESHOLD_METHODS
@@ -153,7 +155,7 @@ def _load(name: str, models_dir: str | None, version: str | None = None):
     _need_tensorflow()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", persistence.BundleVersionWarning)
-        detector = persistence.load(name, models_dir=models_dir, version=version)
+        detector = aecore.load(name, models_dir=models_dir, version=version)
     _warn_lines([w for w in caught if issubclass(w.category, persistence.BundleVersionWarning)])
     return detector
 

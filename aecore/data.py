@@ -1618,3 +1618,22 @@ def _label_names(present: pd.Series) -> pd.Series:
     if mode == "numeric":
         return pd.to_numeric(present, errors="coerce").map(_format_value)
     return present.astype(str).str.strip()
+
+
+def time_order(frame: pd.DataFrame, roles: ColumnRoles) -> np.ndarray | None:
+    """One sortable number per row from the time column (``parse_times``; unparsed times sort
+    last), or None without a usable time column: the order splits, windows and exports use."""
+    if roles.time is None or roles.time not in frame:
+        return None
+    times = parse_times(frame[roles.time])
+    if times.isna().all():
+        return None
+    if pd.api.types.is_numeric_dtype(times):
+        return times.to_numpy(dtype=np.float64, na_value=np.inf)
+    stamps = times.to_numpy(dtype="datetime64[ns]")
+    return np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.astype(np.int64))
+
+
+def window_order(order: np.ndarray | None, n: int) -> np.ndarray:
+    """Row positions in time order (stable; the frame's own order without times)."""
+    return np.arange(n) if order is None else np.argsort(order, kind="stable")

@@ -1,5 +1,6 @@
 """The defaults a user who changes nothing gets: code size, layer widths, training schedule,
-and how the score is calibrated (per-feature weights, code limit, the second model's share).
+and the calibration's settings (the code limit's share, the second model's share and spread;
+the calibration algorithms themselves are in ``aecore.calibration``).
 
 Chosen from the data's size and width by rules meant to carry to unseen data (see
 ``bench/quality.py`` for how they are judged), kept in one place so they are easy to explain.
@@ -90,80 +91,3 @@ def default_training(n_rows: int, n_inputs: int, models: int = 1) -> dict:
         "learning_rate": float(learning_rate),
         "patience": 5,
     }
-
-
-def feature_weights(errors: np.ndarray) -> np.ndarray:
-    """One weight per column, averaging 1, inversely proportional to the column's typical (median)
-    squared error over the given rows (the training rows).
-
-    The plain MSE treats every column's error alike, as if all were rebuilt equally well; a column
-    the model rebuilds closely (e.g. one determined by the others) should count more when it is
-    off, a naturally noisy one less. The median ignores a contaminated minority of rows; no
-    column weighs more than ``MAX_WEIGHT_RATIO`` times the median column, so a column that is
-    almost always rebuilt exactly (a rare 0/1 flag) cannot dominate the score.
-    """
-    errors = np.asarray(errors, dtype=np.float64)
-    if errors.ndim != 2 or errors.shape[1] == 0:
-        return np.ones(errors.shape[-1] if errors.ndim else 0)
-    if len(errors) == 0:
-        return np.ones(errors.shape[1])
-    typical = np.median(errors, axis=0)
-    floor = float(np.median(typical)) / MAX_WEIGHT_RATIO
-    if not floor > 0:
-        positive = typical[typical > 0]
-        floor = float(positive.min()) if positive.size else 1.0
-    weights = 1.0 / np.maximum(typical, floor)
-    return weights / weights.mean()
-
-
-def code_limit(codes: np.ndarray, share: float = CODE_LIMIT_SHARE) -> dict | None:
-    """The region of typical codes: centre, precision matrix and Mahalanobis radius.
-
-    Decoding a code pulled back inside this radius means a row that is unusual along the data's
-    main directions (not only off them) cannot be rebuilt and gets a high error. The radius is the
-    one holding ``share`` of Gaussian codes, scaled from the median distance so that a minority of
-    anomalies among the training rows barely moves it. ``None`` when the codes cannot define one.
-    """
-    from scipy.stats import chi2
-
-    if not 0 < share < 1:
-        raise ValueError(f"The code limit share must be between 0 and 1, got {share}.")
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or len(codes) < codes.shape[1] + 2 or not np.isfinite(codes).all():
-        return None
-    k = codes.shape[1]
-    center = codes.mean(axis=0)
-    covariance = np.atleast_2d(np.cov(codes, rowvar=False))
-    ridge = 1e-6 * max(float(np.trace(covariance)) / k, 1e-12)
-    precision = np.linalg.pinv(covariance + ridge * np.eye(k))
-    diff = codes - center
-    distance2 = np.einsum("ij,jk,ik->i", diff, precision, diff)
-    radius2 = float(np.median(distance2)) * chi2.ppf(share, k) / chi2.ppf(0.5, k)
-    if not (np.isfinite(radius2) and radius2 > 0):
-        return None
-    return {
-        "center": center.tolist(),
-        "precision": precision.tolist(),
-        "radius": math.sqrt(radius2),
-    }
-
-
-def second_model_cut(
-    scores: np.ndarray, share: float = SECOND_MODEL_SHARE, spread: float = SECOND_MODEL_SPREAD
-) -> float:
-    """The score above which the second model leaves a training row out: rows that stand out
-    from the bulk, more than ``spread`` robust standard deviations (1.4826 x the median absolute
-    deviation) above the median of the log scores, and never more than ``share`` of them.
-
-    Hidden anomalies stand out, so they are left out; when every training row is normal, few
-    rows pass that bar and the second model keeps the rare but normal ones, which a fixed share
-    would drop (they then scored high with the second model and raised false alarms).
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0:
-        return math.inf
-    logs = np.log(np.maximum(scores, np.finfo(np.float64).tiny))
-    median = float(np.median(logs))
-    spread_cut = math.exp(min(median + spread * 1.4826 * float(np.median(np.abs(logs - median))),
-                              700.0))  # fmt: skip
-    return float(max(np.quantile(scores, 1.0 - share), spread_cut))

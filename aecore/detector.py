@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import data, defaults, thresholds
+from . import calibration, data, defaults, state, thresholds
 from .defaults import default_code_size, default_training
 from .errors import AecoreError, NotFittedError
 from .preprocessing import Preprocessor
@@ -32,12 +32,23 @@ from .settings import check_budget, check_settings
 from .splits import Split, split_rows
 from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
 
-CALIBRATION_ROWS = 50_000
 SCHEDULE_KEYS = ("epochs", "batch_size", "learning_rate", "patience")
 # With labels of both kinds, test_share="auto" holds this share of the rows out of training and
 # of the threshold, and the metrics are measured on them alone.
 LABELLED_TEST_SHARE = 0.2
 DEFAULT_THRESHOLD_PARAMS = {"percentile": {"percentile": 99.0}, "mean_std": {"k": 3.0}}
+# Fine-tuning (``AnomalyDetector.fine_tune``): at most this many epochs, at this share of the
+# original learning rate, on at least this many normal rows.
+FINE_TUNE_EPOCHS = 30
+FINE_TUNE_RATE_FACTOR = 0.1
+MIN_FINE_TUNE_ROWS = 30
+# Every fitted attribute, set only through ``AnomalyDetector._set_state``.
+FITTED_ATTRIBUTES = (
+    "roles_", "preprocessor_", "autoencoder_", "second_autoencoder_", "code_size_", "training_",
+    "history_", "split_", "n_train_rows_", "feature_names_in_", "n_features_in_", "trained_on_",
+    "score_calibration_", "reference_errors_", "reference_feature_errors_", "threshold_choice_",
+    "threshold_", "evaluation_", "retraining_", "decision_scores_", "labels_",
+)  # fmt: skip
 
 
 @dataclass
@@ -66,7 +77,13 @@ def as_frame(X) -> pd.DataFrame:
     """Accept a DataFrame or a 2-D array (columns named x0, x1, ...)."""
     if isinstance(X, pd.DataFrame):
         return X
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise AecoreError(
+            "Sparse input is not supported: pass a DataFrame or a dense array (X.toarray())."
+        )
     array = np.asarray(X)
+    if np.iscomplexobj(array):
+        raise AecoreError("Complex data not supported: pass real numbers.")
     if array.ndim != 2:
         raise AecoreError(f"Expected a table (2-D data), got an array of shape {array.shape}.")
     return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
@@ -171,6 +188,8 @@ class AnomalyDetector(BaseEstimator):
 
         ``progress(EpochProgress)`` is called after every epoch; ``should_stop()`` returning
         True cancels training (the best weights so far are kept and the detector is usable).
+        As PyOD's detectors do, ``fit`` ends by setting ``decision_scores_`` (the score of
+        every row of ``X``) and ``labels_`` (1 where it is above ``threshold_``).
         """
         frame = as_frame(X)
         roles, labels, order, normal_only, split = self._training_rows(frame, y)
@@ -179,59 +198,71 @@ class AnomalyDetector(BaseEstimator):
         preprocessor.fit(frame.iloc[split.train], roles)
         x_all = preprocessor.transform(frame, training=True)  # infinite/sentinel cells imputed
         x_train = x_all[split.train]
-        x_val = x_all[split.validation]
         n_inputs = x_all.shape[1]
 
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
-        self.trained_on_ = "normal" if normal_only else "all"  # decides the second model
-        second_share = self._second_model_share()
+        trained_on = "normal" if normal_only else "all"  # decides the second model
+        second_share = self._second_model_share(trained_on)
         schedule = self._schedule(len(x_train), n_inputs, second_share)
         self._check_memory(n_inputs, code_size, schedule, len(x_train), second_share)
 
         autoencoder = self._build(n_inputs, code_size, self.window)
-        if self.window > 1:
-            from .scoring import make_windows
-
-            ordered = self._window_order(order, len(frame))
-            windows = make_windows(x_all[ordered], self.window)
-            position = np.empty(len(frame), dtype=np.int64)
-            position[ordered] = np.arange(len(frame))
-            train_in, val_in = windows[position[split.train]], windows[position[split.validation]]
-        else:
-            train_in, val_in = x_train, x_val
+        train_in, val_in = self._network_inputs(x_all, order, split, self.window)
         history = self._train(autoencoder, train_in, val_in, schedule, progress, should_stop)
 
-        self.roles_ = roles
-        self.preprocessor_ = preprocessor
-        self.autoencoder_ = autoencoder
-        self.code_size_ = code_size
-        self.training_ = schedule
-        self.history_ = history
-        self.split_ = split
-        self.n_train_rows_ = int(len(split.train))
-        self.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
-        self.n_features_in_ = len(roles.inputs)
-        self.trained_on_ = "normal" if normal_only else "all"
-        self.second_autoencoder_ = None
-        self.score_calibration_ = None
-        self._scorer = None
-        self.score_calibration_ = self._calibrate(frame, x_all, split, autoencoder)
-        self._scorer = None
+        self._set_state(
+            roles_=roles,
+            preprocessor_=preprocessor,
+            autoencoder_=autoencoder,
+            second_autoencoder_=None,
+            code_size_=code_size,
+            training_=schedule,
+            history_=history,
+            split_=split,
+            n_train_rows_=int(len(split.train)),
+            feature_names_in_=np.asarray(roles.inputs, dtype=object),
+            n_features_in_=len(roles.inputs),
+            trained_on_=trained_on,
+            score_calibration_=None,
+            retraining_=None,
+        )
+        self._set_state(score_calibration_=self._calibrate(frame, x_all, split, autoencoder))
         cancelled = bool(history.get("cancelled")) or (should_stop is not None and should_stop())
         if second_share is not None and not cancelled:
             self._fit_second(frame, x_all, split, second_share, progress, should_stop)
-
-        reference_rows = split.validation if len(split.validation) else split.train
-        ref_in = frame.iloc[reference_rows]
-        self.reference_errors_ = self._score_encoded(
-            x_all[reference_rows], ref_in, latent=False
-        ).row_error
-        self._set_initial_threshold(frame, x_all, labels, order, held_out=split.held_out)
-        self.evaluation_ = self._evaluate_on(frame, x_all, labels, order, split)
-        from .drift import reference_feature_errors  # lazy: drift imports this module
-
-        self.reference_feature_errors_ = reference_feature_errors(self, frame, reference_rows)
+        self._finish_fit(frame, x_all, labels, order, split)
         return self
+
+    def _network_inputs(self, x_all, order, split: Split, window: int):
+        """(training, validation) network inputs: the encoded rows, or for a model over
+        windows of rows, the window ending at each row in time order."""
+        if window <= 1:
+            return x_all[split.train], x_all[split.validation]
+        from .scoring import make_windows
+
+        ordered = data.window_order(order, len(x_all))
+        windows = make_windows(x_all[ordered], window)
+        position = np.empty(len(x_all), dtype=np.int64)
+        position[ordered] = np.arange(len(x_all))
+        return windows[position[split.train]], windows[position[split.validation]]
+
+    def _finish_fit(self, frame, x_all, labels, order, split: Split) -> None:
+        """The common ending of ``fit`` and ``fine_tune`` (as PyOD's ``BaseDetector``): the
+        reference errors and per-column profile of the held-out rows, the threshold, the
+        metrics, and the scores and labels of every row."""
+        reference_rows = split.validation if len(split.validation) else split.train
+        errors = self._score_encoded(x_all, frame, latent=False).row_error
+        self._set_state(
+            reference_errors_=self._score_encoded(
+                x_all[reference_rows], frame.iloc[reference_rows], latent=False
+            ).row_error
+        )
+        self._set_state(threshold_choice_=self._initial_threshold(errors, labels, order, split))
+        self._set_state(
+            evaluation_=self._evaluate_on(frame, x_all, labels, order, split),
+            reference_feature_errors_=self.reference_feature_errors(frame, reference_rows),
+            decision_scores_=errors,
+        )
 
     def _training_rows(self, frame: pd.DataFrame, y=None):
         """The roles, labels, time order, whether only normal rows train, and the row split
@@ -240,7 +271,7 @@ class AnomalyDetector(BaseEstimator):
         roles = self._resolve_roles(frame)
         data.check_trainable(frame, roles)
         labels = self._labels(frame, roles, y)
-        order = self._order(frame, roles)
+        order = data.time_order(frame, roles)
         normal_only = self.train_on == "normal" or (
             self.train_on == "auto" and labels is not None and (labels == 0).any()
         )
@@ -340,11 +371,11 @@ class AnomalyDetector(BaseEstimator):
 
     def _fit_second(self, frame, x_all, split: Split, share: float, progress, should_stop):
         """Train the second autoencoder on the training rows below the first model's score
-        cut (``defaults.second_model_cut``: rows that stand out, at most ``share`` of them;
+        cut (``calibration.second_model_cut``: rows that stand out, at most ``share`` of them;
         validation rows above it are left out too), with the same settings, and calibrate it
         like the first (see ``second_model``)."""
         first = self._score_with(self.scorer_, x_all[split.train], None, latent=False).row_error
-        cut = defaults.second_model_cut(first, share)
+        cut = calibration.second_model_cut(first, share)
         train = split.train[first <= cut]
         validation = split.validation
         if len(validation):
@@ -355,43 +386,37 @@ class AnomalyDetector(BaseEstimator):
         second_split = dataclasses.replace(split, train=train, validation=validation)
         # The left-out rows also stay out of the second model's scaling statistics: a hidden
         # group of anomalies widens the columns' spread and so hides itself.
-        input_scale, input_shift = self._rescaling(x_all[train])
-        x_all_first = x_all
-        x_all = x_all * input_scale + input_shift
-        x_train = x_all[train]
+        input_scale, input_shift = calibration.input_rescaling(self.preprocessor_, x_all[train])
+        x_second = x_all * input_scale + input_shift
+        x_train = x_second[train]
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
-        autoencoder = self._build(x_all.shape[1], code_size, 1)
-        report = None
-        if progress is not None:
-
-            def report(epoch: EpochProgress) -> None:
-                progress(dataclasses.replace(epoch, stage="second"))
-
+        autoencoder = self._build(x_second.shape[1], code_size, 1)
         history = self._train(
-            autoencoder, x_train, x_all[validation], self.training_, report, should_stop
-        )
+            autoencoder, x_train, x_second[validation], self.training_,
+            _second_stage(progress), should_stop,
+        )  # fmt: skip
         if history.get("cancelled"):
             return
-        calibration = self._calibrate(frame, x_all, second_split, autoencoder) or {}
-        self.second_autoencoder_ = autoencoder
-        first = dict(self.score_calibration_ or {})
-        self.score_calibration_ = {
-            **first,
-            "second": {
-                **calibration,
-                "input_scale": [float(v) for v in input_scale],
-                "input_shift": [float(v) for v in input_shift],
-                "share": share,
-                "left_out": float(1.0 - len(train) / max(1, len(split.train))),
-                "cut": cut,
-                "code_size": code_size,
-                "n_train_rows": int(len(train)),
-                "epochs_run": int(history.get("epochs_run", 0)),
-                "best_val_loss": history.get("best_val_loss"),
+        settings = self._calibrate(frame, x_second, second_split, autoencoder) or {}
+        self._set_state(
+            second_autoencoder_=autoencoder,
+            score_calibration_={
+                **(self.score_calibration_ or {}),
+                "second": {
+                    **settings,
+                    "input_scale": [float(v) for v in input_scale],
+                    "input_shift": [float(v) for v in input_shift],
+                    "share": share,
+                    "left_out": float(1.0 - len(train) / max(1, len(split.train))),
+                    "cut": cut,
+                    "code_size": code_size,
+                    "n_train_rows": int(len(train)),
+                    "epochs_run": int(history.get("epochs_run", 0)),
+                    "best_val_loss": history.get("best_val_loss"),
+                },
             },
-        }
-        self._scorer = None
-        self._rescale_pair(x_all_first, split)
+        )
+        self._rescale_pair(x_all, split)
 
     def _build(self, n_inputs: int, code_size: int, window: int):
         """An untrained autoencoder with this detector's settings (seeded)."""
@@ -432,24 +457,16 @@ class AnomalyDetector(BaseEstimator):
 
     def _rescale_pair(self, x_all, split: Split) -> None:
         """One factor on both models' column weights so that held-out rows score their plain
-        MSE on average again (as with one model): the score keeps the loss's units, and the
-        ranking (the two models' relative weight) is unchanged."""
+        MSE on average again (``calibration.pair_rescaled``)."""
         held = split.validation if len(split.validation) else split.train
         plain = self._member_scorer(self.autoencoder_, None)(x_all[held], latent=False)
         paired = self._score_with(self.scorer_, x_all[held], None, latent=False)
-        target, current = float(np.mean(plain.row_error)), float(np.mean(paired.row_error))
-        if not (target > 0 and current > 0 and np.isfinite(target / current)):
-            return
-        factor = target / current
-        n_inputs = len(self.preprocessor_.input_columns)
-        calibration = dict(self.score_calibration_)
-        second = dict(calibration["second"])
-        for settings in (calibration, second):
-            weights = settings.get("feature_weights") or [1.0] * n_inputs
-            settings["feature_weights"] = [float(w) * factor for w in weights]
-        calibration["second"] = second
-        self.score_calibration_ = calibration
-        self._scorer = None
+        rescaled = calibration.pair_rescaled(
+            self.score_calibration_, plain.row_error, paired.row_error,
+            len(self.preprocessor_.input_columns),
+        )  # fmt: skip
+        if rescaled is not None:
+            self._set_state(score_calibration_=rescaled)
 
     def second_model_summary(self) -> str | None:
         """One sentence on the second model (for the dashboard and the CLI), None without one."""
@@ -476,21 +493,8 @@ class AnomalyDetector(BaseEstimator):
     def _second_model_inputs(self, x: np.ndarray) -> np.ndarray:
         """The first model's input rows ``x`` in the second model's own input scaling."""
         second = (self.score_calibration_ or {}).get("second") or {}
-        scaling = _second_input_scaling(second)
+        scaling = calibration.second_input_scaling(second)
         return x if scaling is None else x * scaling[0] + scaling[1]
-
-    def _rescaling(self, x_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per encoded column, (scale, shift) taking the first model's inputs to inputs scaled
-        with ``x_rows``' own statistics (same imputation and log transforms; numeric columns
-        only, one-hot columns unchanged)."""
-        scale = np.ones(x_rows.shape[1], dtype=np.float32)
-        shift = np.zeros(x_rows.shape[1], dtype=np.float32)
-        for j, column in enumerate(self.preprocessor_.numeric_):
-            values = x_rows[:, j].astype(np.float64) * column["scale"] + column["center"]
-            center, spread = self.preprocessor_._center_scale(values)
-            scale[j] = column["scale"] / spread
-            shift[j] = (column["center"] - center) / spread
-        return scale, shift
 
     def _normalises(self) -> bool:
         if self.normalise_errors == "auto":
@@ -510,48 +514,25 @@ class AnomalyDetector(BaseEstimator):
         return float(limit)
 
     def _calibrate(self, frame, x_all, split: Split, autoencoder) -> dict | None:
-        """The code limit from the training rows' codes and the column weights from the training
-        rows' errors of the limited reconstruction (the one that is scored), then one scale so
-        that the held-out rows' mean score equals their plain MSE (the validation loss): the
-        score keeps the loss's units. Held-out rows are left to the threshold alone."""
-        share = self._code_limit_share()
-        normalise = self._normalises()
-        if share is None and not normalise:
-            return None
-
+        """``calibration.calibrate`` for ``autoencoder`` on these rows: code limit, column
+        weights and the scale that keeps the loss's units (None: the plain MSE)."""
         scorers: dict = {}
 
-        def scores(rows, limit, latent=False):
-            """Unweighted errors (and codes) of the plain or the code-limited reconstruction."""
-            if limit not in scorers:
-                settings = {"code_limit": calibration["code_limit"]} if limit else None
-                scorers[limit] = self._member_scorer(autoencoder, settings)
-            return self._score_with(scorers[limit], x_all[rows], frame.iloc[rows], latent=latent)
+        def score_rows(rows, settings, latent):
+            key = settings is not None
+            if key not in scorers:
+                scorers[key] = self._member_scorer(autoencoder, settings)
+            return self._score_with(scorers[key], x_all[rows], frame.iloc[rows], latent=latent)
 
-        calibration: dict = {"feature_weights": None, "code_limit": None}
-        held = split.validation if len(split.validation) else split.train
-        plain = scores(held, False).feature_errors
-        plain_mse = float(np.mean(plain.sum(axis=1))) / self._n_encoded
-        train = split.train
-        if self.window == 1 and len(train) > CALIBRATION_ROWS:
-            pick = np.random.default_rng(self.random_state).choice(
-                len(train), CALIBRATION_ROWS, replace=False
-            )
-            train = np.sort(train[pick])
-        if share is not None:
-            codes = scores(train, False, latent=True).latent
-            calibration["code_limit"] = defaults.code_limit(codes, share)
-        limited = calibration["code_limit"] is not None
-        if normalise:
-            weights = defaults.feature_weights(scores(train, limited).feature_errors)
-        else:
-            weights = np.ones(plain.shape[1])
-        held_errors = scores(held, True).feature_errors if limited else plain
-        weighted_mse = float(np.mean((held_errors * weights).sum(axis=1))) / self._n_encoded
-        if weighted_mse > 0 and plain_mse > 0 and np.isfinite(weighted_mse / plain_mse):
-            weights = weights * (plain_mse / weighted_mse)
-        calibration["feature_weights"] = [float(w) for w in weights]
-        return calibration
+        return calibration.calibrate(
+            score_rows,
+            split,
+            self._n_encoded,
+            code_limit_share=self._code_limit_share(),
+            normalise=self._normalises(),
+            window=self.window,
+            seed=self.random_state,
+        )
 
     def _resolve_roles(self, frame: pd.DataFrame) -> ColumnRoles:
         if isinstance(self.roles, ColumnRoles):
@@ -577,46 +558,32 @@ class AnomalyDetector(BaseEstimator):
             return None
         return labels if (labels >= 0).any() else None
 
-    @staticmethod
-    def _order(frame, roles) -> np.ndarray | None:
-        if roles.time is None or roles.time not in frame:
-            return None
-        times = data.parse_times(frame[roles.time])
-        if times.isna().all():
-            return None
-        if pd.api.types.is_numeric_dtype(times):
-            return times.to_numpy(dtype=np.float64, na_value=np.inf)
-        stamps = times.to_numpy(dtype="datetime64[ns]")
-        return np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.astype(np.int64))
-
-    @staticmethod
-    def _window_order(order, n) -> np.ndarray:
-        return np.arange(n) if order is None else np.argsort(order, kind="stable")
-
-    def _set_initial_threshold(self, frame, x_all, labels, order, held_out=None) -> None:
-        """``threshold_`` by ``threshold_method``; a label-based method reads the labels of
-        every row but the ``held_out`` ones, which are kept for an honest evaluation."""
+    def _threshold_params(self) -> tuple[str, dict]:
         method = self.threshold_method
         params = dict(DEFAULT_THRESHOLD_PARAMS.get(method, {}))
         params.update(self.threshold_params or {})
+        return method, params
+
+    def _initial_threshold(self, errors, labels, order, split: Split) -> thresholds.ThresholdChoice:
+        """The threshold by ``threshold_method``: on ``reference_errors_``, or for a
+        label-based method on the labels of every row (``errors``: all of them) but the
+        ``split.held_out`` ones, which are kept for an honest evaluation."""
+        method, params = self._threshold_params()
         if method in ("best_f1", "min_cost"):
             if labels is None:
                 raise AecoreError(f"The {method} threshold needs a label column (or y).")
-            ordering = self._window_order(order, len(frame))
+            ordering = data.window_order(order, len(errors))
+            held_out = split.held_out
             if held_out is not None and len(held_out):
                 kept = ordering[~np.isin(ordering, held_out)]
                 if len(np.unique(labels[kept][labels[kept] >= 0])) == 2:
                     ordering = kept
-            errors = self._score_encoded(x_all, frame, latent=False).row_error
-            choice = thresholds.choose_threshold(
+            return thresholds.choose_threshold(
                 errors[ordering], method, labels=labels[ordering], **params
             )
-        else:
-            choice = thresholds.choose_threshold(
-                self.reference_errors_, method, reference_errors=self.reference_errors_, **params
-            )
-        self.threshold_choice_ = choice
-        self.threshold_ = float(choice.value)
+        return thresholds.choose_threshold(
+            self.reference_errors_, method, reference_errors=self.reference_errors_, **params
+        )
 
     def _evaluate_on(self, frame, x_all, labels, order, split: Split) -> dict | None:
         """The metrics at ``threshold_`` against the labels, on the held-out rows (scope
@@ -638,52 +605,364 @@ class AnomalyDetector(BaseEstimator):
             rows, scope = np.setdiff1d(np.arange(len(frame)), split.train), "not trained on"
         if not both(rows):
             rows, scope = np.arange(len(frame)), "all rows"
-        ordering = self._window_order(None if order is None else order[rows], len(rows))
+        ordering = data.window_order(None if order is None else order[rows], len(rows))
         rows = rows[ordering]
         errors = self._score_encoded(x_all[rows], frame.iloc[rows], latent=False).row_error
         result = evaluate(errors, labels[rows], self.threshold_)
         result["scope"] = scope
         return result
 
-    # ---- scoring -------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
+    # ---- state -------------------------------------------------------------------------
+    def _set_state(self, **values) -> None:
+        """The one place fitted attributes are set (``FITTED_ATTRIBUTES``). ``threshold_`` follows
+        ``threshold_choice_`` and ``labels_`` follows ``decision_scores_`` and the threshold;
+        the compiled scorers are built again on next use."""
+        derived = {"threshold_", "labels_"} & set(values)
+        unknown = sorted((set(values) - set(FITTED_ATTRIBUTES)) | derived)
+        if unknown:
+            raise TypeError(f"Not settable fitted state: {', '.join(unknown)}.")
+        for key, value in values.items():
+            setattr(self, key, value)
+        if "threshold_choice_" in values:
+            self.threshold_ = float(self.threshold_choice_.value)
+        scores = getattr(self, "decision_scores_", None)
+        if scores is not None and hasattr(self, "threshold_"):
+            self.labels_ = (np.asarray(scores) > self.threshold_).astype(np.int8)
+        self._scorer = None
+        self._member_scorers = None
+
+    def check_fitted(self) -> None:
+        """Raise ``NotFittedError`` (a scikit-learn ``NotFittedError`` too) unless fitted."""
         if not hasattr(self, "autoencoder_"):
             raise NotFittedError(
                 "This AnomalyDetector is not fitted yet: call fit(data) before scoring."
             )
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "autoencoder_")
+
+    def network(self):
+        """The Keras model a bundle stores: the autoencoder, or with a second model one network
+        holding both side by side (``state.pair_network``)."""
+        self.check_fitted()
+        second = getattr(self, "second_autoencoder_", None)
+        return state.pair_network(self.autoencoder_.model, None if second is None else second.model)
+
+    def get_state(self) -> dict:
+        """Everything fitted but the network's weights, as plain JSON values (in the spirit of
+        Keras's ``get_config``): what ``meta.json`` stores and ``from_state`` reads back. At
+        most ``state.MAX_REFERENCE_ERRORS`` reference errors are kept (evenly spaced
+        quantiles beyond that); ``decision_scores_`` and ``labels_`` (one value per training
+        row) and ``split_`` (only its sizes) are not."""
+        self.check_fitted()
+        params = self.get_params(deep=False)
+        params["roles"] = state.roles_to_json(params.get("roles"))
+        reference = np.asarray(self.reference_errors_)
+        split = getattr(self, "split_", None)
+        fitted = {
+            "architecture": {
+                "name": self.autoencoder_.architecture,
+                "window": int(self.autoencoder_.window),
+                "code_size": int(self.code_size_),
+                "n_inputs": int(self.preprocessor_.n_encoded),
+                "parameters": int(self.network().count_params()),
+            },
+            "params": params,
+            "features": state.feature_entries(self.roles_, self.preprocessor_),
+            "roles": self.roles_.to_dict(),
+            "preprocessing": self.preprocessor_.to_dict(),
+            "score_calibration": getattr(self, "score_calibration_", None),
+            "code_size": int(self.code_size_),
+            "training": self.training_,
+            "history": self.history_,
+            "trained_on": self.trained_on_,
+            "n_train_rows": int(self.n_train_rows_),
+            "split_sizes": split.sizes() if split is not None else None,
+            "threshold": self.threshold_choice_.to_dict(),
+            "evaluation": getattr(self, "evaluation_", None),
+            "reference_errors": state.reference_sample(reference),
+            "reference_errors_count": int(reference.size),
+            "reference_errors_dtype": str(reference.dtype),
+            "reference_feature_errors": getattr(self, "reference_feature_errors_", None),
+        }
+        if getattr(self, "retraining_", None) is not None:
+            fitted["retraining"] = self.retraining_
+        return state.json_safe(fitted)
+
+    @classmethod
+    def from_state(cls, fitted: Mapping, network) -> AnomalyDetector:
+        """A fitted detector from ``get_state()``'s values (a bundle's ``meta.json``; unknown
+        keys are ignored, keys added since have defaults, so older bundles load) and the Keras
+        ``network`` a bundle stores. ``split_`` is None: everything needed to score, explain,
+        re-threshold, monitor drift and fine-tune is restored."""
+        known = set(cls().get_params(deep=False))
+        params = {key: value for key, value in fitted["params"].items() if key in known}
+        params["roles"] = state.roles_from_json(params.get("roles"))
+        detector = cls(**params)
+        detector.restore_state(fitted, network)
+        return detector
+
+    def restore_state(self, fitted: Mapping, network) -> AnomalyDetector:
+        """Set this detector's fitted state from ``get_state()``'s values and ``network`` (see
+        ``from_state``, which calls it on a new detector with the stored parameters); any
+        previous fitted state is replaced. Returns self."""
+        from .architectures import Autoencoder
+
+        for name in (*FITTED_ATTRIBUTES, "threshold_", "labels_"):
+            if name in self.__dict__:
+                delattr(self, name)
+        architecture = fitted["architecture"]
+        roles = ColumnRoles.from_dict(fitted["roles"])
+        first, second = state.split_pair(network)
+        single = fitted.get("reference_errors_dtype", "float32") == "float32"
+        dtype = np.float32 if single else np.float64
+        retraining = fitted.get("retraining")
+        self._set_state(
+            roles_=roles,
+            preprocessor_=Preprocessor.from_dict(fitted["preprocessing"]),
+            autoencoder_=Autoencoder.from_model(
+                first, architecture["name"], int(architecture.get("window", 1))
+            ),
+            second_autoencoder_=(
+                None if second is None else Autoencoder.from_model(second, architecture["name"], 1)
+            ),
+            code_size_=int(fitted.get("code_size", architecture.get("code_size"))),
+            training_=dict(fitted.get("training") or {}),
+            history_=dict(fitted.get("history") or {}),
+            split_=None,
+            n_train_rows_=int(fitted.get("n_train_rows", 0)),
+            feature_names_in_=np.asarray(roles.inputs, dtype=object),
+            n_features_in_=len(roles.inputs),
+            trained_on_=fitted.get("trained_on", "all"),
+            score_calibration_=fitted.get("score_calibration"),
+            reference_errors_=np.asarray(fitted.get("reference_errors") or [], dtype=dtype),
+            threshold_choice_=thresholds.ThresholdChoice.from_dict(fitted["threshold"]),
+            evaluation_=state.nan_for_none(fitted.get("evaluation")),
+        )
+        profile = state.float_series(fitted.get("reference_feature_errors"))
+        if profile is not None:
+            self._set_state(reference_feature_errors_=profile)
+        if retraining is not None:
+            self._set_state(retraining_=dict(retraining))
+        return self
+
+    @classmethod
+    def load(cls, name: str, *, models_dir=None, version: str | None = None) -> AnomalyDetector:
+        """Bundle ``name`` (its newest version, or ``version``) as a fitted detector
+        (``aecore.persistence`` reads and checks the files; ``from_state`` rebuilds)."""
+        from . import persistence
+
+        bundle = persistence.read_detector_bundle(
+            name, models_dir=models_dir, version=version, stacklevel=3
+        )
+        return cls.from_state(bundle.meta, bundle.model)
+
+    def save(self, name: str, **kwargs):
+        """Save as bundle ``models/<name>/`` (``aecore.persistence.save``); returns its Path."""
+        from . import persistence
+
+        return persistence.save(self, name, **kwargs)
+
+    def record_retraining(self, record: Mapping, *, label_column: str | None = None):
+        """Record how this detector was retrained (``retraining_``; see ``aecore.drift.retrain``)
+        and, for one trained without labels on an unlabelled batch, the label column
+        (``label_column``) that later batches may still hold. Returns self."""
+        self.check_fitted()
+        updates: dict = {"retraining_": dict(record)}
+        if label_column is not None and self.roles_.label is None:
+            updates["roles_"] = dataclasses.replace(self.roles_, label=label_column)
+            self.set_params(roles=updates["roles_"])
+        self._set_state(**updates)
+        return self
+
+    # ---- fine-tuning ---------------------------------------------------------------------
+    def fine_tune(
+        self,
+        X,
+        *,
+        normal=None,
+        epochs: int | None = None,
+        learning_rate: float | None = None,
+        progress=None,
+        should_stop=None,
+    ) -> AnomalyDetector:
+        """Train this fitted detector further on the rows of ``X`` marked ``normal`` (a boolean
+        mask; None = every row), with the same preprocessing, at ``FINE_TUNE_RATE_FACTOR`` of
+        the original learning rate (or ``learning_rate``) for at most ``FINE_TUNE_EPOCHS``
+        epochs (or ``epochs``); returns self, as ``fit`` does. The networks trained are copies:
+        another detector sharing them (``from_state(d.get_state(), d.network())``, as
+        ``aecore.drift.retrain`` makes one) is left unchanged.
+
+        The score is calibrated again, as ``fit`` does; the threshold is derived again with the
+        detector's threshold method on the new rows (a label-based method falls back to the
+        99th percentile of the reference errors when they lack both classes), and
+        ``evaluation_`` is measured on the rows' labels, if any (scope "batch": the fine-tune's
+        own training rows among them). A second model is fine-tuned on the same rows.
+        """
+        self.check_fitted()
+        rows = as_frame(X)
+        normal = np.ones(len(rows), dtype=bool) if normal is None else np.asarray(normal, bool)
+        if normal.shape != (len(rows),):
+            raise AecoreError(f"normal has {normal.size} values but the data has {len(rows)} rows.")
+        if normal.sum() < MIN_FINE_TUNE_ROWS:
+            raise AecoreError(
+                f"Only {int(normal.sum())} normal rows; at least {MIN_FINE_TUNE_ROWS} are needed "
+                "to fine-tune."
+            )
+        roles = self.roles_
+        labels = None
+        if roles.label is not None and roles.label in rows:
+            labels = data.binary_labels(rows[roles.label])
+            if not (labels >= 0).any():
+                labels = None
+        order = data.time_order(rows, roles)
+        split = split_rows(
+            len(rows),
+            method=self.split,
+            validation_share=self.validation_share or 0.2,
+            order=order,
+            normal_mask=normal,
+            seed=self.random_state,
+        )
+        preprocessor = Preprocessor.from_dict(self.preprocessor_.to_dict())
+        x_all = preprocessor.transform(rows)
+        window = int(self.autoencoder_.window)
+        train_in, val_in = self._network_inputs(x_all, order, split, window)
+        schedule = dict(self.training_ or {})
+        rate = learning_rate or FINE_TUNE_RATE_FACTOR * float(schedule.get("learning_rate", 1e-3))
+        most = min(FINE_TUNE_EPOCHS, int(schedule.get("epochs", FINE_TUNE_EPOCHS)))
+        schedule.update(epochs=int(epochs or most), learning_rate=float(rate))
+        second = getattr(self, "second_autoencoder_", None)
+        stored = dict((self.score_calibration_ or {}).get("second") or {})
+        x_second = self._second_model_inputs(x_all) if second is not None else None
+        autoencoder, history = self._tuned(
+            self.autoencoder_, window, train_in, val_in, schedule, progress, should_stop, seed=True
+        )
+        self._set_state(
+            preprocessor_=preprocessor,
+            autoencoder_=autoencoder,
+            second_autoencoder_=None,
+            training_=schedule,
+            history_=history,
+            split_=split,
+            n_train_rows_=int(len(split.train)),
+            trained_on_="normal" if labels is not None or not normal.all() else "all",
+            score_calibration_=None,
+            retraining_=None,
+        )
+        # Calibrated as fit does (code limit, column weights), measured with the plain score.
+        self._set_state(score_calibration_=self._calibrate(rows, x_all, split, autoencoder))
+        if second is not None and not history.get("cancelled"):
+            # The second model (trained without the first's most unusual rows) is fine-tuned on
+            # the same new normal rows, and calibrated again like the first.
+            tuned, second_history = self._tuned(
+                second, 1, x_second[split.train], x_second[split.validation], schedule,
+                _second_stage(progress), should_stop,
+            )  # fmt: skip
+            if not second_history.get("cancelled"):
+                stored.update(
+                    self._calibrate(rows, x_second, split, tuned) or {},
+                    n_train_rows=int(len(split.train)),
+                )
+                self._set_state(
+                    second_autoencoder_=tuned,
+                    score_calibration_={**(self.score_calibration_ or {}), "second": stored},
+                )
+                self._rescale_pair(x_all, split)
+        errors = self.reconstruction_error(rows)
+        reference_rows = split.validation if len(split.validation) else split.train
+        self._set_state(reference_errors_=errors[reference_rows])
+        self._set_state(threshold_choice_=self._rederived_threshold(errors, labels))
+        evaluation = None
+        if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
+            from .metrics import evaluate
+
+            evaluation = {**evaluate(errors, labels, self.threshold_), "scope": "batch"}
+        self._set_state(evaluation_=evaluation, decision_scores_=errors)
+        return self.set_reference_profile(rows)
+
+    def _tuned(self, source, window, train_in, val_in, schedule, progress, should_stop, seed=False):
+        """A copy of the autoencoder ``source`` trained further on these rows: (copy, history)."""
+        import keras
+
+        from .architectures import Autoencoder
+
+        if seed:
+            keras.utils.set_random_seed(self.random_state)
+        copy = keras.models.clone_model(source.model)
+        copy.set_weights(source.model.get_weights())
+        tuned = Autoencoder.from_model(copy, source.architecture, window)
+        plan = {"batch_size": 32, "patience": 5, **schedule}
+        return tuned, self._train(tuned, train_in, val_in, plan, progress, should_stop)
+
+    def _rederived_threshold(self, errors, labels) -> thresholds.ThresholdChoice:
+        """The threshold method on new rows' ``errors`` after fine-tuning (see ``fine_tune``)."""
+        method, params = self._threshold_params()
+        if method in ("best_f1", "min_cost"):
+            if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
+                return thresholds.choose_threshold(errors, method, labels=labels, **params)
+            method, params = "percentile", dict(DEFAULT_THRESHOLD_PARAMS["percentile"])
+        reference = self.reference_errors_
+        return thresholds.choose_threshold(reference, method, reference_errors=reference, **params)
+
+    # ---- reference profile ---------------------------------------------------------------
+    def reference_feature_errors(self, X, rows=None) -> pd.Series:
+        """The mean error of every input column (``feature_errors``) over ``rows`` (positions
+        in ``X``; None = every row), as a float Series indexed by column: the per-feature
+        counterpart of ``reference_errors_`` (the rows are scored on their own)."""
+        frame = as_frame(X)
+        if rows is not None:
+            frame = frame.iloc[np.asarray(rows, dtype=np.int64)]
+        return self.feature_errors(frame).mean(axis=0).astype(np.float64)
+
+    def set_reference_profile(self, X) -> AnomalyDetector:
+        """Set ``reference_feature_errors_`` from ``X`` (the frame the detector was fitted or
+        fine-tuned on): the mean error of every column over its held-out reference rows.
+        ``fit`` already sets it; this is for a model that lacks it (one saved before the profile
+        was stored). A detector without a split (a loaded one) uses every row. Returns self."""
+        self.check_fitted()
+        frame = as_frame(X)
+        split = getattr(self, "split_", None)
+        rows = None
+        if split is not None and len(frame) == sum(split.sizes().values()):
+            rows = split.validation if len(split.validation) else split.train
+        self._set_state(reference_feature_errors_=self.reference_feature_errors(frame, rows))
+        return self
+
+    # ---- scoring -------------------------------------------------------------------------
     @property
     def scorer_(self):
-        self._check_fitted()
+        """The compiled scorer (``aecore.scoring.Scorer``) of the calibrated score."""
+        self.check_fitted()
         if getattr(self, "_scorer", None) is None:
-            calibration = getattr(self, "score_calibration_", None) or {}
+            settings = getattr(self, "score_calibration_", None) or {}
             second = getattr(self, "second_autoencoder_", None)
             self._scorer = self._member_scorer(
                 self.autoencoder_,
-                calibration,
+                settings,
                 second=second,
-                second_calibration=calibration.get("second") if second is not None else None,
+                second_calibration=settings.get("second") if second is not None else None,
             )
         return self._scorer
 
-    def _member_scorer(self, autoencoder, calibration, *, second=None, second_calibration=None):
-        """A Scorer for ``autoencoder`` calibrated as ``calibration`` says (code limit, column
+    def _member_scorer(self, autoencoder, settings, *, second=None, second_calibration=None):
+        """A Scorer for ``autoencoder`` calibrated as ``settings`` says (code limit, column
         weights; None = the plain MSE), optionally averaged with a second calibrated model."""
+        from .architectures import with_code_limit
         from .scoring import Scorer
 
-        def limited(model, settings):
-            if settings.get("code_limit"):
-                model = _with_code_limit(model, settings["code_limit"])
-            weights = settings.get("feature_weights")
+        def limited(model, member):
+            if member.get("code_limit"):
+                model = with_code_limit(model, member["code_limit"])
+            weights = member.get("feature_weights")
             return model, None if not weights else np.asarray(weights, dtype=np.float32)
 
-        calibration = calibration or {}
-        model, weights = limited(autoencoder, calibration)
+        model, weights = limited(autoencoder, settings or {})
         second_weights = second_inputs = None
         if second is not None:
             second_calibration = second_calibration or {}
             second, second_weights = limited(second, second_calibration)
-            second_inputs = _second_input_scaling(second_calibration)
+            second_inputs = calibration.second_input_scaling(second_calibration)
         kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
         return Scorer(
             model,
@@ -702,7 +981,7 @@ class AnomalyDetector(BaseEstimator):
 
     def transform_inputs(self, X) -> np.ndarray:
         """The model's input matrix for ``X`` (columns matched by name; extra ones ignored)."""
-        self._check_fitted()
+        self.check_fitted()
         return self.preprocessor_.transform(as_frame(X))
 
     def _score_encoded(self, x, frame, *, latent=True, reconstruction=False):
@@ -714,8 +993,7 @@ class AnomalyDetector(BaseEstimator):
         """``scorer`` over the encoded rows ``x`` (windows in the frame's order, results back
         in row order, when the model reads windows of rows)."""
         if self.autoencoder_.window > 1:
-            order = self._order(frame, self.roles_)
-            ordering = self._window_order(order, len(x))
+            ordering = data.window_order(data.time_order(frame, self.roles_), len(x))
             inverse = np.empty_like(ordering)
             inverse[ordering] = np.arange(len(ordering))
             result = scorer(x[ordering], latent=latent, reconstruction=reconstruction)
@@ -726,7 +1004,7 @@ class AnomalyDetector(BaseEstimator):
             return result
         return scorer(x, latent=latent, reconstruction=reconstruction)
 
-    def score(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
+    def score_rows(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
         """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``);
         errors are weighted and reconstructions code-limited as ``score_calibration_`` says."""
         frame = as_frame(X)
@@ -747,28 +1025,89 @@ class AnomalyDetector(BaseEstimator):
             reconstruction=recon,
         )
 
+    def member_reconstructions(self, X) -> list[dict]:
+        """Per autoencoder of the detector (the first; the second too, with a second model):
+        ``settings`` (its calibration: ``feature_weights``, ``code_limit``), ``input_scale``
+        and ``input_shift`` (float64 per encoded column, from the first model's encoded units to
+        its own; ones and zeros for the first) and ``reconstruction`` (its calibrated
+        reconstruction of every row of ``X``, in its own units). What the Explain table needs to
+        show each model's part of a row's error (``aecore.explain.row_detail``)."""
+        frame = as_frame(X)
+        x = self.transform_inputs(frame)
+        settings = dict(getattr(self, "score_calibration_", None) or {})
+        second_settings = settings.pop("second", None) or {}
+        plan = [(self.autoencoder_, settings, None)]
+        second = getattr(self, "second_autoencoder_", None)
+        if second is not None:
+            scaling = None
+            if second_settings.get("input_scale") is not None:
+                scaling = (
+                    np.asarray(second_settings["input_scale"], dtype=np.float64),
+                    np.asarray(second_settings["input_shift"], dtype=np.float64),
+                )
+            plan.append((second, second_settings, scaling))
+        if getattr(self, "_member_scorers", None) is None:
+            self._member_scorers = [self._member_scorer(m, member) for m, member, _ in plan]
+        members = []
+        for (_, member, scaling), scorer in zip(plan, self._member_scorers, strict=True):
+            scale = np.ones(x.shape[1]) if scaling is None else scaling[0]
+            shift = np.zeros(x.shape[1]) if scaling is None else scaling[1]
+            own = (x * scale + shift).astype(np.float32)
+            result = self._score_with(scorer, own, frame, latent=False, reconstruction=True)
+            members.append(
+                {
+                    "settings": member,
+                    "input_scale": scale,
+                    "input_shift": shift,
+                    "reconstruction": result.reconstruction,
+                }
+            )
+        return members
+
     def reconstruction_error(self, X) -> np.ndarray:
         """One value per row: the row's mean squared reconstruction error in standardised units,
         each column's error weighted as in ``score_calibration_`` (plus the weighted KL term for a
-        variational model with ``score_kl``)."""
+        variational model with ``score_kl``). Higher = more abnormal."""
         frame = as_frame(X)
         return self._score_encoded(self.transform_inputs(frame), frame, latent=False).row_error
 
-    decision_function = reconstruction_error
-    score_samples = reconstruction_error
+    def decision_function(self, X) -> np.ndarray:
+        """The anomaly score, as in PyOD: higher = more abnormal (``reconstruction_error``)."""
+        return self.reconstruction_error(X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """scikit-learn's convention (as ``IsolationForest.score_samples``): higher = more
+        normal, the negated ``reconstruction_error``."""
+        return -self.reconstruction_error(X)
+
+    def score(self, X, y=None) -> float:
+        """scikit-learn's ``score(X, y)``, higher = better: with ``y`` (1 = anomaly), the
+        ROC-AUC of ``decision_function``; without, the mean of ``score_samples`` (the negated
+        mean reconstruction error). So ``Pipeline.score`` and ``GridSearchCV`` work; the
+        per-row results are ``score_rows``."""
+        errors = self.reconstruction_error(X)
+        if y is None:
+            return float(-np.mean(errors))
+        from sklearn.metrics import roc_auc_score
+
+        labels = data.binary_labels(pd.Series(np.asarray(y)))
+        known = labels >= 0
+        if len(np.unique(labels[known])) < 2:
+            raise AecoreError("score(X, y) needs labels of both kinds (normal and anomaly).")
+        return float(roc_auc_score(labels[known], errors[known]))
 
     def feature_errors(self, X) -> pd.DataFrame:
         """Weighted squared error per original input column (one-hot groups summed into their
         column); a row's values sum to its row error times the number of encoded columns."""
-        return self.score(X, latent=False).feature_errors
+        return self.score_rows(X, latent=False).feature_errors
 
     def encode(self, X) -> np.ndarray:
         """The latent code of every row (the mean code for a variational model)."""
-        return self.score(X).latent
+        return self.score_rows(X).latent
 
     def reconstruct(self, X) -> pd.DataFrame:
         """Reconstructions in original units (most likely category for categorical columns)."""
-        return self.score(X, latent=False, reconstruction=True).reconstruction
+        return self.score_rows(X, latent=False, reconstruction=True).reconstruction
 
     def predict(self, X) -> np.ndarray:
         """1 for rows whose error exceeds ``threshold_`` (anomalies), else 0."""
@@ -776,74 +1115,36 @@ class AnomalyDetector(BaseEstimator):
 
     def set_threshold(self, threshold: float | thresholds.ThresholdChoice) -> AnomalyDetector:
         """Move the cut (e.g. from a dashboard slider); the scores do not change."""
-        self._check_fitted()
+        self.check_fitted()
         if not isinstance(threshold, thresholds.ThresholdChoice):
             threshold = thresholds.fixed_threshold(float(threshold))
         if not math.isfinite(threshold.value):
             raise AecoreError("The threshold must be a finite number.")
-        self.threshold_choice_ = threshold
-        self.threshold_ = float(threshold.value)
+        scorer = getattr(self, "_scorer", None)
+        self._set_state(threshold_choice_=threshold)
+        self._scorer = scorer  # the score does not depend on the threshold
         return self
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "autoencoder_")
 
-    def save(self, name: str, **kwargs):
-        """Save as bundle ``models/<name>/`` (``aecore.persistence.save``); returns its Path."""
-        from .persistence import save
+def load(name: str, *, models_dir=None, version: str | None = None) -> AnomalyDetector:
+    """Load bundle ``name`` (its newest version, or ``version``) as a fitted ``AnomalyDetector``
+    (``AnomalyDetector.load``). Warns (``persistence.BundleVersionWarning``) when library
+    versions differ from the saved ones; a classifier bundle is refused with a message naming
+    its loader."""
+    from . import persistence
 
-        return save(self, name, **kwargs)
-
-
-def _code_limit_layer(limit: dict):
-    """A layer pulling codes beyond ``radius`` (Mahalanobis distance from ``center``) back onto
-    that radius; codes inside pass unchanged."""
-    import keras
-    from keras import ops
-
-    class CodeLimit(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.center = ops.convert_to_tensor(np.asarray(limit["center"], dtype=np.float32))
-            self.precision = ops.convert_to_tensor(
-                np.asarray(limit["precision"], dtype=np.float32)
-            )
-            self.radius = float(limit["radius"])
-
-        def call(self, code):
-            diff = code - self.center
-            distance2 = ops.sum(ops.matmul(diff, self.precision) * diff, axis=-1, keepdims=True)
-            factor = ops.minimum(1.0, self.radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
-            return self.center + diff * factor
-
-    return CodeLimit(name="code_limit")
+    bundle = persistence.read_detector_bundle(
+        name, models_dir=models_dir, version=version, stacklevel=2
+    )
+    return AnomalyDetector.from_state(bundle.meta, bundle.model)
 
 
-def _second_input_scaling(second: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
-    """(scale, shift) per encoded column from the second model's stored calibration."""
-    if second.get("input_scale") is None:
+def _second_stage(progress):
+    """``progress`` reporting the second model's epochs (``stage="second"``), or None."""
+    if progress is None:
         return None
-    return (
-        np.asarray(second["input_scale"], dtype=np.float32),
-        np.asarray(second["input_shift"], dtype=np.float32),
-    )
 
+    def report(epoch: EpochProgress) -> None:
+        progress(dataclasses.replace(epoch, stage="second"))
 
-def _with_code_limit(autoencoder, limit: dict):
-    """The same autoencoder whose decoder first limits the code (a scoring-only wrapper, never
-    saved: the limit itself is stored as JSON in ``score_calibration_``)."""
-    import keras
-
-    from .architectures import Autoencoder
-
-    decoder = autoencoder.decoder
-    code = keras.Input(shape=decoder.input_shape[1:], name="code")
-    limited = _code_limit_layer(limit)(code)
-    wrapped = keras.Model(code, decoder(limited), name="limited_decoder")
-    return Autoencoder(
-        model=autoencoder.model,
-        encoder=autoencoder.encoder,
-        decoder=wrapped,
-        architecture=autoencoder.architecture,
-        window=autoencoder.window,
-    )
+    return report

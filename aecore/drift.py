@@ -38,10 +38,10 @@ training rows just like it and makes the reference errors, and the threshold, to
 
 Per-feature errors say where the errors grew. They need the per-feature errors of the
 reference rows, ``detector.reference_feature_errors_`` (the mean error of every input column
-over the held-out rows, from ``reference_feature_errors``), which ``fit`` and ``retrain`` set
-and a saved bundle keeps, so a loaded model names the features too. A model saved before the
-profile existed lacks it: ``attach_reference_profile`` adds it, or ``monitor`` computes it from
-a ``reference_frame``.
+over the held-out rows, from ``AnomalyDetector.reference_feature_errors``), which ``fit`` and
+``retrain`` set and a saved bundle keeps, so a loaded model names the features too. A model
+saved before the profile existed lacks it: ``AnomalyDetector.set_reference_profile`` adds it,
+or ``monitor`` computes it from a ``reference_frame``.
 
 ``retrain(detector, frame, mode=...)`` returns a new detector, trained from scratch on a window
 of recent rows or fine-tuned from the old weights at a low learning rate, with its threshold
@@ -63,9 +63,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
-from . import data, thresholds
+from . import data
 from .detector import AnomalyDetector, as_frame
 from .errors import AecoreError
 
@@ -87,8 +86,6 @@ FEATURE_SHARE_LIMITS = (0.2, 0.5)
 FEATURE_RATIO_LIMITS = (2.0, 3.0)
 MIN_RETRAIN_ROWS = 30
 RETRAIN_MODES = ("scratch", "fine_tune")
-FINE_TUNE_EPOCHS = 30
-FINE_TUNE_RATE_FACTOR = 0.1
 
 
 @dataclass
@@ -205,38 +202,6 @@ def _p_text(p: float) -> str:
 
 
 # ---------------------------------------------------------------------------- reference profile
-
-
-def reference_feature_errors(detector: Any, frame: pd.DataFrame, rows: Any = None) -> pd.Series:
-    """The mean error of every input column (``detector.feature_errors``) over ``rows``
-    (positions in ``frame``; None = every row), as a float Series indexed by column.
-
-    The per-feature counterpart of ``reference_errors_``: the rows are scored on their own, as
-    the held-out rows are for the reference errors. ``AnomalyDetector.fit`` calls it on its
-    held-out rows; it needs nothing from this module beyond numpy and pandas, so ``detector``
-    can import it lazily without an import cycle at load time.
-    """
-    frame = as_frame(frame)
-    if rows is not None:
-        frame = frame.iloc[np.asarray(rows, dtype=np.int64)]
-    return detector.feature_errors(frame).mean(axis=0).astype(np.float64)
-
-
-def attach_reference_profile(detector: AnomalyDetector, frame: pd.DataFrame) -> AnomalyDetector:
-    """Set ``detector.reference_feature_errors_`` from ``frame`` (the frame it was fitted on):
-    the mean error of every input column over the detector's held-out reference rows.
-
-    ``fit`` already sets it; this is for a model that lacks it (one saved before the profile
-    was stored). A detector without a split (a loaded one) uses every row of ``frame``.
-    """
-    detector._check_fitted()
-    frame = as_frame(frame)
-    split = getattr(detector, "split_", None)
-    rows = None
-    if split is not None and len(frame) == sum(split.sizes().values()):
-        rows = split.validation if len(split.validation) else split.train
-    detector.reference_feature_errors_ = reference_feature_errors(detector, frame, rows)
-    return detector
 
 
 def _feature_changes(
@@ -367,7 +332,7 @@ def monitor(
     """
     from scipy import stats
 
-    detector._check_fitted()
+    detector.check_fitted()
     frame = as_frame(new_frame)
     if len(frame) < MIN_BATCH_ROWS:
         raise AecoreError(
@@ -381,7 +346,7 @@ def monitor(
             "This model has too few reference errors from training to judge drift; retrain "
             "it (saving stores them)."
         )
-    scores = detector.score(frame, latent=False)
+    scores = detector.score_rows(frame, latent=False)
     new = np.asarray(scores.row_error, dtype=np.float64)
     threshold = float(detector.threshold_)
 
@@ -703,7 +668,7 @@ def retrain(
     Without labels the held-out rows stop at the old threshold, so the new threshold tends to
     be a little lower than the old one.
     """
-    detector._check_fitted()
+    detector.check_fitted()
     if mode not in RETRAIN_MODES:
         raise AecoreError(f"Unknown retraining mode {mode!r}; choose 'scratch' or 'fine_tune'.")
     rows = recent_rows(as_frame(frame), window, detector.roles_.time)
@@ -739,15 +704,20 @@ def retrain(
         new = AnomalyDetector(**params).fit(
             rows.iloc[np.flatnonzero(keep)], progress=progress, should_stop=should_stop
         )
-        if new.roles_.label is None and detector.roles_.label is not None:
-            # Trained without labels, it still reads them in later batches that have them.
-            new.roles_ = dataclasses.replace(new.roles_, label=detector.roles_.label)
-            new.roles = new.roles_
     else:
-        new = _fine_tune(detector, rows, normal, epochs, learning_rate, progress, should_stop)
-        attach_reference_profile(new, rows)
+        # A detector sharing the fitted state; fine_tune trains copies of the networks, so
+        # ``detector`` is left unchanged.
+        new = AnomalyDetector.from_state(detector.get_state(), detector.network()).fine_tune(
+            rows,
+            normal=normal,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            progress=progress,
+            should_stop=should_stop,
+        )
     source = dict(source or {})
-    new.retraining_ = {
+    # Trained without labels, a scratch model still reads them in later batches that have them.
+    new.record_retraining({
         "mode": mode,
         "rows": int(normal.sum()),
         "left_out": int(len(rows) - normal.sum()),
@@ -761,152 +731,8 @@ def retrain(
             for key in ("model", "version", "created", "batch")
             if source.get(key) is not None
         },
-    }
+    }, label_column=detector.roles_.label)
     return new
-
-
-def _fine_tune(
-    detector, rows, normal, epochs, learning_rate, progress, should_stop
-) -> AnomalyDetector:
-    import keras
-
-    from .architectures import Autoencoder
-    from .preprocessing import Preprocessor
-    from .scoring import make_windows
-    from .splits import split_rows
-    from .training import train_autoencoder
-
-    roles = detector.roles_
-    labels = None
-    if roles.label is not None and roles.label in rows:
-        labels = data.binary_labels(rows[roles.label])
-        if not (labels >= 0).any():
-            labels = None
-    if normal.sum() < MIN_RETRAIN_ROWS:
-        raise AecoreError(
-            f"Only {int(normal.sum())} normal rows in the chosen window; at least "
-            f"{MIN_RETRAIN_ROWS} are needed to fine-tune."
-        )
-    order = AnomalyDetector._order(rows, roles)
-    split = split_rows(
-        len(rows),
-        method=detector.split,
-        validation_share=detector.validation_share or 0.2,
-        order=order,
-        normal_mask=normal,
-        seed=detector.random_state,
-    )
-    preprocessor = Preprocessor.from_dict(detector.preprocessor_.to_dict())
-    x_all = preprocessor.transform(rows)
-    window = int(detector.autoencoder_.window)
-    if window > 1:
-        ordered = AnomalyDetector._window_order(order, len(rows))
-        windows = make_windows(x_all[ordered], window)
-        position = np.empty(len(rows), dtype=np.int64)
-        position[ordered] = np.arange(len(rows))
-        train_in, val_in = windows[position[split.train]], windows[position[split.validation]]
-    else:
-        train_in, val_in = x_all[split.train], x_all[split.validation]
-
-    keras.utils.set_random_seed(detector.random_state)
-    schedule = dict(detector.training_ or {})
-    rate = learning_rate or FINE_TUNE_RATE_FACTOR * float(schedule.get("learning_rate", 1e-3))
-    schedule.update(
-        epochs=int(epochs or min(FINE_TUNE_EPOCHS, int(schedule.get("epochs", FINE_TUNE_EPOCHS)))),
-        learning_rate=float(rate),
-    )
-
-    def tune(source, window_, train_rows, val_rows, report):
-        """A copy of ``source`` trained further on these rows; (copy, history)."""
-        copy = keras.models.clone_model(source.model)
-        copy.set_weights(source.model.get_weights())
-        tuned = Autoencoder.from_model(copy, source.architecture, window_)
-        history_ = train_autoencoder(
-            tuned,
-            train_rows,
-            val_rows,
-            epochs=int(schedule["epochs"]),
-            batch_size=int(schedule.get("batch_size", 32)),
-            learning_rate=float(schedule["learning_rate"]),
-            patience=int(schedule.get("patience", 5)),
-            progress=report,
-            should_stop=should_stop,
-            seed=detector.random_state,
-        )
-        return tuned, history_
-
-    autoencoder, history = tune(detector.autoencoder_, window, train_in, val_in, progress)
-
-    new = clone(detector)
-    new.roles_ = roles
-    new.preprocessor_ = preprocessor
-    new.autoencoder_ = autoencoder
-    new.code_size_ = detector.code_size_
-    new.training_ = schedule
-    new.history_ = history
-    new.split_ = split
-    new.n_train_rows_ = int(len(split.train))
-    new.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
-    new.n_features_in_ = len(roles.inputs)
-    new.trained_on_ = "normal" if labels is not None or not normal.all() else "all"
-    new._scorer = None
-    # Calibrate the fine-tuned network's score as fit does (code limit, column weights): the
-    # calibration is measured with the plain score, so it starts unset.
-    new.second_autoencoder_ = None
-    new.score_calibration_ = None
-    new.score_calibration_ = new._calibrate(rows, x_all, split, autoencoder)
-    new._scorer = None
-    second = getattr(detector, "second_autoencoder_", None)
-    if second is not None and not history.get("cancelled"):
-        # The second model (trained without the first's most unusual rows) is fine-tuned on the
-        # same new normal rows, and calibrated again like the first.
-        stored = dict((detector.score_calibration_ or {}).get("second") or {})
-        x_second = detector._second_model_inputs(x_all)
-        report = None
-        if progress is not None:
-
-            def report(epoch):
-                progress(dataclasses.replace(epoch, stage="second"))
-
-        tuned, second_history = tune(
-            second, 1, x_second[split.train], x_second[split.validation], report
-        )
-        if not second_history.get("cancelled"):
-            calibration = new._calibrate(rows, x_second, split, tuned) or {}
-            stored.update(calibration, n_train_rows=int(len(split.train)))
-            new.second_autoencoder_ = tuned
-            new.score_calibration_ = {**(new.score_calibration_ or {}), "second": stored}
-            new._scorer = None
-            new._rescale_pair(x_all, split)
-    errors = new.reconstruction_error(rows)
-    reference_rows = split.validation if len(split.validation) else split.train
-    new.reference_errors_ = errors[reference_rows]
-    new.threshold_choice_ = _rederive_threshold(detector, errors, new.reference_errors_, labels)
-    new.threshold_ = float(new.threshold_choice_.value)
-    new.evaluation_ = None
-    if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
-        from .metrics import evaluate
-
-        # Measured on the batch's labelled rows, the fine-tune's own training rows among them.
-        new.evaluation_ = {**evaluate(errors, labels, new.threshold_), "scope": "batch"}
-    return new
-
-
-def _rederive_threshold(detector, errors, reference, labels) -> thresholds.ThresholdChoice:
-    """The detector's threshold method applied to the new errors (a label-based method falls
-    back to the 99th percentile of the reference errors when the new rows lack both classes)."""
-    from .detector import DEFAULT_THRESHOLD_PARAMS
-
-    method = detector.threshold_method
-    params = dict(DEFAULT_THRESHOLD_PARAMS.get(method, {}))
-    params.update(detector.threshold_params or {})
-    if method in ("best_f1", "min_cost"):
-        if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
-            return thresholds.choose_threshold(errors, method, labels=labels, **params)
-        method, params = "percentile", dict(DEFAULT_THRESHOLD_PARAMS["percentile"])
-    return thresholds.choose_threshold(
-        reference, method, reference_errors=reference, **params
-    )
 
 
 def _when(created: Any) -> str:
@@ -985,7 +811,7 @@ def retrain_saved(
     sentence. Returns (detector, folder)."""
     from . import persistence
 
-    detector = persistence.load(name, models_dir=models_dir)
+    detector = AnomalyDetector.load(name, models_dir=models_dir)
     meta = persistence.read_meta(name, models_dir=models_dir)
     source = {
         "model": name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import data
+
 
 def top_features(feature_errors: pd.DataFrame, k: int = 3) -> pd.DataFrame:
     """The ``k`` features with the largest error per row, and each one's share of the row's
@@ -90,14 +92,14 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     """
     window = int(getattr(detector.autoencoder_, "window", 1))
     if window > 1:
-        order = detector._window_order(detector._order(frame, detector.roles_), len(frame))
+        order = data.window_order(data.time_order(frame, detector.roles_), len(frame))
         position = int(np.flatnonzero(order == row)[0])
         context = order[max(0, position - window + 1) : position + 1]
     else:
         context = np.asarray([row])
     part = frame.iloc[context]
     preprocessor = detector.preprocessor_
-    scores = detector.score(part, latent=False, reconstruction=True)
+    scores = detector.score_rows(part, latent=False, reconstruction=True)
     columns = list(detector.feature_names_in_)
     rebuilt = scores.reconstruction.iloc[-1]
     errors = scores.feature_errors.iloc[-1]
@@ -172,37 +174,18 @@ def _member_parts(detector, x: np.ndarray, part: pd.DataFrame) -> list[dict]:
     of the last row of ``x`` in the first model's units (per encoded column), its squared
     differences per input column in those units, and its column weights in those units (the
     second model's errors are in its own input scaling: ``(scale * d)^2``, so its weight there
-    is its own weight times ``scale^2``). Uses the detector's own calibrated scorers."""
+    is its own weight times ``scale^2``). From the detector's own calibrated scorers
+    (``AnomalyDetector.member_reconstructions``)."""
     preprocessor = detector.preprocessor_
     groups = preprocessor.source_index
     n_inputs = len(preprocessor.input_columns)
-    calibration = dict(getattr(detector, "score_calibration_", None) or {})
-    second_settings = calibration.pop("second", None)
-    second = getattr(detector, "second_autoencoder_", None)
-    plan = [(detector.autoencoder_, calibration, None)]
-    if second is not None:
-        second_settings = second_settings or {}
-        scaling = None
-        if second_settings.get("input_scale") is not None:
-            scaling = (
-                np.asarray(second_settings["input_scale"], dtype=np.float64),
-                np.asarray(second_settings["input_shift"], dtype=np.float64),
-            )
-        plan.append((second, second_settings, scaling))
-    key = (*(id(model) for model, _, _ in plan), id(getattr(detector, "score_calibration_", None)))
-    cached = getattr(detector, "_explain_scorers", None)
-    if cached is None or cached[0] != key:
-        scorers = [detector._member_scorer(model, settings) for model, settings, _ in plan]
-        detector._explain_scorers = cached = (key, scorers)
     parts = []
-    for (_, settings, scaling), scorer in zip(plan, cached[1], strict=True):
-        scale = np.ones(x.shape[1]) if scaling is None else scaling[0]
-        shift = np.zeros(x.shape[1]) if scaling is None else scaling[1]
-        own = (x * scale + shift).astype(np.float32)
-        result = detector._score_with(scorer, own, part, latent=False, reconstruction=True)
-        recon = (result.reconstruction[-1].astype(np.float64) - shift) / scale
+    for member in detector.member_reconstructions(part):
+        scale, shift = member["input_scale"], member["input_shift"]
+        recon = (member["reconstruction"][-1].astype(np.float64) - shift) / scale
         difference2 = (x[-1].astype(np.float64) - recon) ** 2
         squared = np.bincount(groups, weights=difference2, minlength=n_inputs)
+        settings = member["settings"]
         weights = np.asarray(settings.get("feature_weights") or np.ones(n_inputs), np.float64)
         # One scale per input column: numeric columns have one encoded column; one-hot ones 1.
         column_scale = np.ones(n_inputs)

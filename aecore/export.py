@@ -325,7 +325,7 @@ def check_columns(frame: pd.DataFrame, detector: Any) -> dict:
     Returns ``{"features", "extra_columns" (ignored by the model), "reordered",
     "unseen_categories" ({column: [values]}: they encode as all zeros)}``.
     """
-    detector._check_fitted()
+    detector.check_fitted()
     features = [str(c) for c in detector.feature_names_in_]
     preprocessor = detector.preprocessor_
     preprocessor.transform(frame.iloc[:0])  # raises one error naming all missing columns
@@ -517,7 +517,7 @@ class _Windows:
         if self.size <= 1:
             return chunk
         if self.time is not None and self.time in chunk.columns:
-            order = self.detector._order(chunk, self.detector.roles_)  # the detector's own
+            order = data.time_order(chunk, self.detector.roles_)  # the detector's own
             if order is None:  # no time parses in this chunk: those rows sort last
                 order = np.full(len(chunk), np.inf)
             sequence = order if self.last is None else np.r_[self.last, order]
@@ -549,7 +549,7 @@ def _score_chunk(detector: Any, windows: _Windows, chunk: pd.DataFrame, *, full:
         frame = pd.concat([frame, filler], ignore_index=True)
     if not full:
         return detector.reconstruction_error(frame)[start:stop]
-    scores = detector.score(frame, latent=False)
+    scores = detector.score_rows(frame, latent=False)
     return (
         scores.row_error[start:stop],
         scores.flags[start:stop],
@@ -600,7 +600,7 @@ def score_csv(
     """
     import pyarrow as pa
 
-    detector._check_fitted()
+    detector.check_fitted()
     if not isinstance(chunksize, int) or chunksize < 1:
         raise AecoreError(f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}.")
     if isinstance(source_path, _ChunkedCsv):  # from open_csv_chunks: already checked

@@ -14,13 +14,13 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .thresholds import (
-    _alarm_is_correct,
-    _as_errors,
-    _as_labels,
-    _check_cost,
-    _check_threshold,
-    _check_tolerance,
-    _window_max,
+    alarm_is_correct,
+    as_errors,
+    as_labels,
+    check_cost,
+    check_threshold,
+    check_tolerance,
+    window_max,
 )
 
 
@@ -39,8 +39,8 @@ def ranking_scores(errors: Any, labels: Any) -> dict[str, float]:
 
     PR AUC is average precision. Both are NaN when the known labels hold only one class.
     """
-    errors = _as_errors(errors)
-    labels = _as_labels(labels, errors.shape[0])
+    errors = as_errors(errors)
+    labels = as_labels(labels, errors.shape[0])
     known = labels >= 0
     return _ranking(errors[known], labels[known])
 
@@ -61,11 +61,11 @@ def evaluate(
     ``cost = c_alarm * false_alarms + c_missed * missed`` use the time tolerance (with
     tolerance 0 they are the pointwise ones). The AUCs do not depend on the threshold.
     """
-    errors = _as_errors(errors)
-    labels = _as_labels(labels, errors.shape[0])
-    threshold = _check_threshold(threshold)
-    tolerance = _check_tolerance(tolerance)
-    c_alarm, c_missed = _check_cost(c_alarm, "c_alarm"), _check_cost(c_missed, "c_missed")
+    errors = as_errors(errors)
+    labels = as_labels(labels, errors.shape[0])
+    threshold = check_threshold(threshold)
+    tolerance = check_tolerance(tolerance)
+    c_alarm, c_missed = check_cost(c_alarm, "c_alarm"), check_cost(c_missed, "c_missed")
 
     known = labels >= 0
     is_anomaly = labels == 1
@@ -74,8 +74,8 @@ def evaluate(
 
     n_flagged = int(flagged.sum())
     n_anomalies = int(is_anomaly.sum())
-    correct_alarms = int((flagged & _alarm_is_correct(is_anomaly, tolerance)).sum())
-    near_alarm = _window_max(flagged.astype(np.uint8), tolerance, 0) > 0
+    correct_alarms = int((flagged & alarm_is_correct(is_anomaly, tolerance)).sum())
+    near_alarm = window_max(flagged.astype(np.uint8), tolerance, 0) > 0
     caught = int((is_anomaly & near_alarm).sum())
     false_alarms = n_flagged - correct_alarms
     missed = n_anomalies - caught

@@ -48,7 +48,7 @@ except ImportError:  # Windows: saves under one name are serialised within this 
     fcntl = None
 
 from .errors import AecoreError
-from .roles import ColumnRoles
+from .state import json_safe
 
 SCHEMA_VERSION = 1
 MODEL_FILE = "model.keras"
@@ -57,11 +57,10 @@ VERSIONS_DIR = ".versions"
 LOCKS_DIR = ".locks"
 LOCK_TIMEOUT_SECONDS = 120.0
 TEMP_PREFIX = ".tmp-"
-MAX_REFERENCE_ERRORS = 5_000
 DETECTOR_KIND = "detector"
 CLASSIFIER_KIND = "classifier"
 KINDS = {
-    DETECTOR_KIND: ("an anomaly detector", "aecore.persistence.load"),
+    DETECTOR_KIND: ("an anomaly detector", "aecore.load"),
     CLASSIFIER_KIND: (
         "a classifier trained on a few labels",
         "FewLabelClassifier.load (from aecore.semisupervised)",
@@ -383,46 +382,6 @@ def _resolve(root: Path, name: str, version: str | None = None) -> Path:
 # ---------------------------------------------------------------------------- JSON helpers
 
 
-def json_safe(value: Any) -> Any:
-    """Plain JSON values, so that ``meta.json`` never holds NaN or a repr: numpy scalars and
-    arrays unwrapped, pandas Series as ``{index: value}``, NaN and infinities as null."""
-    if isinstance(value, ColumnRoles):
-        return json_safe(value.to_dict())
-    if isinstance(value, pd.Series):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(item) for item in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def _nan_for_none(values: Mapping | None) -> dict | None:
-    """Evaluation metrics back from JSON: null (a NaN when saved) becomes NaN again."""
-    if values is None:
-        return None
-    return {key: (math.nan if item is None else item) for key, item in values.items()}
-
-
-def _float_series(values: Mapping | None) -> pd.Series | None:
-    """``{name: number}`` from JSON as a float Series in the stored order (null = NaN)."""
-    if values is None:
-        return None
-    return pd.Series(
-        [math.nan if item is None else float(item) for item in values.values()],
-        index=[str(key) for key in values],
-        dtype=np.float64,
-    )
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -449,48 +408,9 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _reference_sample(errors: Any) -> list[float]:
-    """At most ``MAX_REFERENCE_ERRORS`` values: all of them, else evenly spaced quantiles."""
-    values = np.asarray(errors, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
-    if values.size > MAX_REFERENCE_ERRORS:
-        values = np.quantile(values, np.linspace(0.0, 1.0, MAX_REFERENCE_ERRORS))
-    return [float(v) for v in values]
-
-
-def roles_to_json(roles: Any) -> dict | None:
-    """The ``roles`` hyper-parameter as JSON: ``ColumnRoles`` and a plain mapping are told apart
-    so that loading gives back the same type (and the same ``get_params``)."""
-    if roles is None:
-        return None
-    if isinstance(roles, ColumnRoles):
-        return {"kind": "roles", "value": roles.to_dict()}
-    return {"kind": "mapping", "value": {str(k): str(v) for k, v in dict(roles).items()}}
-
-
-def roles_from_json(stored: Any) -> ColumnRoles | dict | None:
-    """The inverse of ``roles_to_json``."""
-    if stored is None:
-        return None
-    if stored.get("kind") == "roles":
-        return ColumnRoles.from_dict(stored["value"])
-    return dict(stored["value"])
-
-
 def bundle_kind(meta: Mapping) -> str:
     """What a bundle holds: its ``kind``, or "detector" for bundles saved before kinds existed."""
     return str(meta.get("kind") or DETECTOR_KIND)
-
-
-def feature_entries(roles: ColumnRoles, preprocessor: Any) -> list[dict]:
-    """``[{"name", "role", "kind"}]`` for every input column, in the model's order; ``kind`` is
-    "numeric" or "categorical" as the fitted ``Preprocessor`` encodes it."""
-    kinds = {p["name"]: "numeric" for p in preprocessor.numeric_}
-    kinds.update({p["name"]: "categorical" for p in preprocessor.categorical_})
-    return [
-        {"name": column, "role": roles.role_of(column), "kind": kinds.get(column, "numeric")}
-        for column in roles.inputs
-    ]
 
 
 def new_meta(name: str, *, kind: str = DETECTOR_KIND, description: str = "") -> dict:
@@ -518,48 +438,10 @@ def new_meta(name: str, *, kind: str = DETECTOR_KIND, description: str = "") -> 
 
 
 def build_meta(detector: Any, name: str, *, description: str = "") -> dict:
-    """The JSON description of a fitted detector (everything but the network's weights)."""
-    detector._check_fitted()
-    params = detector.get_params(deep=False)
-    params["roles"] = roles_to_json(params.get("roles"))
-    roles: ColumnRoles = detector.roles_
-    preprocessor = detector.preprocessor_
-    autoencoder = detector.autoencoder_
-    reference = np.asarray(detector.reference_errors_)
-    split = getattr(detector, "split_", None)
-    choice = detector.threshold_choice_
+    """The JSON description of a fitted detector (everything but the network's weights): the
+    common fields of ``new_meta`` plus the detector's own ``get_state()``."""
     meta = new_meta(name, kind=DETECTOR_KIND, description=description)
-    meta.update(
-        {
-            "architecture": {
-                "name": autoencoder.architecture,
-                "window": int(autoencoder.window),
-                "code_size": int(detector.code_size_),
-                "n_inputs": int(preprocessor.n_encoded),
-                "parameters": int(_saved_network(detector).count_params()),
-            },
-            "params": params,
-            "features": feature_entries(roles, preprocessor),
-            "roles": roles.to_dict(),
-            "preprocessing": preprocessor.to_dict(),
-            "score_calibration": getattr(detector, "score_calibration_", None),
-            "code_size": int(detector.code_size_),
-            "training": detector.training_,
-            "history": detector.history_,
-            "trained_on": detector.trained_on_,
-            "n_train_rows": int(detector.n_train_rows_),
-            "split_sizes": split.sizes() if split is not None else None,
-            "threshold": choice.to_dict(),
-            "evaluation": getattr(detector, "evaluation_", None),
-            "reference_errors": _reference_sample(reference),
-            "reference_errors_count": int(reference.size),
-            "reference_errors_dtype": str(reference.dtype),
-            "reference_feature_errors": getattr(detector, "reference_feature_errors_", None),
-        }
-    )
-    retraining = getattr(detector, "retraining_", None)
-    if retraining is not None:
-        meta["retraining"] = retraining
+    meta.update(detector.get_state())
     return json_safe(meta)
 
 
@@ -683,42 +565,14 @@ def save(
     models_dir: str | os.PathLike | None = None,
     description: str = "",
 ) -> Path:
-    """Save a fitted detector as bundle ``name``; returns the bundle folder.
+    """Save a fitted detector as bundle ``name``; returns the bundle folder. The detector hands
+    over its state (``get_state()``) and its network (``network()``); nothing else is read.
 
     An existing bundle of that name is kept as a previous version (see ``list_versions``).
     """
     check_name(name)
-    detector._check_fitted()
-    meta = build_meta(detector, name, description=description)
-    return write_bundle(_saved_network(detector), meta, name, models_dir=models_dir)
-
-
-FIRST_MODEL, SECOND_MODEL = "first_autoencoder", "second_autoencoder"
-
-
-def _saved_network(detector: Any) -> Any:
-    """The detector's autoencoder; with a second model (see ``AnomalyDetector.second_model``),
-    one network holding both, side by side: rows -> (first's, second's reconstruction)."""
-    import keras
-
-    first = detector.autoencoder_.model
-    second = getattr(detector, "second_autoencoder_", None)
-    if second is None:
-        return first
-    inputs = keras.Input(shape=first.input_shape[1:], name="rows")
-    outputs = [
-        keras.Model(model.inputs, model.outputs, name=name)(inputs)
-        for model, name in ((first, FIRST_MODEL), (second.model, SECOND_MODEL))
-    ]
-    return keras.Model(inputs, outputs, name="autoencoder_pair")
-
-
-def _split_pair(model: Any) -> tuple[Any, Any | None]:
-    """(first, second) autoencoder models of a loaded network (second None for a single one)."""
-    names = {layer.name for layer in model.layers}
-    if {FIRST_MODEL, SECOND_MODEL} <= names:
-        return model.get_layer(FIRST_MODEL), model.get_layer(SECOND_MODEL)
-    return model, None
+    meta = build_meta(detector, name, description=description)  # raises when not fitted
+    return write_bundle(detector.network(), meta, name, models_dir=models_dir)
 
 
 def _retire(root: Path, name: str, folder: Path) -> None:
@@ -854,79 +708,28 @@ def read_bundle(
     return Bundle(meta=meta, model=model, folder=folder)
 
 
-_DETECTOR_KEYS = ("params", "roles", "preprocessing", "architecture", "threshold")
+DETECTOR_KEYS = ("params", "roles", "preprocessing", "architecture", "threshold")
 
 
-def load(
+def read_detector_bundle(
     name: str,
     *,
     models_dir: str | os.PathLike | None = None,
     version: str | None = None,
-) -> Any:
-    """Load bundle ``name`` (its newest version, or ``version``) as a fitted ``AnomalyDetector``.
-
-    ``split_`` is None after loading; everything needed to score, explain, re-threshold and
-    monitor drift is restored. Warns (``BundleVersionWarning``) when library versions differ
-    from the saved ones. A classifier bundle is refused with a message naming its loader.
-    """
-    bundle = read_bundle(
+    stacklevel: int = 2,
+) -> Bundle:
+    """Bundle ``name`` (its newest version, or ``version``) checked as a detector's: its meta
+    (the detector's state) and its network, for ``AnomalyDetector.from_state``. Warns
+    (``BundleVersionWarning``) when library versions differ from the saved ones; a classifier
+    bundle is refused with a message naming its loader."""
+    return read_bundle(
         name,
         kind=DETECTOR_KIND,
-        required=_DETECTOR_KEYS,
+        required=DETECTOR_KEYS,
         models_dir=models_dir,
         version=version,
-        stacklevel=2,
+        stacklevel=stacklevel + 1,
     )
-    return _detector_from(bundle.meta, bundle.model)
-
-
-def _detector_from(meta: dict, model: Any) -> Any:
-    from .architectures import Autoencoder
-    from .detector import AnomalyDetector
-    from .preprocessing import Preprocessor
-    from .thresholds import ThresholdChoice
-
-    known = set(AnomalyDetector().get_params(deep=False))
-    params = {key: value for key, value in meta["params"].items() if key in known}
-    params["roles"] = roles_from_json(params.get("roles"))
-    detector = AnomalyDetector(**params)
-
-    architecture = meta["architecture"]
-    roles = ColumnRoles.from_dict(meta["roles"])
-    preprocessor = Preprocessor.from_dict(meta["preprocessing"])
-    detector.roles_ = roles
-    detector.preprocessor_ = preprocessor
-    first, second = _split_pair(model)
-    detector.autoencoder_ = Autoencoder.from_model(
-        first, architecture["name"], int(architecture.get("window", 1))
-    )
-    detector.second_autoencoder_ = (
-        None if second is None else Autoencoder.from_model(second, architecture["name"], 1)
-    )
-    detector.code_size_ = int(meta.get("code_size", architecture.get("code_size")))
-    detector.training_ = dict(meta.get("training") or {})
-    detector.history_ = dict(meta.get("history") or {})
-    detector.split_ = None
-    detector.n_train_rows_ = int(meta.get("n_train_rows", 0))
-    detector.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
-    detector.n_features_in_ = len(roles.inputs)
-    detector.trained_on_ = meta.get("trained_on", "all")
-    detector.score_calibration_ = meta.get("score_calibration")
-    detector._scorer = None
-    dtype = meta.get("reference_errors_dtype", "float32")
-    detector.reference_errors_ = np.asarray(
-        meta.get("reference_errors") or [], dtype=np.float32 if dtype == "float32" else np.float64
-    )
-    profile = _float_series(meta.get("reference_feature_errors"))
-    if profile is not None:
-        detector.reference_feature_errors_ = profile
-    if meta.get("retraining") is not None:
-        detector.retraining_ = dict(meta["retraining"])
-    choice = ThresholdChoice.from_dict(meta["threshold"])
-    detector.threshold_choice_ = choice
-    detector.threshold_ = float(choice.value)
-    detector.evaluation_ = _nan_for_none(meta.get("evaluation"))
-    return detector
 
 
 # ---------------------------------------------------------------------------- listing

@@ -17,7 +17,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import AecoreError, NotFittedError
+from . import errors
+from .errors import AecoreError
 from .roles import ColumnRoles
 
 SCALINGS = ("standard", "minmax", "robust")
@@ -132,7 +133,7 @@ class Preprocessor:
             use_log = self._wants_log(column, col)
             if use_log:
                 col = _signed_log1p(col)
-            center, scale = self._center_scale(col)
+            center, scale = self.center_scale(col)
             self.numeric_.append(
                 {"name": column, "fill": fill, "log": use_log, "center": center, "scale": scale}
             )
@@ -186,7 +187,9 @@ class Preprocessor:
             return nonneg
         return nonneg and np.unique(col[:10_000]).size > 10 and _skewness(col) > SKEW_FOR_LOG
 
-    def _center_scale(self, col: np.ndarray) -> tuple[float, float]:
+    def center_scale(self, col: np.ndarray) -> tuple[float, float]:
+        """(center, spread) of one numeric column of values by this preprocessor's ``scaling``
+        (public: the second model's input scaling is computed with it)."""
         if self.scaling == "standard":
             center, scale = col.mean(), col.std()
         elif self.scaling == "minmax":
@@ -203,7 +206,7 @@ class Preprocessor:
     # ---- layout --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "numeric_"):
-            raise NotFittedError("The preprocessor is not fitted yet.")
+            raise errors.NotFittedError("The preprocessor is not fitted yet.")
 
     @property
     def input_columns(self) -> list[str]:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import data, persistence
+from . import data, persistence, state
 from .detector import AnomalyDetector, as_frame
 from .errors import AecoreError, NotFittedError
 from .preprocessing import Preprocessor
@@ -163,7 +163,7 @@ class FewLabelClassifier(BaseEstimator):
                 **(self.detector_params or {}),
             )
         else:
-            detector._check_fitted()
+            detector.check_fitted()
         if detector.autoencoder_.window > 1:
             raise AecoreError(
                 "A classifier needs a model of single rows; this one reads windows of rows."
@@ -311,7 +311,7 @@ class FewLabelClassifier(BaseEstimator):
             )
 
     # ---- predicting ----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedError(
                 "This FewLabelClassifier is not fitted yet: call fit(data) before predicting."
@@ -330,12 +330,12 @@ class FewLabelClassifier(BaseEstimator):
         )
         return counts / counts.sum()
 
-    def _probabilities(self, X) -> np.ndarray:
+    def probabilities(self, X) -> np.ndarray:
         """Class probabilities: the network's (trained with balanced class weights, as if
         every class were equally common), times ``_class_prior()``, renormalised. Undoing the
         weights this way is Bayes' rule with the labelled rows' class mix; it cuts false alarms
         (measured in ``bench/RESULTS.md``, "Few labels")."""
-        self._check_fitted()
+        self.check_fitted()
         x = self.preprocessor_.transform(as_frame(X))
         if len(x) == 0:
             return np.zeros((0, len(self.classes_)))
@@ -347,19 +347,19 @@ class FewLabelClassifier(BaseEstimator):
         """Class probabilities, one column per class (``classes_``), rows aligned with ``X``."""
         frame = as_frame(X)
         return pd.DataFrame(
-            self._probabilities(frame), columns=list(self.classes_), index=frame.index
+            self.probabilities(frame), columns=list(self.classes_), index=frame.index
         )
 
     def predict(self, X) -> np.ndarray:
         """The most probable class name of every row."""
-        probabilities = self._probabilities(X)
+        probabilities = self.probabilities(X)
         return self.classes_[np.argmax(probabilities, axis=1)] if len(probabilities) else (
             np.asarray([], dtype=object)
         )
 
     def anomaly_probability(self, X) -> np.ndarray:
         """Probability that each row is not normal (the sum over the attack classes)."""
-        probabilities = self._probabilities(X)
+        probabilities = self.probabilities(X)
         anomalous = ~np.isin(self.classes_, self.normal_classes_)
         return probabilities[:, anomalous].sum(axis=1)
 
@@ -814,13 +814,13 @@ def predict_unlabelled(
     """
     from .export import SOURCE_ROW, id_columns, source_rows
 
-    classifier._check_fitted()
+    classifier.check_fitted()
     column = label_column or classifier.label_column_
     if column is None or column not in frame:
         raise AecoreError(f"The label column {column!r} is not in the data.")
     unlabelled = np.flatnonzero(data.binary_labels(frame[column]) < 0)
     part = frame.iloc[unlabelled]
-    probabilities = classifier._probabilities(part)
+    probabilities = classifier.probabilities(part)
     anomalous = ~np.isin(classifier.classes_, classifier.normal_classes_)
     ids = id_columns(frame.columns, getattr(classifier, "roles_", None))
     added = {
@@ -860,12 +860,12 @@ def predict_unlabelled(
 
 def _classifier_meta(classifier: FewLabelClassifier, name: str, description: str) -> dict:
     params = classifier.get_params(deep=False)
-    params["roles"] = persistence.roles_to_json(params.get("roles"))
+    params["roles"] = state.roles_to_json(params.get("roles"))
     meta = persistence.new_meta(name, kind=BUNDLE_KIND, description=description)
     meta.update(
         {
             "params": params,
-            "features": persistence.feature_entries(classifier.roles_, classifier.preprocessor_),
+            "features": state.feature_entries(classifier.roles_, classifier.preprocessor_),
             "roles": classifier.roles_.to_dict(),
             "preprocessing": classifier.preprocessor_.to_dict(),
             "classes": [str(c) for c in classifier.classes_],
@@ -893,7 +893,7 @@ def save_classifier(
     with ``persistence.write_bundle``: atomic, an existing bundle of that name kept as a
     previous version. Returns the bundle folder."""
     persistence.check_name(name)
-    classifier._check_fitted()
+    classifier.check_fitted()
     meta = _classifier_meta(classifier, name, description)
     return persistence.write_bundle(classifier.model_, meta, name, models_dir=models_dir)
 
@@ -918,7 +918,7 @@ def load_classifier(
     meta = bundle.meta
     known = set(FewLabelClassifier().get_params(deep=False))
     params = {key: value for key, value in meta["params"].items() if key in known}
-    params["roles"] = persistence.roles_from_json(params.get("roles"))
+    params["roles"] = state.roles_from_json(params.get("roles"))
     classifier = FewLabelClassifier(**params)
     roles = ColumnRoles.from_dict(meta["roles"])
     classifier.detector_ = None

@@ -37,7 +37,7 @@ _PARAMS = {
 # ------------------------------------------------------------ input checks (shared with metrics)
 
 
-def _as_errors(errors: Any, name: str = "errors") -> np.ndarray:
+def as_errors(errors: Any, name: str = "errors") -> np.ndarray:
     """A finite, non-empty 1-D float array (float32 kept as is, anything else as float64)."""
     array = np.asarray(errors)
     if array.ndim != 1:
@@ -56,7 +56,7 @@ def _as_errors(errors: Any, name: str = "errors") -> np.ndarray:
     return array
 
 
-def _as_labels(labels: Any, n_rows: int) -> np.ndarray:
+def as_labels(labels: Any, n_rows: int) -> np.ndarray:
     """Labels as an int8 array of 1 (anomaly), 0 (normal) and -1 (unknown), one per row."""
     array = np.asarray(labels)
     if array.ndim != 1 or array.shape[0] != n_rows:
@@ -80,25 +80,28 @@ def _as_labels(labels: Any, n_rows: int) -> np.ndarray:
     return array.astype(np.int8)
 
 
-def _check_tolerance(tolerance: Any) -> int:
+def check_tolerance(tolerance: Any) -> int:
+    """A tolerance in rows (a whole number >= 0), or ``AecoreError``."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, Integral) or tolerance < 0:
         raise AecoreError(f"The tolerance must be a whole number of rows >= 0, got {tolerance!r}.")
     return int(tolerance)
 
 
-def _check_cost(value: Any, name: str) -> float:
+def check_cost(value: Any, name: str) -> float:
+    """A cost (a finite number >= 0) named ``name`` in the message, or ``AecoreError``."""
     if isinstance(value, bool) or not isinstance(value, Real) or not (0 <= value < math.inf):
         raise AecoreError(f"{name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
 
-def _check_threshold(threshold: Any) -> float:
+def check_threshold(threshold: Any) -> float:
+    """A threshold (a number, not NaN), or ``AecoreError``."""
     if isinstance(threshold, bool) or not isinstance(threshold, Real) or math.isnan(threshold):
         raise AecoreError(f"The threshold must be a number, got {threshold!r}.")
     return float(threshold)
 
 
-def _alarm_is_correct(is_anomaly: np.ndarray, tolerance: int) -> np.ndarray:
+def alarm_is_correct(is_anomaly: np.ndarray, tolerance: int) -> np.ndarray:
     """Per row: does an anomaly lie within ``tolerance`` rows (an alarm here would be correct)?"""
     if tolerance == 0:
         return is_anomaly.astype(bool)
@@ -110,7 +113,7 @@ def _alarm_is_correct(is_anomaly: np.ndarray, tolerance: int) -> np.ndarray:
     return running[upper] > running[lower]
 
 
-def _window_max(values: np.ndarray, tolerance: int, fill: float) -> np.ndarray:
+def window_max(values: np.ndarray, tolerance: int, fill: float) -> np.ndarray:
     """Maximum of ``values`` over rows [i - tolerance, i + tolerance] for every row i, in O(n)."""
     if tolerance == 0:
         return values
@@ -187,12 +190,12 @@ class ThresholdChoice:
 
 def flag(errors: Any, threshold: float) -> np.ndarray:
     """Boolean array: which rows are flagged (``error > threshold``, compared exactly)."""
-    return np.asarray(errors) > np.float64(_check_threshold(threshold))
+    return np.asarray(errors) > np.float64(check_threshold(threshold))
 
 
 def fixed_threshold(value: float) -> ThresholdChoice:
     """A threshold the analyst typed in."""
-    return ThresholdChoice(value=_check_threshold(value), method="fixed", params={})
+    return ThresholdChoice(value=check_threshold(value), method="fixed", params={})
 
 
 def percentile_threshold(
@@ -203,7 +206,7 @@ def percentile_threshold(
     ``anomaly_share`` = s sets the threshold at the (1 - s) quantile (linear interpolation), so
     about s of the rows lie above it (fewer when errors tie at the cut).
     """
-    errors = _as_errors(errors)
+    errors = as_errors(errors)
     if (percentile is None) == (anomaly_share is None):
         raise AecoreError("Give exactly one of percentile or anomaly_share.")
     if percentile is not None:
@@ -232,7 +235,7 @@ def percentile_threshold(
 
 def mean_std_threshold(errors: Any, *, k: float = 3.0) -> ThresholdChoice:
     """Mean + k standard deviations (population std) of the errors of normal / held-out rows."""
-    errors = _as_errors(errors)
+    errors = as_errors(errors)
     if isinstance(k, bool) or not isinstance(k, Real) or not math.isfinite(k):
         raise AecoreError(f"k (the number of standard deviations) must be a number, got {k!r}.")
     as_float = errors.astype(np.float64)
@@ -279,7 +282,7 @@ class Sweep:
 
     def index_of(self, threshold: float) -> int:
         """The candidate that ``error > threshold`` selects, in O(log n)."""
-        threshold = _check_threshold(threshold)
+        threshold = check_threshold(threshold)
         return int(self._ascending.shape[0] - np.searchsorted(self._ascending, threshold, "right"))
 
     def _row(self, index: int, threshold: float) -> dict:
@@ -359,10 +362,10 @@ def sweep(
     give no candidate threshold, but keep their place in time for the tolerance window.
     ``cost = c_alarm * false_alarms + c_missed * missed``.
     """
-    errors = _as_errors(errors)  # float32 errors are sorted as float32 (half the bytes)
-    labels = _as_labels(labels, errors.shape[0])
-    tolerance = _check_tolerance(tolerance)
-    c_alarm, c_missed = _check_cost(c_alarm, "c_alarm"), _check_cost(c_missed, "c_missed")
+    errors = as_errors(errors)  # float32 errors are sorted as float32 (half the bytes)
+    labels = as_labels(labels, errors.shape[0])
+    tolerance = check_tolerance(tolerance)
+    c_alarm, c_missed = check_cost(c_alarm, "c_alarm"), check_cost(c_missed, "c_missed")
     known = labels >= 0
     if not known.any():
         raise AecoreError("Every label is unknown (-1); there is nothing to evaluate against.")
@@ -373,13 +376,13 @@ def sweep(
     m = ascending.shape[0]
     rank = (m - 1) - inverse  # 0 for the highest error: flagged from candidate rank + 1 on
     n_flagged = _counts_by_level(rank, m)
-    correct_here = _alarm_is_correct(is_anomaly, tolerance)[known]
+    correct_here = alarm_is_correct(is_anomaly, tolerance)[known]
     correct_alarms = _counts_by_level(rank[correct_here], m)
     false_alarms = n_flagged - correct_alarms
 
     # An anomaly is caught from the first candidate at or below the highest known error near it.
     alarm_scores = np.where(known, errors, -np.inf)
-    nearest_max = _window_max(alarm_scores, tolerance, -np.inf)[is_anomaly]
+    nearest_max = window_max(alarm_scores, tolerance, -np.inf)[is_anomaly]
     catch_rank = (m - 1) - np.searchsorted(ascending, nearest_max)
     caught = _counts_by_level(catch_rank, m)
     n_anomalies = int(is_anomaly.sum())
@@ -420,7 +423,7 @@ def sweep(
 
 
 def _check_both_classes(labels: Any, n_rows: int, method: str) -> None:
-    labels = _as_labels(labels, n_rows)
+    labels = as_labels(labels, n_rows)
     if not (labels == 1).any() or not (labels == 0).any():
         raise AecoreError(
             f"{method} needs a label column with at least one anomaly (1) and one normal row (0); "
@@ -431,7 +434,7 @@ def _check_both_classes(labels: Any, n_rows: int, method: str) -> None:
 
 def best_f1_threshold(errors: Any, labels: Any, *, tolerance: int = 0) -> ThresholdChoice:
     """The threshold with the best F1 against the labels (ties: the higher one)."""
-    errors = _as_errors(errors)
+    errors = as_errors(errors)
     _check_both_classes(labels, errors.shape[0], "best_f1")
     return sweep(errors, labels, tolerance=tolerance).best_f1()
 
@@ -448,7 +451,7 @@ def min_cost_threshold(
 
     Ties go to the higher threshold (fewer alarms).
     """
-    errors = _as_errors(errors)
+    errors = as_errors(errors)
     _check_both_classes(labels, errors.shape[0], "min_cost")
     return sweep(errors, labels, tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed).min_cost()
 
@@ -505,12 +508,12 @@ class ErrorIndex:
     """
 
     def __init__(self, errors: Any) -> None:
-        self.sorted_errors = np.sort(_as_errors(errors))
+        self.sorted_errors = np.sort(as_errors(errors))
         self.n_rows = int(self.sorted_errors.shape[0])
 
     def count_above(self, threshold: float) -> int:
         """How many rows ``error > threshold`` flags."""
-        cut = _nearest_below(np.float64(_check_threshold(threshold)), self.sorted_errors.dtype)
+        cut = _nearest_below(np.float64(check_threshold(threshold)), self.sorted_errors.dtype)
         return self.n_rows - int(np.searchsorted(self.sorted_errors, cut, side="right"))
 
     def share_above(self, threshold: float) -> float:

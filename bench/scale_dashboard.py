@@ -42,7 +42,7 @@ def scored_data(n_rows: int):
     data.loc[labels == 1, "f0"] += 4.0  # labelled bursts stand out on one feature
     data["label"] = labels
     data["time"] = pd.date_range("2026-01-01", periods=n_rows, freq="s")
-    scores = detector.score(data)
+    scores = detector.score_rows(data)
     return detector, ScoredData(
         data, scores, label_column="label", time_column="time",
         reference_errors=detector.reference_errors_,

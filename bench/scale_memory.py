@@ -6,7 +6,7 @@ memory (the baseline), fits a default detector on a 20,000-row sample of synthet
 model of an earlier session; 2 epochs), then does the work up to STEP:
 
 - ``load``: ``aecore.data.read_csv`` + ``infer_roles`` of the 1,000,000 x 30 CSV (about 190 MB);
-- ``score``: plus ``detector.score(frame)`` (row errors, per-feature errors, codes) and
+- ``score``: plus ``detector.score_rows(frame)`` (row errors, per-feature errors, codes) and
   ``explain.top_features(errors, 3)``;
 - ``threshold``: plus the slider's ``ErrorIndex``, a 99th-percentile threshold, the flags and a
   100-bin histogram.
@@ -52,7 +52,7 @@ def child(step: str, path: Path) -> dict:
     loaded = data.read_csv(path)
     data.infer_roles(loaded)
     if step in ("score", "threshold"):
-        scores = detector.score(loaded)
+        scores = detector.score_rows(loaded)
         top_features(scores.feature_errors, 3)
         if step == "threshold":
             index = thresholds.ErrorIndex(scores.row_error)

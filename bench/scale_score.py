@@ -2,7 +2,7 @@
 
 Run by hand: ``python bench/scale_score.py`` (about 2 minutes). A default detector is fitted on
 100,000 rows (3 epochs: the weights do not change the cost of scoring), then scores 1,000,000
-new rows the way the dashboard does: ``detector.score(frame)`` (preprocessing, reconstruction,
+new rows the way the dashboard does: ``detector.score_rows(frame)`` (preprocessing, reconstruction,
 row errors, per-feature errors, codes) and ``aecore.explain.top_features(errors, 3)``.
 Prints the median time of each part, rows/s, and the GFLOP/s the network's forward pass
 achieves next to the machine's practical peak (a 2048 x 2048 float32 matmul measured in the same
@@ -43,7 +43,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     detector = AnomalyDetector(epochs=3).fit(frame(synthetic(100_000, seed=0)))
     data = frame(synthetic(args.rows, seed=1))
-    detector.score(data.head(1_000))  # the compiled scorer exists once a model is fitted
+    detector.score_rows(data.head(1_000))  # the compiled scorer exists once a model is fitted
     # Without labels the default scores with two autoencoders (see AnomalyDetector.second_model).
     models = [detector.autoencoder_.model]
     if getattr(detector, "second_autoencoder_", None) is not None:
@@ -58,7 +58,7 @@ def main() -> None:
         parts["transform"].append(timed(lambda: detector.transform_inputs(data))[0])
         encoded = detector.transform_inputs(data)
         parts["scorer"].append(timed(lambda: detector.scorer_(encoded))[0])  # noqa: B023
-        wall, _, scores = timed(lambda: detector.score(data))
+        wall, _, scores = timed(lambda: detector.score_rows(data))
         parts["score()"].append(wall)
         top_wall, _, top = timed(lambda: top_features(scores.feature_errors, 3))  # noqa: B023
         parts["top3"].append(top_wall)

@@ -113,7 +113,7 @@ def main() -> None:
     # ---- scoring 1M rows: the default detector vs Keras model.predict(batch_size=32) + numpy
     big = frame(synthetic(args.score_rows, seed=1))
     encoded = detector.transform_inputs(big)
-    detector.score(big.head(1000))  # build the compiled scorer once, as a fitted app would
+    detector.score_rows(big.head(1000))  # build the compiled scorer once, as a fitted app would
     model = detector.autoencoder_.model
     # The default detector scores with both of its models when it has a second one (trained
     # without labels); the reference predicts with both too, so the ratio compares like work.
@@ -131,7 +131,7 @@ def main() -> None:
 
     ours, scorer_only, reference = [], [], []
     for repeat in range(max(args.repeats, args.predict_repeats)):
-        wall = timed(lambda: detector.score(big, latent=False))[0]
+        wall = timed(lambda: detector.score_rows(big, latent=False))[0]
         ours.append(wall)
         scorer_only.append(timed(lambda: detector.scorer_(encoded, latent=False))[0])
         if repeat < args.predict_repeats:
@@ -162,7 +162,7 @@ def main() -> None:
     print(f"Scoring {args.score_rows:,} x {x.shape[1]} rows: row errors + per-feature errors")
     ref_s = median(reference)
     print(row("", "time", "rows/s", "vs predict", "target"))
-    print(row("detector.score(frame) (incl. preprocessing)", seconds(median(ours)),
+    print(row("detector.score_rows(frame) (incl. preprocessing)", seconds(median(ours)),
               f"{args.score_rows / median(ours):,.0f}", f"{ref_s / median(ours):.0f}x faster",
               "<= 2 s"))  # fmt: skip
     print(row("  of which the compiled Scorer", seconds(median(scorer_only)),

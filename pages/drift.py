@@ -268,8 +268,7 @@ if task is not None and task.running:
     live_panel()
     st.stop()
 
-if task is not None and not task.collected:
-    task.collected = True
+if task is not None and task.collect():
     if task.status == "done":
         cache.clear_model_caches()
         params = task.params

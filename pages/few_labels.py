@@ -146,8 +146,7 @@ if task is not None and task.running:
     live_panel()
     st.stop()
 
-if task is not None and not task.collected:
-    task.collected = True
+if task is not None and task.collect():
     if task.status == "done" and task.kind == "compare":
         state.put(state.FEW_LABELS_COMPARISON, {**task.result, "setup": task.params["setup"]})
     elif task.status == "done" and task.kind == "classifier":

@@ -68,7 +68,7 @@ def live_panel() -> None:
         st.plotly_chart(figure, key="live_loss")
     else:
         st.progress(0.0, text=f"Preparing the data and building the model… {job.seconds:.0f} s")
-    if job._cancel.is_set():
+    if job.cancelling:
         st.caption("Stopping after the current batch…")
     elif st.button("Cancel training", icon=":material/stop_circle:", key="cancel_training"):
         job.cancel()
@@ -87,8 +87,7 @@ if job is not None and job.running:
     live_panel()
     st.stop()
 
-if job is not None and not job.collected:
-    job.collected = True
+if job is not None and job.collect():
     if job.detector is not None:
         name = default_name(job.params["architecture"], job.data_name)
         job.model_id = session.add_session_model(

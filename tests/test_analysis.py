@@ -145,7 +145,7 @@ def test_reconstruct_row_matches_the_scoring_pass(small_detector):
     detector, frame = small_detector
     row = 7
     detail = reconstruct_row(detector, frame, row)
-    scores = detector.score(frame, reconstruction=True)
+    scores = detector.score_rows(frame, reconstruction=True)
     assert detail["error"].sum() == pytest.approx(scores.feature_errors.iloc[row].sum(), rel=1e-4)
     assert list(detail["error"]) == sorted(detail["error"], reverse=True)
     for feature in frame.columns:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aecore
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -296,11 +298,11 @@ def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path)
 def test_two_sessions_at_once_see_only_their_own_data_and_flags(
     server, browser, models_dir, tmp_path
 ):
-    from aecore import data, persistence
+    from aecore import data
 
     sample = pd.read_csv(ROOT / "sample_data" / "server_metrics.csv")
     parts = {"session_b.csv": sample.iloc[:1000], "session_c.csv": sample.iloc[2000:3500]}
-    detector = persistence.load(DEMO, models_dir=models_dir)
+    detector = aecore.load(DEMO, models_dir=models_dir)
     expected = {}
     for name, part in parts.items():
         part.to_csv(tmp_path / name, index=False)

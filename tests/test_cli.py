@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aecore import cli, persistence
+import aecore
+from aecore import cli
 from aecore.samples import gaussian
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_train_then_score_end_to_end(workspace):
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr
     assert scored.stderr == ""  # no TensorFlow chatter: stderr is for the analyst
-    detector = persistence.load("blobs", models_dir=folder / "models")
+    detector = aecore.load("blobs", models_dir=folder / "models")
     frame = pd.read_csv(folder / "sample.csv")
     flagged = int(detector.predict(frame).sum())
     assert f"{flagged} flagged" in scored.stdout and "Not used by the model: label" in scored.stdout

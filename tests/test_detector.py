@@ -48,7 +48,7 @@ def test_works_with_a_plain_numpy_array_and_y():
 def test_every_architecture_fits_and_scores(architecture):
     frame = numeric_frame(200, 7)  # an odd feature count, for the convolutional padding
     detector = AnomalyDetector(architecture=architecture, code_size=2, **FAST).fit(frame)
-    scores = detector.score(frame, reconstruction=True)
+    scores = detector.score_rows(frame, reconstruction=True)
     assert scores.row_error.shape == (200,)
     assert np.isfinite(scores.row_error).all()
     assert scores.feature_errors.shape == (200, 7)
@@ -84,7 +84,7 @@ def test_unseen_category_scores_without_error_and_groups_add_back():
     detector = AnomalyDetector(**FAST).fit(frame)
     new = frame.head(5).copy()
     new.loc[new.index[0], "protocol"] = "quic"  # never seen in training
-    scores = detector.score(new)
+    scores = detector.score_rows(new)
     assert np.isfinite(scores.row_error).all()
     assert list(scores.feature_errors.columns) == ["bytes", "packets", "duration", "protocol"]
     n_encoded = detector.preprocessor_.n_encoded
@@ -105,7 +105,7 @@ def test_reordered_and_extra_columns_score_identically():
 def test_missing_feature_columns_are_all_named():
     detector = AnomalyDetector(**FAST).fit(mixed_frame(200))
     with pytest.raises(AecoreError, match="'bytes'.*'packets'"):
-        detector.score(mixed_frame(20).drop(columns=["bytes", "packets"]))
+        detector.score_rows(mixed_frame(20).drop(columns=["bytes", "packets"]))
 
 
 def test_methods_before_fit_raise_a_clear_error():

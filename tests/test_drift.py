@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aecore
 from aecore import drift, persistence, samples
 from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
@@ -88,7 +89,7 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     )
     versions = persistence.list_versions("rack", models_dir=tmp_path)
     assert len(versions) == 2 and versions[0]["current"]
-    loaded = persistence.load("rack", models_dir=tmp_path)
+    loaded = aecore.load("rack", models_dir=tmp_path)
     assert loaded.threshold_ == pytest.approx(new.threshold_)
     assert loaded.retraining_ == new.retraining_ and loaded.retraining_["window_rows"] == 1500
     # Only the rows labelled normal are learnt from (issue 13); the rest are counted apart.
@@ -96,7 +97,7 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     assert loaded.retraining_["rows"] == int((labels == 0).sum()) < 1500
     assert loaded.retraining_["left_out"] == int((labels == 1).sum())
     assert list(loaded.reference_feature_errors_.index) == list(old.feature_names_in_)
-    previous = persistence.load("rack", models_dir=tmp_path, version=versions[1]["version"])
+    previous = aecore.load("rack", models_dir=tmp_path, version=versions[1]["version"])
     assert previous.threshold_ == pytest.approx(old.threshold_)
     description = persistence.read_meta("rack", models_dir=tmp_path)["description"]
     assert description.startswith("Fine-tuned from rack (the version saved ")
@@ -106,7 +107,7 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
 
 def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(rack, tmp_path):
     persistence.save(rack["detector"], "rack", models_dir=tmp_path)
-    loaded = persistence.load("rack", models_dir=tmp_path)
+    loaded = aecore.load("rack", models_dir=tmp_path)
     report = drift.monitor(loaded, rack["shifted"])
     assert report.verdict in ("drifting", "drifted")
     top = report.feature_changes["feature"].head(5)
@@ -119,7 +120,7 @@ def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(r
 
 def test_loaded_model_without_feature_profile_still_monitors(rack, tmp_path):
     persistence.save(rack["detector"], "plain", models_dir=tmp_path)
-    loaded = persistence.load("plain", models_dir=tmp_path)
+    loaded = aecore.load("plain", models_dir=tmp_path)
     if hasattr(loaded, "reference_feature_errors_"):  # a model saved before the profile
         del loaded.reference_feature_errors_
     report = drift.monitor(loaded, rack["shifted"])

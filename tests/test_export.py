@@ -173,7 +173,7 @@ def test_scoring_a_file_in_chunks_writes_what_scoring_it_whole_writes(
     new_data.to_csv(source, index=False, lineterminator="\r\n")  # so that "\r" gets quoted
     whole = data.read_csv(source)
     expected = to_safe_csv(
-        export_frame(whole, detector.score(whole), model_name="m", all_rows=all_rows)
+        export_frame(whole, detector.score_rows(whole), model_name="m", all_rows=all_rows)
     )
     for chunksize in (37, 1000):
         output = tmp_path / f"out-{chunksize}.csv"
@@ -195,7 +195,7 @@ def test_chunked_scoring_of_a_semicolon_file_with_decimal_commas(detector, new_d
     new_data.drop(columns=["note"]).to_csv(source, index=False, sep=";", decimal=",")
     whole = data.read_csv(source)
     assert whole["bytes"].dtype == "float64"
-    expected = to_safe_csv(export_frame(whole, detector.score(whole), model_name="m"))
+    expected = to_safe_csv(export_frame(whole, detector.score_rows(whole), model_name="m"))
     score_csv(source, detector, tmp_path / "out.csv", model_name="m", chunksize=50)
     assert (tmp_path / "out.csv").read_bytes() == expected
 
@@ -207,7 +207,7 @@ def test_chunked_scoring_of_a_model_over_windows_of_rows(tmp_path):
     source = tmp_path / "rows.csv"
     frame.to_csv(source, index=False)
     whole = data.read_csv(source)
-    scores = detector.score(whole)
+    scores = detector.score_rows(whole)
     expected = to_safe_csv(export_frame(whole, scores, model_name="w", all_rows=True))
     score_csv(source, detector, tmp_path / "out.csv", model_name="w", all_rows=True, chunksize=30)
     assert (tmp_path / "out.csv").read_bytes() == expected

@@ -49,7 +49,7 @@ def hostile_frame():
 
 def test_extreme_values_score_finite_flagged_and_named(detector):
     frame = hostile_frame()
-    scores = detector.score(frame)
+    scores = detector.score_rows(frame)
     assert np.isfinite(scores.row_error).all()
     assert np.isfinite(scores.feature_errors.to_numpy()).all()
     hostile_rows = [row for row, _, _ in HOSTILE]
@@ -72,7 +72,8 @@ def test_the_dashboard_takes_scores_of_extreme_values(detector):
     from aecore.analysis import ScoredData
 
     frame = hostile_frame()
-    view = ScoredData(frame, detector.score(frame), reference_errors=detector.reference_errors_)
+    scores = detector.score_rows(frame)
+    view = ScoredData(frame, scores, reference_errors=detector.reference_errors_)
     assert view.count_above(detector.threshold_) >= len(HOSTILE)
     first = view.ranked_flagged(detector.threshold_, limit=len(HOSTILE))
     assert sorted(first) == sorted(row for row, _, _ in HOSTILE)
@@ -110,7 +111,7 @@ def test_training_with_infinite_and_sentinel_cells_works_with_a_note():
     scale_b = next(p for p in fitted.preprocessor_.numeric_ if p["name"] == "b")["scale"]
     assert 0.5 < scale_b < 2
     assert np.isfinite(fitted.reference_errors_).all() and np.isfinite(fitted.threshold_)
-    assert np.isfinite(fitted.score(frame).row_error).all()
+    assert np.isfinite(fitted.score_rows(frame).row_error).all()
 
 
 def test_a_mostly_infinite_column_is_refused_with_one_message():

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import aecore
 from aecore import data, persistence
 from aecore.errors import AecoreError
 from tests.pages_support import APP, DEMO, ROOT, metric, no_exception, open_app, wait_for, widget
@@ -166,7 +167,7 @@ def test_drift_without_any_model_says_what_to_do(tmp_path):
 
 def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
     before = persistence.list_versions(DEMO, models_dir=models_dir)
-    cached = persistence.load(DEMO, models_dir=models_dir)
+    cached = aecore.load(DEMO, models_dir=models_dir)
     at = open_app("drift")
     old_report = at.session_state[state.DRIFT_REPORT][1]
     at.radio(key="drift_mode").set_value("scratch")
@@ -184,7 +185,7 @@ def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
     assert any("Saved as" in s.value for s in at.success)
     new_report = at.session_state[state.DRIFT_REPORT][1]
     assert new_report.alarm_share < old_report.alarm_share
-    old = persistence.load(DEMO, models_dir=models_dir, version=before[0]["version"])
+    old = aecore.load(DEMO, models_dir=models_dir, version=before[0]["version"])
     assert old.threshold_ == cached.threshold_, "the saved old version is unchanged"
 
     at.switch_page("pages/models.py").run()

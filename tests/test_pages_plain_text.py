@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aecore
 from aecore import data, drift, persistence
 from aecore.metrics import evaluation_scope_text
 from tests.pages_support import DEMO, ROOT, no_exception, open_app, wait_for, widget
@@ -42,7 +43,7 @@ def test_plain_escapes_markdown_and_leaves_ordinary_names_alone():
 def test_a_retrained_model_named_after_a_hostile_batch_shows_it_as_text(models_dir):
     """describe_training's sentence names the batch file; the Models page drew it as Markdown,
     so a file name could put a link or a remote image on everyone's Models page."""
-    detector = persistence.load(DEMO, models_dir=models_dir)
+    detector = aecore.load(DEMO, models_dir=models_dir)
     detector.retraining_ = {
         "mode": "fine_tune", "rows": 900, "left_out": 100, "window_rows": 1000,
         "rule": "labelled", "batch": HOSTILE, "from_model": DEMO,
@@ -83,7 +84,7 @@ def test_the_models_page_says_its_metrics_were_measured_on_held_out_rows(models_
 def test_a_drift_fine_tune_says_its_metrics_include_the_rows_it_trained_on(models_dir):
     """The fine-tune measured its metrics on every row of the batch, its own training rows
     among them, but called that scope "all rows" (read as: the whole training data)."""
-    detector = persistence.load(DEMO, models_dir=models_dir)
+    detector = aecore.load(DEMO, models_dir=models_dir)
     batch = data.read_csv(ROOT / "sample_data" / "server_metrics_drift.csv")
     new = drift.retrain(detector, batch, mode="fine_tune", epochs=1)
     assert new.evaluation_["n_rows"] == len(batch)

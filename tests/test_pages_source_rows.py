@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+import aecore
 from aecore import export, persistence
 from aecore.explain import row_detail
 from tests.pages_support import DEMO, no_exception, open_app
@@ -48,7 +49,7 @@ def test_explain_names_the_row_as_the_export_does_and_shows_model_units(models_d
         assert column in shown.columns
     assert np.allclose(shown["weight"] * shown["squared difference"], shown["error"],
                        rtol=1e-5, atol=1e-9)  # fmt: skip
-    detector = persistence.load(DEMO, models_dir=models_dir)  # the model the page uses
+    detector = aecore.load(DEMO, models_dir=models_dir)  # the model the page uses
     detail = row_detail(detector, result.frame, position)
     first_feature = detail.index[0]
     assert shown.loc[first_feature, "in model units"] == (

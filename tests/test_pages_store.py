@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
+import aecore
 from aecore import persistence
 from tests.pages_support import DEMO, ROOT, no_exception, open_app
 from ui import cache, session
@@ -63,7 +64,7 @@ def test_the_drift_page_lists_only_usable_bundles(models_dir, damaged):
 
 def test_a_description_is_shown_as_plain_text_never_as_markdown(models_dir):
     hostile = "Look ![x](http://example.invalid/a.png) and [click](http://evil) **now**"
-    detector = persistence.load(DEMO, models_dir=models_dir)
+    detector = aecore.load(DEMO, models_dir=models_dir)
     persistence.save(detector, "described", models_dir=models_dir, description=hostile)
     cache.clear_model_caches()
     try:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore import AecoreError, AnomalyDetector, persistence
+import aecore
+from aecore import AecoreError, AnomalyDetector, persistence, state
 from aecore.persistence import BundleVersionWarning
 from tests.helpers import mixed_frame, numeric_frame
 
@@ -48,8 +49,8 @@ def edit_meta(folder: Path, change) -> None:
 def test_a_loaded_model_scores_identically(detector, frame, tmp_path):
     folder = detector.save("net-1", models_dir=tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "model.keras"]
-    loaded = persistence.load("net-1", models_dir=tmp_path)
-    before, after = detector.score(frame), loaded.score(frame)
+    loaded = aecore.load("net-1", models_dir=tmp_path)
+    before, after = detector.score_rows(frame), loaded.score_rows(frame)
     np.testing.assert_allclose(after.row_error, before.row_error, rtol=0, atol=1e-6)
     np.testing.assert_allclose(after.feature_errors, before.feature_errors, rtol=0, atol=1e-6)
     np.testing.assert_allclose(after.latent, before.latent, rtol=0, atol=1e-6)
@@ -103,7 +104,7 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
 
 
 def test_many_reference_errors_are_kept_as_evenly_spaced_quantiles(detector, tmp_path, monkeypatch):
-    monkeypatch.setattr(persistence, "MAX_REFERENCE_ERRORS", 20)
+    monkeypatch.setattr(state, "MAX_REFERENCE_ERRORS", 20)
     detector.save("net-1", models_dir=tmp_path)
     stored = persistence.read_meta("net-1", models_dir=tmp_path)["reference_errors"]
     errors = detector.reference_errors_
@@ -115,13 +116,13 @@ def test_many_reference_errors_are_kept_as_evenly_spaced_quantiles(detector, tmp
 def test_saving_again_keeps_the_previous_version(detector, frame, tmp_path):
     first = detector.threshold_
     detector.save("net-1", models_dir=tmp_path)
-    moved = persistence.load("net-1", models_dir=tmp_path).set_threshold(first * 2)
+    moved = aecore.load("net-1", models_dir=tmp_path).set_threshold(first * 2)
     moved.save("net-1", models_dir=tmp_path)
     versions = persistence.list_versions("net-1", models_dir=tmp_path)
     assert len(versions) == 2 and versions[0]["current"] and not versions[1]["current"]
     assert versions[0]["version"] > versions[1]["version"]
-    assert persistence.load("net-1", models_dir=tmp_path).threshold_ == first * 2
-    old = persistence.load("net-1", models_dir=tmp_path, version=versions[1]["version"])
+    assert aecore.load("net-1", models_dir=tmp_path).threshold_ == first * 2
+    old = aecore.load("net-1", models_dir=tmp_path, version=versions[1]["version"])
     assert old.threshold_ == first
     assert persistence.list_models(tmp_path)["versions"].tolist() == [2]
 
@@ -136,12 +137,12 @@ def test_a_save_that_fails_after_the_model_file_leaves_the_old_bundle(
         assert (folder / "model.keras").is_file()  # the model file was written first
         raise OSError(28, "No space left on device")
 
-    changed = persistence.load("net-1", models_dir=tmp_path).set_threshold(123.0)
+    changed = aecore.load("net-1", models_dir=tmp_path).set_threshold(123.0)
     monkeypatch.setattr(persistence, "_write_meta", disk_full)
     with pytest.raises(OSError):
         changed.save("net-1", models_dir=tmp_path)
     monkeypatch.undo()
-    loaded = persistence.load("net-1", models_dir=tmp_path)
+    loaded = aecore.load("net-1", models_dir=tmp_path)
     np.testing.assert_allclose(loaded.reconstruction_error(frame), expected, atol=1e-6)
     assert loaded.threshold_ != 123.0
     assert len(persistence.list_versions("net-1", models_dir=tmp_path)) == 1
@@ -164,7 +165,7 @@ def test_a_save_killed_midway_is_never_listed_and_the_old_bundle_loads(
     assert len(left) == 2  # the bundle and the leftover
     listed = persistence.list_models(tmp_path)
     assert listed["name"].tolist() == ["net-1"] and listed["versions"].tolist() == [1]
-    assert persistence.load("net-1", models_dir=tmp_path).threshold_ == threshold
+    assert aecore.load("net-1", models_dir=tmp_path).threshold_ == threshold
 
 
 def test_killed_between_the_two_renames_the_previous_version_still_loads(
@@ -186,7 +187,7 @@ def test_killed_between_the_two_renames_the_previous_version_still_loads(
         detector.save("net-1", models_dir=tmp_path)
     monkeypatch.undo()
     assert not (tmp_path / "net-1").exists()
-    assert persistence.load("net-1", models_dir=tmp_path).threshold_ == threshold
+    assert aecore.load("net-1", models_dir=tmp_path).threshold_ == threshold
     assert persistence.list_models(tmp_path)["name"].tolist() == ["net-1"]
     detector.save("net-1", models_dir=tmp_path)  # and the next save works
     assert len(persistence.list_versions("net-1", models_dir=tmp_path)) == 2
@@ -198,14 +199,14 @@ def test_a_tampered_model_file_is_refused(detector, tmp_path):
     data[len(data) // 2] ^= 0xFF
     (folder / "model.keras").write_bytes(bytes(data))
     with pytest.raises(AecoreError, match="does not match the SHA-256"):
-        persistence.load("net-1", models_dir=tmp_path)
+        aecore.load("net-1", models_dir=tmp_path)
 
 
 def test_an_unknown_schema_version_is_refused(detector, tmp_path):
     folder = detector.save("net-1", models_dir=tmp_path)
     edit_meta(folder, lambda meta: meta.update(schema_version=99))
     with pytest.raises(AecoreError, match="schema version 99"):
-        persistence.load("net-1", models_dir=tmp_path)
+        aecore.load("net-1", models_dir=tmp_path)
 
 
 def test_h5_model_files_are_refused(detector, tmp_path):
@@ -213,7 +214,7 @@ def test_h5_model_files_are_refused(detector, tmp_path):
     (folder / "model.keras").rename(folder / "model.h5")
     edit_meta(folder, lambda meta: meta.update(model_file="model.h5"))
     with pytest.raises(AecoreError, match=r"HDF5 \(\.h5\)"):
-        persistence.load("net-1", models_dir=tmp_path)
+        aecore.load("net-1", models_dir=tmp_path)
 
     folder = detector.save("net-2", models_dir=tmp_path)  # an HDF5 file named model.keras
     fake = b"\x89HDF\r\n\x1a\n" + b"\x00" * 64
@@ -222,7 +223,7 @@ def test_h5_model_files_are_refused(detector, tmp_path):
 
     edit_meta(folder, lambda meta: meta.update(model_sha256=hashlib.sha256(fake).hexdigest()))
     with pytest.raises(AecoreError, match="HDF5"):
-        persistence.load("net-2", models_dir=tmp_path)
+        aecore.load("net-2", models_dir=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -231,7 +232,7 @@ def test_h5_model_files_are_refused(detector, tmp_path):
 def test_unsafe_names_are_refused_everywhere(detector, tmp_path, name):
     for call in (
         lambda: detector.save(name, models_dir=tmp_path),
-        lambda: persistence.load(name, models_dir=tmp_path),
+        lambda: aecore.load(name, models_dir=tmp_path),
         lambda: persistence.read_meta(name, models_dir=tmp_path),
         lambda: persistence.delete_model(name, models_dir=tmp_path),
         lambda: persistence.bundle_zip(name, models_dir=tmp_path),
@@ -251,7 +252,7 @@ def test_other_library_versions_give_a_warning_but_load(detector, frame, tmp_pat
     folder = detector.save("net-1", models_dir=tmp_path)
     edit_meta(folder, lambda meta: meta["libraries"].update(numpy="1.0.0"))
     with pytest.warns(BundleVersionWarning, match="numpy 1.0.0"):
-        loaded = persistence.load("net-1", models_dir=tmp_path)
+        loaded = aecore.load("net-1", models_dir=tmp_path)
     assert loaded.threshold_ == detector.threshold_
 
 
@@ -281,7 +282,7 @@ def test_delete_removes_every_version(detector, tmp_path):
     persistence.delete_model("net-1", models_dir=tmp_path)
     assert persistence.list_models(tmp_path)["name"].tolist() == ["keep"]
     with pytest.raises(AecoreError, match="No saved model named 'net-1'"):
-        persistence.load("net-1", models_dir=tmp_path)
+        aecore.load("net-1", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="No saved model"):
         persistence.delete_model("net-1", models_dir=tmp_path)
 
@@ -308,7 +309,7 @@ def test_windowed_and_variational_models_round_trip(params, tmp_path):
     frame["time"] = pd.date_range("2026-01-01", periods=150, freq="min")[::-1].astype(str)
     detector = AnomalyDetector(code_size=2, **params, **FAST).fit(frame)
     detector.save("net", models_dir=tmp_path)
-    loaded = persistence.load("net", models_dir=tmp_path)
+    loaded = aecore.load("net", models_dir=tmp_path)
     assert loaded.autoencoder_.window == params.get("window", 1)
     np.testing.assert_allclose(
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
@@ -320,7 +321,7 @@ def test_the_bundled_demo_model_flags_the_sample_incidents(monkeypatch):
     from aecore import data, samples
 
     assert "server-metrics-demo" in persistence.list_models(ROOT / "models")["name"].tolist()
-    detector = persistence.load("server-metrics-demo", models_dir=ROOT / "models")
+    detector = aecore.load("server-metrics-demo", models_dir=ROOT / "models")
     sample = ROOT / "sample_data" / "server_metrics.csv"
     frame = data.read_csv(sample) if sample.is_file() else samples.server_metrics(seed=0)
     flags = detector.predict(frame)
@@ -339,7 +340,7 @@ def test_fit_profiles_the_held_out_errors_of_each_column_and_loading_restores_it
     retrained = AnomalyDetector(**FAST).fit(frame)
     retrained.retraining_ = {"mode": "scratch", "rows": 240, "window": None}
     retrained.save("net-1", models_dir=tmp_path)
-    loaded = persistence.load("net-1", models_dir=tmp_path)
+    loaded = aecore.load("net-1", models_dir=tmp_path)
     assert loaded.reference_feature_errors_.dtype == np.float64
     pd.testing.assert_series_equal(
         loaded.reference_feature_errors_, retrained.reference_feature_errors_, check_names=False
@@ -349,7 +350,7 @@ def test_fit_profiles_the_held_out_errors_of_each_column_and_loading_restores_it
 
 def test_a_loaded_network_takes_a_plain_array_without_a_structure_warning(detector, tmp_path):
     detector.save("net-1", models_dir=tmp_path)
-    network = persistence.load("net-1", models_dir=tmp_path).autoencoder_.model
+    network = aecore.load("net-1", models_dir=tmp_path).autoencoder_.model
     rows = np.zeros((3, detector.preprocessor_.n_encoded), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -363,7 +364,7 @@ def test_bundles_saved_before_kinds_existed_load_as_detectors(detector, frame, t
         del meta["kind"], meta["reference_feature_errors"]
 
     edit_meta(folder, as_before)
-    loaded = persistence.load("old", models_dir=tmp_path)
+    loaded = aecore.load("old", models_dir=tmp_path)
     np.testing.assert_allclose(
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
     )
@@ -400,7 +401,7 @@ def test_bundle_helpers_write_and_check_any_kind_and_load_refuses_a_classifier(t
             "labels", kind="classifier", required=("threshold",), models_dir=tmp_path
         )
     with pytest.raises(AecoreError, match=r"is a classifier.*FewLabelClassifier\.load"):
-        persistence.load("labels", models_dir=tmp_path)
+        aecore.load("labels", models_dir=tmp_path)
     listed = persistence.list_models(tmp_path)
     assert listed["kind"].tolist() == ["classifier"] and list(listed.columns) == (
         persistence.LIST_COLUMNS
@@ -411,6 +412,6 @@ def test_bundle_helpers_write_and_check_any_kind_and_load_refuses_a_classifier(t
         persistence.read_bundle("labels", kind="classifier", models_dir=tmp_path)
     edit_meta(bundle.folder, lambda meta: meta.update(kind="forecaster"))
     with pytest.raises(AecoreError, match="unknown kind 'forecaster'"):
-        persistence.load("labels", models_dir=tmp_path)
+        aecore.load("labels", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="same name"):
         persistence.write_bundle(tiny_network(), classifier_meta(), "other", models_dir=tmp_path)

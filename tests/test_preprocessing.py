@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aecore
 from aecore import AecoreError, ColumnRoles
 from aecore.preprocessing import Preprocessor
 
@@ -125,14 +126,14 @@ def test_parameters_saved_before_the_other_column_still_encode_as_before():
 
 
 def test_a_detector_with_a_66_value_column_saves_loads_and_scores_the_same(tmp_path):
-    from aecore import AnomalyDetector, persistence
+    from aecore import AnomalyDetector
 
     frame = _many_services(600)
     roles = {"x": "feature", "service": "categorical"}
     detector = AnomalyDetector(epochs=2, batch_size=64, roles=roles).fit(frame)
     assert detector.preprocessor_.n_encoded == 52
     detector.save("services", models_dir=tmp_path)
-    loaded = persistence.load("services", models_dir=tmp_path)
+    loaded = aecore.load("services", models_dir=tmp_path)
     np.testing.assert_allclose(
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
     )

@@ -129,7 +129,7 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 @given(st.lists(st.tuples(finite, finite, finite, finite), min_size=1, max_size=20))
 def test_any_finite_input_scores_finite(detector, rows):
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    scores = detector.score(frame)
+    scores = detector.score_rows(frame)
     assert np.isfinite(scores.row_error).all()
     errors = scores.feature_errors.to_numpy(dtype=np.float64)
     assert np.isfinite(errors).all()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
+import aecore
 from aecore import AnomalyDetector, persistence
 from aecore.drift import retrain
 from aecore.errors import AecoreError
@@ -60,7 +61,7 @@ def test_unlabelled_rows_train_a_second_model_without_the_rows_that_stand_out(pa
 
 
 def test_the_second_models_cut_leaves_out_rows_that_stand_out_and_at_most_the_share():
-    from aecore.defaults import second_model_cut
+    from aecore.calibration import second_model_cut
 
     rng = np.random.default_rng(0)
     normal = np.exp(rng.normal(size=10_000))  # clean training rows: log scores near Gaussian
@@ -86,7 +87,7 @@ def test_a_hidden_group_of_anomalies_stands_out_more_with_the_second_model(pair)
 
 def test_explanations_stay_exact_with_two_models(pair):
     frame, _, detector, _ = pair
-    scores = detector.score(frame.iloc[:200], reconstruction=True)
+    scores = detector.score_rows(frame.iloc[:200], reconstruction=True)
     n_encoded = detector.preprocessor_.n_encoded
     np.testing.assert_allclose(
         scores.feature_errors.sum(axis=1).to_numpy() / n_encoded, scores.row_error, rtol=1e-4
@@ -99,7 +100,7 @@ def test_explanations_stay_exact_with_two_models(pair):
 def test_both_models_are_saved_in_one_bundle_and_score_identically(pair, tmp_path):
     frame, _, detector, _ = pair
     persistence.save(detector, "pair", models_dir=tmp_path)
-    loaded = persistence.load("pair", models_dir=tmp_path)
+    loaded = aecore.load("pair", models_dir=tmp_path)
     assert loaded.second_autoencoder_ is not None
     np.testing.assert_allclose(
         loaded.decision_function(frame), detector.decision_function(frame), rtol=1e-5

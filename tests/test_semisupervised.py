@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aecore
 from aecore import persistence, samples
 from aecore.errors import AecoreError
 from aecore.semisupervised import (
@@ -164,7 +165,7 @@ def test_bundle_round_trip_and_versions(partial, classifier, detector, tmp_path)
     with pytest.raises(AecoreError, match="not a classifier"):
         load_classifier("flows-detector", models_dir=tmp_path)
     with pytest.raises(AecoreError, match=r"load it with FewLabelClassifier\.load"):
-        persistence.load("flows-labels", models_dir=tmp_path)
+        aecore.load("flows-labels", models_dir=tmp_path)
     kinds = persistence.list_models(tmp_path).set_index("name")["kind"]
     assert kinds.to_dict() == {"flows-detector": "detector", "flows-labels": "classifier"}
 

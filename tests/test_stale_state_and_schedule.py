@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore import data, defaults, persistence
+import aecore
+from aecore import data, defaults
 from aecore.cli import main
 from aecore.detector import AnomalyDetector
 from aecore.training import EpochProgress
@@ -95,7 +96,7 @@ def test_dashboard_cli_and_python_train_the_same_model(models_dir, tmp_path, mon
 
     assert main(["train", str(source), "--name", "parity", "--models-dir", str(tmp_path),
                  "--quiet"]) == 0  # fmt: skip
-    cli_model = persistence.load("parity", models_dir=tmp_path)
+    cli_model = aecore.load("parity", models_dir=tmp_path)
     python_model = AnomalyDetector().fit(data.read_csv(source))
 
     rows = python_model.n_train_rows_

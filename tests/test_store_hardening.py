@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import aecore
 from aecore import AecoreError, AnomalyDetector, cli, persistence
 from aecore.pca import compare_with_pca, project_2d, projection_problem
 from tests.helpers import numeric_frame
@@ -76,7 +77,7 @@ def test_a_damaged_meta_is_listed_as_broken_and_the_others_stay_usable(
     assert models.loc["good", "problem"] == "" and models.loc["good", "n_features"] == 4
     problem = models.loc["bad", "problem"]
     assert reason in problem and "meta.json" in problem and "\n" not in problem
-    for call in (persistence.load, persistence.read_meta):
+    for call in (aecore.load, persistence.read_meta):
         with pytest.raises(AecoreError, match=f"Model 'bad' is damaged.*{re.escape(field)}"):
             call("bad", models_dir=folder)
     assert persistence.read_meta("good", models_dir=folder)["name"] == "good"
@@ -85,7 +86,7 @@ def test_a_damaged_meta_is_listed_as_broken_and_the_others_stay_usable(
 def test_loading_the_good_bundle_beside_a_damaged_one_works(saved, tmp_path, detector):
     folder = damaged_copy(saved, tmp_path, DAMAGES["features"][0])
     frame = numeric_frame(50, 4, seed=3)
-    loaded = persistence.load("good", models_dir=folder)
+    loaded = aecore.load("good", models_dir=folder)
     np.testing.assert_allclose(
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
     )
@@ -113,7 +114,7 @@ def test_the_shipped_demo_bundle_and_optional_new_fields_validate(saved, tmp_pat
 
     folder = damaged_copy(saved, tmp_path, newer)
     assert persistence.list_models(folder).set_index("name").loc["bad", "problem"] == ""
-    assert persistence.load("bad", models_dir=folder).roles_.ids == ["row_id"]
+    assert aecore.load("bad", models_dir=folder).roles_.ids == ["row_id"]
 
 
 def test_cli_list_prints_one_warning_line_per_damaged_bundle(saved, tmp_path, capsys):
@@ -166,7 +167,7 @@ def test_concurrent_saves_under_one_name_all_succeed_and_keep_every_version(
     monkeypatch.undo()
     assert outcomes == ["saved"] * n
     assert len(persistence.list_versions("shared", models_dir=tmp_path)) == n
-    assert persistence.load("shared", models_dir=tmp_path).threshold_ == detector.threshold_
+    assert aecore.load("shared", models_dir=tmp_path).threshold_ == detector.threshold_
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []
 

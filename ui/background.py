@@ -51,7 +51,7 @@ def _pretrain_step(
         roles=roles,
         random_state=random_state,
         progress=task.progress.append,
-        should_stop=lambda: task.cancelling,
+        should_stop=task.should_stop,
         **({"epochs": int(epochs)} if epochs else {}),
     )
 
@@ -163,7 +163,7 @@ def retrain_work(
             window=window,
             epochs=epochs,
             progress=task.progress.append,
-            should_stop=lambda: task.cancelling,
+            should_stop=task.should_stop,
             source=source,
         )
         task.say(f"Saving as {save_as}")

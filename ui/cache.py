@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import aecore
 from aecore import data, drift, persistence
 from aecore.analysis import content_key, pca_comparison
 from aecore.samples import SAMPLES
@@ -55,7 +56,7 @@ def sample_modified(name: str) -> float:
 @st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Loading the model…")
 def load_bundle(name: str, version: str, models_dir: str):
     """A saved model, shared by every session: only ever scored, never trained or changed."""
-    return persistence.load(name, models_dir=models_dir, version=version)
+    return aecore.load(name, models_dir=models_dir, version=version)
 
 
 @st.cache_data(max_entries=4, ttl=10, show_spinner=False)
@@ -111,7 +112,7 @@ def scores_for(model_key: str, data_key: str, detector, frame: pd.DataFrame):
         with _COUNTER_LOCK:
             SCORING_CALLS += 1
         with st.spinner(f"Scoring {len(frame):,} rows…"):
-            result = detector.score(frame, latent=True)
+            result = detector.score_rows(frame, latent=True)
         while len(store) >= MAX_SESSION_SCORES:
             store.pop(next(iter(store)))
         store[key] = result

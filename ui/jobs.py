@@ -54,9 +54,9 @@ class Task:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     collected: bool = False  # the page has taken the result into the session
+    thread: threading.Thread | None = field(default=None, repr=False)  # set by the pool
+    pool: WorkerPool | None = field(default=None, repr=False)  # None: run synchronously
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-    _pool: WorkerPool | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -72,7 +72,7 @@ class Task:
     def queue_position(self) -> int | None:
         """1 when this task is next in line for a worker, 2 behind one other...; None unless
         queued."""
-        return self._pool.position(self) if self._pool is not None and self.queued else None
+        return self.pool.position(self) if self.pool is not None and self.queued else None
 
     @property
     def seconds(self) -> float:
@@ -80,13 +80,26 @@ class Task:
 
     @property
     def cancelling(self) -> bool:
+        """Cancel was pressed (the task may still be finishing its current batch or step)."""
         return self._cancel.is_set()
+
+    def should_stop(self) -> bool:
+        """The stop check handed to training (``fit(should_stop=task.should_stop)``)."""
+        return self._cancel.is_set()
+
+    def collect(self) -> bool:
+        """True exactly once, when the task has ended and its result was not yet taken into
+        the session: the one step every polling page runs after the live panel."""
+        if self.running or self.collected:
+            return False
+        self.collected = True
+        return True
 
     def cancel(self) -> None:
         """Stop after the current batch (training; the best weights so far are kept) or the
         current step (anything else); a task still queued is taken out of the line at once."""
         self._cancel.set()
-        if self._pool is not None and self._pool.withdraw(self):
+        if self.pool is not None and self.pool.withdraw(self):
             self.status, self.finished = "cancelled", time.time()
             self._done.set()
 
@@ -100,7 +113,8 @@ class Task:
         if self._cancel.is_set():
             raise Cancelled
 
-    def _run(self, work: Callable[[Task], Any]) -> None:
+    def run(self, work: Callable[[Task], Any]) -> None:
+        """Run ``work(self)`` in the caller's thread, recording how it ended."""
         try:
             self.result = work(self)
         except Cancelled:
@@ -117,16 +131,19 @@ class Task:
             self.finished = time.time()
             self._done.set()
 
-    def _launch(self, work: Callable[[Task], Any], synchronous: bool) -> None:
+    def start(self, work: Callable[[Task], Any], *, synchronous: bool = False) -> Task:
+        """Queue ``work(self)`` on the process-wide pool (``POOL``), or run it now in the
+        caller's thread with ``synchronous=True``. Returns self."""
         if synchronous:
-            self._run(work)
-            return
-        self._pool = POOL
+            self.run(work)
+            return self
+        self.pool = POOL
         POOL.submit(self, work)
+        return self
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task ends (tests and scripts); True when it has ended."""
-        if self._pool is not None:
+        if self.pool is not None:
             self._done.wait(timeout)
         return not self.running
 
@@ -176,14 +193,14 @@ class WorkerPool:
             task, work = self._waiting.pop(0)
             self._running.add(task)
             task.status, task.started = "running", time.time()
-            task._thread = threading.Thread(
+            task.thread = threading.Thread(
                 target=self._work, args=(task, work), name=f"{task.kind}-{task.id}", daemon=True
             )
-            task._thread.start()
+            task.thread.start()
 
     def _work(self, task: Task, work: Callable[[Task], Any]) -> None:
         try:
-            task._run(work)
+            task.run(work)
         finally:
             with self._lock:
                 self._running.discard(task)
@@ -212,7 +229,7 @@ def queue_text(task: Task) -> str | None:
     position = task.queue_position
     if position is None:
         return None
-    workers = task._pool.workers if task._pool is not None else POOL.workers
+    workers = task.pool.workers if task.pool is not None else POOL.workers
     ahead = "yours is next in line" if position == 1 else (
         f"{position - 1} job{'s' if position > 2 else ''} ahead of yours"
     )
@@ -234,8 +251,7 @@ def start_task(
     """Run ``work(task)`` in a daemon thread (or in the caller's with ``synchronous=True``)
     and return the task at once."""
     task = Task(kind=kind, title=title, params=dict(params or {}))
-    task._launch(work, synchronous)
-    return task
+    return task.start(work, synchronous=synchronous)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -336,7 +352,7 @@ def _fit_work(frame: pd.DataFrame, params: dict) -> Callable[[Task], Any]:
 
         detector = AnomalyDetector(**params)
         return detector.fit(
-            frame, progress=task.progress.append, should_stop=lambda: task.cancelling
+            frame, progress=task.progress.append, should_stop=task.should_stop
         )
 
     return work
@@ -355,5 +371,5 @@ def start(
         data_key=data_key,
         n_rows=len(frame),
     )
-    job._launch(_fit_work(frame, params), synchronous)
+    job.start(_fit_work(frame, params), synchronous=synchronous)
     return job

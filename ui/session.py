@@ -21,6 +21,7 @@ from aecore.roles import ColumnRoles
 from aecore.samples import SAMPLES
 
 from . import cache, state
+from .text import plain
 
 DEMO_MODEL = "server-metrics-demo"
 DEFAULT_SAMPLE = "server_metrics"
@@ -176,6 +177,15 @@ def read_upload(payload: bytes) -> tuple[pd.DataFrame, str]:
     """Read uploaded bytes (raises ``AecoreError`` with the message to show)."""
     key = content_key(payload)
     return cache.read_csv(key, payload, max_upload_bytes()), key
+
+
+def start() -> None:
+    """Session state ready (``state.init``), and once per session the embedded default (the
+    server-metrics sample, scored by the demo model) loaded."""
+    state.init()
+    if not state.get(state.DEFAULT_LOADED):
+        state.put(state.DEFAULT_LOADED, True)
+        load_default()
 
 
 def load_default() -> None:
@@ -346,7 +356,6 @@ def scored() -> tuple[ScoredData | None, Model | None, Problem | None]:
                 reference_errors=getattr(detector, "reference_errors_", None),
             )
         except AecoreError as error:
-            from .widgets import plain  # widgets imports this module
 
             return None, model, Problem(
                 f"The model **{model.name}** cannot score the data "
@@ -392,7 +401,6 @@ def few_label_data(column: str) -> tuple[pd.DataFrame, str, str | None]:
         return frame, data_key, None
     n = int(keep[2])
     masked = cache.keep_labels(data_key, column, n, frame)
-    from .widgets import plain  # widgets imports this module
     note = (
         f"Practice mode: only {n:,} labels of **{plain(column)}** are kept (a normal and an "
         "anomalous row first, then one per class as far as they go, the rest drawn at "

@@ -106,8 +106,9 @@ THRESHOLD_INPUT = "threshold_input"
 
 
 def init() -> None:
-    """Give every key its default (a fresh copy) unless this session already has it, then set
-    up the embedded default (server-metrics sample + demo model) once per session."""
+    """Give every key its default (a fresh copy) unless this session already has it, and note
+    the session's activity (idle release). Keys and access only: the embedded default data and
+    model are set up by ``ui.session.start``."""
     for key, value in DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = copy.copy(value)
@@ -115,11 +116,6 @@ def init() -> None:
         release_if_idle(st.session_state)
         st.session_state[LAST_ACTIVITY] = time.time()
     _start_sweeper()
-    if not st.session_state[DEFAULT_LOADED]:
-        st.session_state[DEFAULT_LOADED] = True
-        from . import session
-
-        session.load_default()
 
 
 def get(key: str) -> Any:

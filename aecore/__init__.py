@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import AecoreError
-from .roles import ROLE_NAMES, ColumnRoles
+from aecore.errors import AecoreError
+from aecore.io.roles import ROLE_NAMES, ColumnRoles
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "NotFittedError": "aecore.errors",  # subclasses scikit-learn's: made on first use
     "AnomalyDetector": "aecore.detector",
-    "read_csv": "aecore.data",
-    "infer_roles": "aecore.data",
+    "read_csv": "aecore.io.reader",
+    "infer_roles": "aecore.io.inference",
     "load": "aecore.detector",
-    "list_models": "aecore.persistence",
+    "list_models": "aecore.store",
 }
 
 __all__ = ["AecoreError", "ColumnRoles", "ROLE_NAMES", *_LAZY]

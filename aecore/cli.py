@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aecore
-
-from .errors import AecoreError
-from .roles import ROLE_NAMES
-from .thresholds import METHODS as THRESHOLD_METHODS
+from aecore.errors import AecoreError
+from aecore.evaluation.thresholds import METHODS as THRESHOLD_METHODS
+from aecore.io.roles import ROLE_NAMES
 
 EXIT_BAD_INPUT = 2
 # Set by ``python -m aecore``: imports TensorFlow with its start-up notices filtered out. Called
 # once, right before the first command that needs TensorFlow (after arguments and files are
 # checked), so --help and bad input answer without loading it.
 TENSORFLOW_LOADER: Any = None
-# As in ``aecore.architectures`` (not imported here: it loads Keras, which --help does not need).
+# As in ``aecore.model.architectures`` (not imported here: it loads Keras, which --help does not
+# need).
 ARCHITECTURES = ("linear", "dense", "sparse", "denoising", "conv", "variational")
 
 
@@ -148,15 +148,15 @@ def _need_tensorflow() -> None:
 
 
 def _load(name: str, models_dir: str | None, version: str | None = None):
-    from . import persistence
+    from aecore import store
 
-    persistence.check_name(name)
-    persistence.read_meta(name, models_dir=models_dir, version=version)  # fails before TF loads
+    store.check_name(name)
+    store.read_meta(name, models_dir=models_dir, version=version)  # fails before TF loads
     _need_tensorflow()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", persistence.BundleVersionWarning)
+        warnings.simplefilter("always", store.BundleVersionWarning)
         detector = aecore.load(name, models_dir=models_dir, version=version)
-    _warn_lines([w for w in caught if issubclass(w.category, persistence.BundleVersionWarning)])
+    _warn_lines([w for w in caught if issubclass(w.category, store.BundleVersionWarning)])
     return detector
 
 
@@ -164,9 +164,10 @@ def _load(name: str, models_dir: str | None, version: str | None = None):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from . import persistence
+    from aecore import store
+    from aecore.io import inference, reader
 
-    persistence.check_name(args.name)
+    store.check_name(args.name)
     source = _existing_file(args.data)
     overrides = _key_values(args.role, "--role")
     for column, role in overrides.items():
@@ -184,11 +185,10 @@ def _train(args: argparse.Namespace) -> int:
     }
 
     network = _network_settings(args)  # every setting checked before the file is read
-    from . import data
 
-    frame = data.read_csv(source)  # a bad file fails before TensorFlow loads
+    frame = reader.read_csv(source)  # a bad file fails before TensorFlow loads
     _need_tensorflow()
-    from .detector import AnomalyDetector
+    from aecore.detector import AnomalyDetector
 
     detector = AnomalyDetector(
         architecture=args.architecture,
@@ -214,11 +214,11 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     versions_before = _version_count(args.name, args.models_dir)
-    folder = persistence.save(
+    folder = store.save(
         detector, args.name, models_dir=args.models_dir, description=args.description
     )
     print(_train_summary(detector, frame, args.name, folder, versions_before))
-    for column, why in data.label_like_inputs(frame, detector.roles_).items():
+    for column, why in inference.label_like_inputs(frame, detector.roles_).items():
         print(
             f"warning: input column {column!r} looks like a label ({why}): as a model input it "
             f"can give the answer away; make it the label (--role {column}=label) or leave it "
@@ -230,8 +230,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _network_settings(args: argparse.Namespace) -> dict:
     """The optional network settings given on the command line, after checking every train
-    setting with ``aecore.settings.check_settings`` (the API's own checks; no TensorFlow)."""
-    from .settings import check_settings
+    setting with ``aecore.model.settings.check_settings`` (the API's own checks; no TensorFlow)."""
+    from aecore.model.settings import check_settings
 
     network = {
         key: value
@@ -279,16 +279,16 @@ def _test_share(text: str) -> float | str:
 
 
 def _version_count(name: str, models_dir: str | None) -> int:
-    from . import persistence
+    from aecore import store
 
     try:
-        return len(persistence.list_versions(name, models_dir=models_dir))
+        return len(store.list_versions(name, models_dir=models_dir))
     except AecoreError:
         return 0
 
 
 def _train_summary(detector, frame, name: str, folder: Path, versions_before: int) -> str:
-    from .persistence import metrics_text
+    from aecore.store import metrics_text
 
     roles = detector.roles_
     history = detector.history_
@@ -319,7 +319,7 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
     lines += [f"Note: {note}" for note in getattr(detector.preprocessor_, "notes_", [])]
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:
-        from .metrics import evaluation_scope_text
+        from aecore.evaluation.metrics import evaluation_scope_text
 
         lines.append(
             f"Evaluation, {evaluation_scope_text(evaluation)}: {metrics_text(evaluation)}, "
@@ -344,15 +344,16 @@ def _schedule_line(detector) -> str:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from . import persistence
+    from aecore import store
 
-    persistence.check_name(args.model)
+    store.check_name(args.model)
     source = _existing_file(args.data)
     output = Path(args.output)
     if not output.parent.is_dir():
         raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
-    persistence.read_meta(args.model, models_dir=args.models_dir, version=args.version)
-    from .export import open_csv_chunks, score_csv
+    store.read_meta(args.model, models_dir=args.models_dir, version=args.version)
+    from aecore.io.chunks import open_csv_chunks
+    from aecore.workflows.chunked import score_csv
 
     # The file is checked by train's reading rules before TensorFlow and the model load.
     chunks = open_csv_chunks(source, args.chunksize)
@@ -391,11 +392,11 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from . import persistence
+    from aecore import store
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        models = persistence.list_models(args.models_dir)
+        models = store.list_models(args.models_dir)
     _warn_lines(caught)
     broken = models[models["problem"] != ""]
     models = models[models["problem"] == ""]
@@ -403,7 +404,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"warning: model {name!r} cannot be used: {problem}", file=sys.stderr)
     if models.empty:
         usable = "usable " if len(broken) else ""
-        print(f"No {usable}saved models in {persistence.models_dir_path(args.models_dir)}.")
+        print(f"No {usable}saved models in {store.models_dir_path(args.models_dir)}.")
         return 0
     table = models[
         ["name", "architecture", "n_features", "created", "threshold", "threshold_method",
@@ -415,9 +416,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from . import persistence
+    from aecore import store
+    from aecore.workflows import retraining
 
-    meta = persistence.read_meta(args.name, models_dir=args.models_dir, version=args.version)
+    meta = store.read_meta(args.name, models_dir=args.models_dir, version=args.version)
     if args.json:
         print(json.dumps(meta, indent=1, ensure_ascii=False))
         return 0
@@ -426,8 +428,7 @@ def _show(args: argparse.Namespace) -> int:
     history = meta.get("history") or {}
     roles = meta.get("roles") or {}
     features = meta.get("features") or []
-    versions = persistence.list_versions(args.name, models_dir=args.models_dir)
-    from . import drift  # the same training sentence as the Models and Drift pages
+    versions = store.list_versions(args.name, models_dir=args.models_dir)
 
     lines = [
         f"name:          {meta.get('name')}",
@@ -446,13 +447,13 @@ def _show(args: argparse.Namespace) -> int:
         f"label column:  {roles.get('label') or '-'}",
         f"id columns:    {', '.join(roles.get('ids') or []) or '-'}",
         f"ignored:       {', '.join(roles.get('ignore') or []) or '-'}",
-        f"training:      {drift.describe_training(meta)}",
+        f"training:      {retraining.describe_training(meta)}",
         f"epochs run:    {history.get('epochs_run')} (best {history.get('best_epoch')}, "
         f"validation loss {_format_number(history.get('best_val_loss'))})",
         f"threshold:     {_format_number(threshold.get('value'))} ({threshold.get('method')}"
         + (f": {_params_text(threshold.get('params'))}" if threshold.get("params") else "")
         + ")",
-        f"evaluation:    {persistence.metrics_text(meta.get('evaluation')) or '-'}",
+        f"evaluation:    {store.metrics_text(meta.get('evaluation')) or '-'}",
         "libraries:     "
         + ", ".join(f"{k} {v}" for k, v in (meta.get("libraries") or {}).items()),
         f"model sha256:  {meta.get('model_sha256')}",

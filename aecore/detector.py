@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from . import calibration, data, defaults, state, thresholds
-from .defaults import default_code_size, default_training
-from .errors import AecoreError, NotFittedError
-from .preprocessing import Preprocessor
-from .roles import ColumnRoles
-from .settings import check_budget, check_settings
-from .splits import Split, split_rows
-from .training import EpochProgress  # noqa: F401  (re-exported for UIs)
+from aecore.errors import AecoreError, NotFittedError
+from aecore.evaluation import thresholds
+from aecore.io import inference, labelling
+from aecore.io.roles import ColumnRoles
+from aecore.model import calibration, defaults, state
+from aecore.model.defaults import default_code_size, default_training
+from aecore.model.preprocessing import Preprocessor
+from aecore.model.settings import check_budget, check_settings
+from aecore.model.splits import Split, split_rows
+from aecore.model.training import EpochProgress  # re-exported for UIs
 
 SCHEDULE_KEYS = ("epochs", "batch_size", "learning_rate", "patience")
 # With labels of both kinds, test_share="auto" holds this share of the rows out of training and
@@ -238,9 +240,9 @@ class AnomalyDetector(BaseEstimator):
         windows of rows, the window ending at each row in time order."""
         if window <= 1:
             return x_all[split.train], x_all[split.validation]
-        from .scoring import make_windows
+        from aecore.model.scoring import make_windows
 
-        ordered = data.window_order(order, len(x_all))
+        ordered = inference.window_order(order, len(x_all))
         windows = make_windows(x_all[ordered], window)
         position = np.empty(len(x_all), dtype=np.int64)
         position[ordered] = np.arange(len(x_all))
@@ -269,9 +271,9 @@ class AnomalyDetector(BaseEstimator):
         that ``fit`` uses on ``frame`` (raises ``AecoreError`` when it cannot train)."""
         check_settings(self.get_params(deep=False))  # every setting, before any work
         roles = self._resolve_roles(frame)
-        data.check_trainable(frame, roles)
+        inference.check_trainable(frame, roles)
         labels = self._labels(frame, roles, y)
-        order = data.time_order(frame, roles)
+        order = inference.time_order(frame, roles)
         normal_only = self.train_on == "normal" or (
             self.train_on == "auto" and labels is not None and (labels == 0).any()
         )
@@ -343,7 +345,7 @@ class AnomalyDetector(BaseEstimator):
 
     def _check_memory(self, n_inputs, code_size, schedule, n_rows, second_share) -> None:
         """The schedule's settings in range, and the network's estimated training memory
-        within the budget (``aecore.settings.check_budget``): raised before Keras allocates
+        within the budget (``aecore.model.settings.check_budget``): raised before Keras allocates
         anything."""
         check_settings({"code_size": code_size, **schedule})
         check_budget(
@@ -422,7 +424,7 @@ class AnomalyDetector(BaseEstimator):
         """An untrained autoencoder with this detector's settings (seeded)."""
         import keras
 
-        from .architectures import build_autoencoder
+        from aecore.model.architectures import build_autoencoder
 
         keras.utils.set_random_seed(self.random_state)
         return build_autoencoder(
@@ -440,7 +442,7 @@ class AnomalyDetector(BaseEstimator):
         )
 
     def _train(self, autoencoder, train_in, val_in, schedule, progress, should_stop) -> dict:
-        from .training import train_autoencoder
+        from aecore.model.training import train_autoencoder
 
         return train_autoencoder(
             autoencoder,
@@ -538,9 +540,9 @@ class AnomalyDetector(BaseEstimator):
         if isinstance(self.roles, ColumnRoles):
             roles = self.roles
         elif isinstance(self.roles, Mapping):
-            roles = data.infer_roles(frame, overrides=dict(self.roles))
+            roles = inference.infer_roles(frame, overrides=dict(self.roles))
         else:
-            roles = data.infer_roles(frame)
+            roles = inference.infer_roles(frame)
         missing = [c for c in [*roles.inputs, roles.time, roles.label] if c and c not in frame]
         if missing:
             raise AecoreError("Columns not in the data: " + ", ".join(map(repr, missing)) + ".")
@@ -549,11 +551,11 @@ class AnomalyDetector(BaseEstimator):
     @staticmethod
     def _labels(frame, roles, y) -> np.ndarray | None:
         if y is not None:
-            labels = data.binary_labels(pd.Series(np.asarray(y)))
+            labels = labelling.binary_labels(pd.Series(np.asarray(y)))
             if len(labels) != len(frame):
                 raise AecoreError(f"y has {len(labels)} values but the data has {len(frame)} rows.")
         elif roles.label is not None:
-            labels = data.binary_labels(frame[roles.label])
+            labels = labelling.binary_labels(frame[roles.label])
         else:
             return None
         return labels if (labels >= 0).any() else None
@@ -572,7 +574,7 @@ class AnomalyDetector(BaseEstimator):
         if method in ("best_f1", "min_cost"):
             if labels is None:
                 raise AecoreError(f"The {method} threshold needs a label column (or y).")
-            ordering = data.window_order(order, len(errors))
+            ordering = inference.window_order(order, len(errors))
             held_out = split.held_out
             if held_out is not None and len(held_out):
                 kept = ordering[~np.isin(ordering, held_out)]
@@ -591,7 +593,7 @@ class AnomalyDetector(BaseEstimator):
         Without held-out rows holding both classes: on the rows that did not train ("not
         trained on": validation and test, anomalies moved out of training included), else on
         every row ("all rows", training rows included); ``scope`` says which."""
-        from .metrics import evaluate
+        from aecore.evaluation.metrics import evaluate
 
         if labels is None:
             return None
@@ -605,7 +607,7 @@ class AnomalyDetector(BaseEstimator):
             rows, scope = np.setdiff1d(np.arange(len(frame)), split.train), "not trained on"
         if not both(rows):
             rows, scope = np.arange(len(frame)), "all rows"
-        ordering = data.window_order(None if order is None else order[rows], len(rows))
+        ordering = inference.window_order(None if order is None else order[rows], len(rows))
         rows = rows[ordering]
         errors = self._score_encoded(x_all[rows], frame.iloc[rows], latent=False).row_error
         result = evaluate(errors, labels[rows], self.threshold_)
@@ -706,7 +708,7 @@ class AnomalyDetector(BaseEstimator):
         """Set this detector's fitted state from ``get_state()``'s values and ``network`` (see
         ``from_state``, which calls it on a new detector with the stored parameters); any
         previous fitted state is replaced. Returns self."""
-        from .architectures import Autoencoder
+        from aecore.model.architectures import Autoencoder
 
         for name in (*FITTED_ATTRIBUTES, "threshold_", "labels_"):
             if name in self.__dict__:
@@ -749,22 +751,23 @@ class AnomalyDetector(BaseEstimator):
     @classmethod
     def load(cls, name: str, *, models_dir=None, version: str | None = None) -> AnomalyDetector:
         """Bundle ``name`` (its newest version, or ``version``) as a fitted detector
-        (``aecore.persistence`` reads and checks the files; ``from_state`` rebuilds)."""
-        from . import persistence
+        (``aecore.store`` reads and checks the files; ``from_state`` rebuilds)."""
+        from aecore import store
 
-        bundle = persistence.read_detector_bundle(
+        bundle = store.read_detector_bundle(
             name, models_dir=models_dir, version=version, stacklevel=3
         )
         return cls.from_state(bundle.meta, bundle.model)
 
     def save(self, name: str, **kwargs):
-        """Save as bundle ``models/<name>/`` (``aecore.persistence.save``); returns its Path."""
-        from . import persistence
+        """Save as bundle ``models/<name>/`` (``aecore.store.save``); returns its Path."""
+        from aecore import store
 
-        return persistence.save(self, name, **kwargs)
+        return store.save(self, name, **kwargs)
 
     def record_retraining(self, record: Mapping, *, label_column: str | None = None):
-        """Record how this detector was retrained (``retraining_``; see ``aecore.drift.retrain``)
+        """Record how this detector was retrained (``retraining_``; see
+        ``aecore.workflows.retraining.retrain``)
         and, for one trained without labels on an unlabelled batch, the label column
         (``label_column``) that later batches may still hold. Returns self."""
         self.check_fitted()
@@ -791,7 +794,7 @@ class AnomalyDetector(BaseEstimator):
         the original learning rate (or ``learning_rate``) for at most ``FINE_TUNE_EPOCHS``
         epochs (or ``epochs``); returns self, as ``fit`` does. The networks trained are copies:
         another detector sharing them (``from_state(d.get_state(), d.network())``, as
-        ``aecore.drift.retrain`` makes one) is left unchanged.
+        ``aecore.workflows.retraining.retrain`` makes one) is left unchanged.
 
         The score is calibrated again, as ``fit`` does; the threshold is derived again with the
         detector's threshold method on the new rows (a label-based method falls back to the
@@ -812,10 +815,10 @@ class AnomalyDetector(BaseEstimator):
         roles = self.roles_
         labels = None
         if roles.label is not None and roles.label in rows:
-            labels = data.binary_labels(rows[roles.label])
+            labels = labelling.binary_labels(rows[roles.label])
             if not (labels >= 0).any():
                 labels = None
-        order = data.time_order(rows, roles)
+        order = inference.time_order(rows, roles)
         split = split_rows(
             len(rows),
             method=self.split,
@@ -875,7 +878,7 @@ class AnomalyDetector(BaseEstimator):
         self._set_state(threshold_choice_=self._rederived_threshold(errors, labels))
         evaluation = None
         if labels is not None and len(np.unique(labels[labels >= 0])) == 2:
-            from .metrics import evaluate
+            from aecore.evaluation.metrics import evaluate
 
             evaluation = {**evaluate(errors, labels, self.threshold_), "scope": "batch"}
         self._set_state(evaluation_=evaluation, decision_scores_=errors)
@@ -885,7 +888,7 @@ class AnomalyDetector(BaseEstimator):
         """A copy of the autoencoder ``source`` trained further on these rows: (copy, history)."""
         import keras
 
-        from .architectures import Autoencoder
+        from aecore.model.architectures import Autoencoder
 
         if seed:
             keras.utils.set_random_seed(self.random_state)
@@ -932,7 +935,7 @@ class AnomalyDetector(BaseEstimator):
     # ---- scoring -------------------------------------------------------------------------
     @property
     def scorer_(self):
-        """The compiled scorer (``aecore.scoring.Scorer``) of the calibrated score."""
+        """The compiled scorer (``aecore.model.scoring.Scorer``) of the calibrated score."""
         self.check_fitted()
         if getattr(self, "_scorer", None) is None:
             settings = getattr(self, "score_calibration_", None) or {}
@@ -948,8 +951,8 @@ class AnomalyDetector(BaseEstimator):
     def _member_scorer(self, autoencoder, settings, *, second=None, second_calibration=None):
         """A Scorer for ``autoencoder`` calibrated as ``settings`` says (code limit, column
         weights; None = the plain MSE), optionally averaged with a second calibrated model."""
-        from .architectures import with_code_limit
-        from .scoring import Scorer
+        from aecore.model.architectures import with_code_limit
+        from aecore.model.scoring import Scorer
 
         def limited(model, member):
             if member.get("code_limit"):
@@ -993,7 +996,7 @@ class AnomalyDetector(BaseEstimator):
         """``scorer`` over the encoded rows ``x`` (windows in the frame's order, results back
         in row order, when the model reads windows of rows)."""
         if self.autoencoder_.window > 1:
-            ordering = data.window_order(data.time_order(frame, self.roles_), len(x))
+            ordering = inference.window_order(inference.time_order(frame, self.roles_), len(x))
             inverse = np.empty_like(ordering)
             inverse[ordering] = np.arange(len(ordering))
             result = scorer(x[ordering], latent=latent, reconstruction=reconstruction)
@@ -1005,7 +1008,8 @@ class AnomalyDetector(BaseEstimator):
         return scorer(x, latent=latent, reconstruction=reconstruction)
 
     def score_rows(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
-        """Row errors, per-feature errors, codes and flags in one pass (see ``aecore.scoring``);
+        """Row errors, per-feature errors, codes and flags in one pass (see
+        ``aecore.model.scoring``);
         errors are weighted and reconstructions code-limited as ``score_calibration_`` says."""
         frame = as_frame(X)
         x = self.transform_inputs(frame)
@@ -1031,7 +1035,7 @@ class AnomalyDetector(BaseEstimator):
         and ``input_shift`` (float64 per encoded column, from the first model's encoded units to
         its own; ones and zeros for the first) and ``reconstruction`` (its calibrated
         reconstruction of every row of ``X``, in its own units). What the Explain table needs to
-        show each model's part of a row's error (``aecore.explain.row_detail``)."""
+        show each model's part of a row's error (``aecore.evaluation.explain.row_detail``)."""
         frame = as_frame(X)
         x = self.transform_inputs(frame)
         settings = dict(getattr(self, "score_calibration_", None) or {})
@@ -1090,7 +1094,7 @@ class AnomalyDetector(BaseEstimator):
             return float(-np.mean(errors))
         from sklearn.metrics import roc_auc_score
 
-        labels = data.binary_labels(pd.Series(np.asarray(y)))
+        labels = labelling.binary_labels(pd.Series(np.asarray(y)))
         known = labels >= 0
         if len(np.unique(labels[known])) < 2:
             raise AecoreError("score(X, y) needs labels of both kinds (normal and anomaly).")
@@ -1128,12 +1132,12 @@ class AnomalyDetector(BaseEstimator):
 
 def load(name: str, *, models_dir=None, version: str | None = None) -> AnomalyDetector:
     """Load bundle ``name`` (its newest version, or ``version``) as a fitted ``AnomalyDetector``
-    (``AnomalyDetector.load``). Warns (``persistence.BundleVersionWarning``) when library
+    (``AnomalyDetector.load``). Warns (``store.BundleVersionWarning``) when library
     versions differ from the saved ones; a classifier bundle is refused with a message naming
     its loader."""
-    from . import persistence
+    from aecore import store
 
-    bundle = persistence.read_detector_bundle(
+    bundle = store.read_detector_bundle(
         name, models_dir=models_dir, version=version, stacklevel=2
     )
     return AnomalyDetector.from_state(bundle.meta, bundle.model)

@@ -104,7 +104,7 @@ def recipe_as_autoencoder(n_features: int, seed: int = 0):
     ``Autoencoder`` (encoder: the hidden layer; decoder: the linear output layer)."""
     import keras
 
-    from aecore.architectures import Autoencoder
+    from aecore.model.architectures import Autoencoder
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((n_features,))
@@ -120,7 +120,7 @@ def recipe_as_autoencoder(n_features: int, seed: int = 0):
 def train_until(autoencoder, x_train, x_val, target: float, *, budget_s: float, **schedule):
     """Run aecore's trainer until the validation MSE is <= ``target`` (checked after every
     epoch); returns (seconds from the call to that epoch's end or None, epochs, val MSEs)."""
-    from aecore.training import train_autoencoder
+    from aecore.model.training import train_autoencoder
 
     reached: list[float] = []
     curve: list[float] = []

@@ -3,8 +3,8 @@ from scratch, and the reconstruction-error detector, at small label budgets?
 
 Run by hand (not in CI): ``python bench/few_labels.py`` (about 5 minutes on 2 cores;
 ``--repeats``, ``--budgets``, ``--seeds`` to change). Prints, on the network-flow sample
-(``aecore.samples.network_flows(seed=0)``, 6,000 rows, about 4% attacks of four kinds), the
-normal-vs-attack F1 and PR-AUC of ``aecore.semisupervised.compare_label_budgets``:
+(``aecore.datasets.network_flows(seed=0)``, 6,000 rows, about 4% attacks of four kinds), the
+normal-vs-attack F1 and PR-AUC of ``aecore.workflows.label_budgets.compare_label_budgets``:
 
 - (a) ``pretrained``: the encoder of an autoencoder pre-trained on every row (labels ignored),
   frozen, plus a small head trained on the labelled rows;
@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-variants", action="store_true")
     args = parser.parse_args(argv)
 
-    from aecore import samples
-    from aecore.semisupervised import compare_label_budgets, pretrain
+    from aecore import datasets
+    from aecore.classifier import pretrain
+    from aecore.workflows.label_budgets import compare_label_budgets
 
-    frame = samples.network_flows(seed=0)
+    frame = datasets.network_flows(seed=0)
     budgets = [int(b) for b in args.budgets.split(",") if b]
     print(
         f"# Few labels on the network-flow sample: {len(frame):,} rows, "

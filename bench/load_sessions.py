@@ -85,12 +85,13 @@ def models_folder(folder: Path) -> Path:
         shutil.copytree(bundled, folder / DEMO)
     else:
         sys.path.insert(0, str(ROOT))
-        from aecore import data, persistence
+        from aecore import store
         from aecore.detector import AnomalyDetector
+        from aecore.io import reader
 
-        frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv")
+        frame = reader.read_csv(ROOT / "sample_data" / "server_metrics.csv")
         detector = AnomalyDetector(epochs=2, hidden_sizes=[16], code_size=3).fit(frame)
-        persistence.save(detector, DEMO, models_dir=folder)
+        store.save(detector, DEMO, models_dir=folder)
     return folder
 
 

@@ -1,7 +1,7 @@
 """The dashboard's server-side work at 1,000,000 scored rows (issue 5).
 
 Run by hand: ``python bench/scale_dashboard.py`` (about a minute). A default detector (fitted on
-20,000 rows, 2 epochs) scores 1,000,000 labelled rows in time order; ``aecore.analysis.ScoredData``
+20,000 rows, 2 epochs) scores 1,000,000 labelled rows in time order; ``aecore.scored.ScoredData``
 holds the result as the dashboard's session does. Then:
 
 - one threshold-slider move, as ``pages/threshold.py`` reruns its fragment: the slider's options,
@@ -31,7 +31,7 @@ def scored_data(n_rows: int):
     import pandas as pd
 
     from aecore import AnomalyDetector
-    from aecore.analysis import ScoredData
+    from aecore.scored import ScoredData
 
     detector = AnomalyDetector(epochs=2).fit(frame(synthetic(20_000, seed=3)))
     data = frame(synthetic(n_rows, seed=1))
@@ -51,7 +51,7 @@ def scored_data(n_rows: int):
 
 def slider_move(scored, threshold: float, model_threshold: float) -> int:
     """The threshold fragment's server-side work for one move; returns the payload in bytes."""
-    from aecore import charts
+    from aecore.viz import charts
 
     scored.options(threshold, model_threshold)
     flagged = scored.count_above(threshold)
@@ -72,7 +72,7 @@ def slider_move(scored, threshold: float, model_threshold: float) -> int:
 
 def latent_scatter_bytes(scored, detector, threshold: float) -> tuple[int, int]:
     """As ``pages/latent.py`` builds its left chart; returns (payload bytes, points drawn)."""
-    from aecore import charts
+    from aecore.viz import charts
 
     flags = scored.flags(threshold)
     rows = charts.downsample(flags, priority=scored.errors)
@@ -91,7 +91,7 @@ def latent_scatter_bytes(scored, detector, threshold: float) -> tuple[int, int]:
 
 def heatmap_bytes(scored, threshold: float, n_rows: int, n_features: int) -> int:
     """As ``pages/explain.py`` builds its heatmap of the top rows and features."""
-    from aecore import charts
+    from aecore.viz import charts
 
     ranked = scored.ranked_flagged(threshold)
     mean_errors = scored.mean_feature_errors(threshold)
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=20)
     args = parser.parse_args()
 
-    from aecore import charts
+    from aecore.viz import charts
 
     print(f"machine: {machine()}")
     detector, scored = scored_data(args.rows)

@@ -5,7 +5,8 @@ process (``--child STEP``), which imports aecore (TensorFlow included), records 
 memory (the baseline), fits a default detector on a 20,000-row sample of synthetic data (the
 model of an earlier session; 2 epochs), then does the work up to STEP:
 
-- ``load``: ``aecore.data.read_csv`` + ``infer_roles`` of the 1,000,000 x 30 CSV (about 190 MB);
+- ``load``: ``aecore.io.reader.read_csv`` + ``infer_roles`` of the 1,000,000 x 30 CSV (about 190
+MB);
 - ``score``: plus ``detector.score_rows(frame)`` (row errors, per-feature errors, codes) and
   ``explain.top_features(errors, 3)``;
 - ``threshold``: plus the slider's ``ErrorIndex``, a 99th-percentile threshold, the flags and a
@@ -43,14 +44,16 @@ def child(step: str, path: Path) -> dict:
 
     import numpy as np
 
-    from aecore import AnomalyDetector, data, thresholds
-    from aecore.explain import top_features
+    from aecore import AnomalyDetector
+    from aecore.evaluation import thresholds
+    from aecore.evaluation.explain import top_features
+    from aecore.io import inference, reader
 
     detector = AnomalyDetector(epochs=2).fit(frame(synthetic(20_000, seed=3)))
     baseline = resident_mb()
     tracemalloc.start()
-    loaded = data.read_csv(path)
-    data.infer_roles(loaded)
+    loaded = reader.read_csv(path)
+    inference.infer_roles(loaded)
     if step in ("score", "threshold"):
         scores = detector.score_rows(loaded)
         top_features(scores.feature_errors, 3)

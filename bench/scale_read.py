@@ -4,7 +4,8 @@ Run by hand: ``python bench/scale_read.py`` (about 2 minutes; the CSV is written
 ``/tmp/aecore_bench``). Prints the median wall and CPU time of
 
 - the reference, ``pandas.read_csv(path)`` with default options (the C parser, one thread);
-- aecore: ``aecore.data.read_csv(path)`` followed by ``aecore.data.infer_roles(frame)``;
+- aecore: ``aecore.io.reader.read_csv(path)`` followed by
+``aecore.io.inference.infer_roles(frame)``;
 
 interleaved run by run, and their ratio (target: aecore <= 0.5x the reference). Then the
 profile of aecore's read and the other ways of parsing the same bytes that were tried, so the
@@ -32,7 +33,7 @@ def main() -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from aecore import data
+    from aecore.io import inference, reader
 
     print(f"machine: {machine()}")
     path = numeric_csv(args.rows)
@@ -41,8 +42,8 @@ def main() -> None:
     print(f"file: {path} ({size_mb:.0f} MB, {args.rows:,} rows x 30 numeric columns)")
 
     def aecore_read():
-        frame = data.read_csv(path)
-        data.infer_roles(frame)
+        frame = reader.read_csv(path)
+        inference.infer_roles(frame)
         return frame
 
     reference, ours = [], []

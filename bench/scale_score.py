@@ -3,7 +3,7 @@
 Run by hand: ``python bench/scale_score.py`` (about 2 minutes). A default detector is fitted on
 100,000 rows (3 epochs: the weights do not change the cost of scoring), then scores 1,000,000
 new rows the way the dashboard does: ``detector.score_rows(frame)`` (preprocessing, reconstruction,
-row errors, per-feature errors, codes) and ``aecore.explain.top_features(errors, 3)``.
+row errors, per-feature errors, codes) and ``aecore.evaluation.explain.top_features(errors, 3)``.
 Prints the median time of each part, rows/s, and the GFLOP/s the network's forward pass
 achieves next to the machine's practical peak (a 2048 x 2048 float32 matmul measured in the same
 run). The reference: Keras ``model.predict`` at its default batch size (32), then numpy for the
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aecore import AnomalyDetector
-    from aecore.explain import top_features
+    from aecore.evaluation.explain import top_features
 
     print(f"machine: {machine()}")
     detector = AnomalyDetector(epochs=3).fit(frame(synthetic(100_000, seed=0)))

@@ -5,7 +5,8 @@ about 1.5% are labelled anomalies, in bursts of 5 to 60 rows; errors overlap bet
 Cost = 1 x false alarms + 5 x missed anomalies, where an alarm is correct if an anomaly lies
 within 12 rows of it and an anomaly is caught if an alarm lies within 12 rows of it.
 
-- aecore: ``aecore.thresholds.sweep(errors, labels, tolerance=12, ...).min_cost()``: every
+- aecore: ``aecore.evaluation.thresholds.sweep(errors, labels, tolerance=12, ...).min_cost()``:
+every
   distinct error is a candidate, in one sorted pass;
 - reference: 200 candidate thresholds (quantiles 95% .. 99.9% of the errors) evaluated one by
   one, each with a set-based check of the +/- 12-row windows.
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--reference-repeats", type=int, default=2)
     args = parser.parse_args()
 
-    from aecore import thresholds
+    from aecore.evaluation import thresholds
 
     print(f"machine: {machine()}")
     errors, labels = labelled_errors(args.rows)

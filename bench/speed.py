@@ -6,7 +6,7 @@ validation, standardised with training statistics):
 
 1. the textbook recipe: Dense(64, relu) -> Dense(30, linear), Adam, MSE, batch 32, early
    stopping with patience 3 (best weights restored): training time and validation MSE;
-2. aecore's trainer (``aecore.training.train_autoencoder``) on that same architecture and
+2. aecore's trainer (``aecore.model.training.train_autoencoder``) on that same architecture and
    initialisation: time from the call until an epoch ends with validation MSE <= (1)'s;
 3. the default detector, ``AnomalyDetector().fit(frame)`` on the same rows as a DataFrame;
 
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aecore import AnomalyDetector
-    from aecore.scoring import Scorer
+    from aecore.model.scoring import Scorer
 
     print(f"machine: {machine()}")
     x = synthetic(args.rows, seed=0)

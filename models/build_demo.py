@@ -31,18 +31,19 @@ DESCRIPTION = (
 
 def demo_frame():
     """The server-metrics sample, from its CSV (or generated, when the CSV is not there)."""
-    from aecore import data, samples
+    from aecore import datasets
+    from aecore.io import reader
 
     if SAMPLE.is_file():
-        return data.read_csv(SAMPLE)
-    return samples.server_metrics(seed=0)
+        return reader.read_csv(SAMPLE)
+    return datasets.server_metrics(seed=0)
 
 
 def build(models_dir: Path | None = None) -> Path:
     """Train the demo detector and save it (replacing, not versioning, an older demo)."""
     import tensorflow as tf
 
-    from aecore import AecoreError, persistence
+    from aecore import AecoreError, store
     from aecore.detector import AnomalyDetector
 
     tf.config.experimental.enable_op_determinism()
@@ -57,10 +58,10 @@ def build(models_dir: Path | None = None) -> Path:
         random_state=SEED,
     ).fit(frame)
     try:
-        persistence.delete_model(DEMO_NAME, models_dir=models_dir)
+        store.delete_model(DEMO_NAME, models_dir=models_dir)
     except AecoreError:
         pass
-    return persistence.save(detector, DEMO_NAME, models_dir=models_dir, description=DESCRIPTION)
+    return store.save(detector, DEMO_NAME, models_dir=models_dir, description=DESCRIPTION)
 
 
 def main() -> None:
@@ -68,13 +69,13 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     folder = build(args.models_dir)
-    from aecore import persistence
+    from aecore import store
 
-    meta = persistence.read_meta(DEMO_NAME, models_dir=args.models_dir)
+    meta = store.read_meta(DEMO_NAME, models_dir=args.models_dir)
     print(
         f"Saved {folder} ({sum(p.stat().st_size for p in folder.iterdir()) / 1024:.0f} KiB): "
         f"threshold {meta['threshold']['value']:.4g}, "
-        f"{persistence.metrics_text(meta['evaluation']) or 'no evaluation'}."
+        f"{store.metrics_text(meta['evaluation']) or 'no evaluation'}."
     )
 
 

@@ -1,6 +1,6 @@
 """Regenerate the sample CSVs: ``python sample_data/generate.py [--out DIR]``.
 
-All the work is in ``aecore.samples``; this script only picks the folder.
+All the work is in ``aecore.datasets``; this script only picks the folder.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 # Run as a file, the script sees only its own folder; the package lives one level up.
 sys.path.insert(0, str(HERE.parent))
 
-from aecore.samples import write_all  # noqa: E402
+from aecore.datasets import write_all  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> list[Path]:

@@ -18,7 +18,7 @@ def open_app(page: str | None = None) -> AppTest:
     """A new browser session on the home page (or ``page``), run once."""
     at = AppTest.from_file(APP, default_timeout=120).run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     return at
 
 

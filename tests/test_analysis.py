@@ -1,4 +1,4 @@
-"""aecore.analysis: the scored data behind the dashboard (counts, grids, sweeps, views)."""
+"""aecore.scored: the scored data behind the dashboard (counts, grids, sweeps, views)."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore.analysis import (
+from aecore.errors import AecoreError
+from aecore.evaluation.thresholds import sweep
+from aecore.scored import (
     ScoredData,
     content_key,
     labels_of,
@@ -15,8 +17,6 @@ from aecore.analysis import (
     threshold_grid,
     time_axis,
 )
-from aecore.errors import AecoreError
-from aecore.thresholds import sweep
 from tests.helpers import numeric_frame
 
 

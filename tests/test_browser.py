@@ -68,14 +68,15 @@ def models_dir(tmp_path_factory):
     if (bundled / "meta.json").is_file():
         shutil.copytree(bundled, folder / DEMO)
     else:
-        from aecore import data, persistence
+        from aecore import store
         from aecore.detector import AnomalyDetector
+        from aecore.io import reader
 
-        frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv")
+        frame = reader.read_csv(ROOT / "sample_data" / "server_metrics.csv")
         detector = AnomalyDetector(
             epochs=2, hidden_sizes=[16], code_size=3, roles={"timestamp": "time"}
         ).fit(frame)
-        persistence.save(detector, DEMO, models_dir=folder)
+        store.save(detector, DEMO, models_dir=folder)
     return folder
 
 
@@ -298,7 +299,7 @@ def test_upload_train_threshold_export_in_the_browser(server, browser, tmp_path)
 def test_two_sessions_at_once_see_only_their_own_data_and_flags(
     server, browser, models_dir, tmp_path
 ):
-    from aecore import data
+    from aecore.io import reader
 
     sample = pd.read_csv(ROOT / "sample_data" / "server_metrics.csv")
     parts = {"session_b.csv": sample.iloc[:1000], "session_c.csv": sample.iloc[2000:3500]}
@@ -306,7 +307,7 @@ def test_two_sessions_at_once_see_only_their_own_data_and_flags(
     expected = {}
     for name, part in parts.items():
         part.to_csv(tmp_path / name, index=False)
-        frame = data.read_csv(tmp_path / name)
+        frame = reader.read_csv(tmp_path / name)
         expected[name] = int((detector.reconstruction_error(frame) > detector.threshold_).sum())
     assert expected["session_b.csv"] != expected["session_c.csv"]
 
@@ -338,7 +339,7 @@ def test_intrusion_sample_end_to_end_with_inferred_roles(server, browser):
     ``attack`` column is inferred as the label (not a model input), the export's ``source_row``
     finds each exported row in the input file, and the attack-heavy later file is "many
     anomalies", not drift."""
-    from aecore import export
+    from aecore.workflows import export
 
     train_csv = ROOT / "sample_data" / "intrusion_train.csv"
     test_csv = ROOT / "sample_data" / "intrusion_test.csv"

@@ -5,8 +5,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from aecore import charts
-from aecore.thresholds import ErrorIndex, sweep
+from aecore.evaluation.thresholds import ErrorIndex, sweep
+from aecore.viz import charts
 
 MB = 1024 * 1024
 N_LARGE = 1_000_000

@@ -13,7 +13,7 @@ import pytest
 
 import aecore
 from aecore import cli
-from aecore.samples import gaussian
+from aecore.datasets import gaussian
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,13 +160,13 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_the_cli_offers_every_architecture():
-    from aecore.architectures import ARCHITECTURES
+    from aecore.model.architectures import ARCHITECTURES
 
     assert set(cli.ARCHITECTURES) == set(ARCHITECTURES)
 
 
 def test_progress_is_a_redrawn_bar_on_a_terminal_and_lines_otherwise():
-    from aecore.training import EpochProgress
+    from aecore.model.training import EpochProgress
 
     def epochs(bar, n=20):
         for epoch in range(1, n + 1):

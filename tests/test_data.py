@@ -8,20 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore.data import (
+from aecore.errors import AecoreError
+from aecore.io.inference import (
     MIN_TRAIN_ROWS,
-    binary_labels,
     check_trainable,
-    class_labels,
     infer_roles,
     label_like_inputs,
     parse_times,
-    read_csv,
     role_notes,
     summarise_columns,
 )
-from aecore.errors import AecoreError
-from aecore.roles import ColumnRoles
+from aecore.io.labelling import binary_labels, class_labels
+from aecore.io.reader import read_csv
+from aecore.io.roles import ColumnRoles
 
 
 def _mixed_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -151,7 +150,7 @@ def test_values_are_faithful_floats_round_trip_and_timestamps_stay_as_written():
 def test_pandas_fallback_reads_the_same_frame_and_still_rejects_short_rows(monkeypatch):
     import pyarrow as pa
 
-    import aecore.data as data_module
+    import aecore.io.reader as data_module
 
     good = _mixed_frame(40).to_csv(index=False).encode("utf-8")
     expected = read_csv(good)

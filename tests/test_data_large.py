@@ -4,7 +4,7 @@ read, and the frame behaves like any other (its columns can be edited in place).
 import numpy as np
 import pandas as pd
 
-from aecore import data
+from aecore.io import reader
 
 
 def _csv(rows: list[str], header: str = "count,value,name") -> bytes:
@@ -18,7 +18,7 @@ def test_a_column_that_changes_type_after_the_first_block_is_read_faithfully():
     n = 150_000
     rows = [f"{i},{i % 7},row{i % 3}" for i in range(n)]
     rows[140_000] = "2.5,seven,row1"
-    frame = data.read_csv(_csv(rows))
+    frame = reader.read_csv(_csv(rows))
     assert len(frame) == n
     assert frame["count"].dtype == np.float64
     assert frame["count"].iloc[140_000] == 2.5
@@ -33,7 +33,7 @@ def test_a_large_numeric_file_reads_exactly_and_can_be_edited_in_place():
     rng = np.random.default_rng(0)
     values = np.round(rng.normal(size=(200_000, 5)), 4)  # ~5 MB: several parse blocks
     text = "a,b,c,d,e\n" + "\n".join(",".join(map(repr, row)) for row in values.tolist())
-    frame = data.read_csv(text.encode())
+    frame = reader.read_csv(text.encode())
     np.testing.assert_array_equal(frame.to_numpy(), values)
     frame.loc[frame.index[:3], "a"] = 0.0  # raises if the reader handed out read-only memory
     frame.iloc[5, 1] = 1.0

@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from aecore import AnomalyDetector
-from aecore.calibration import code_limit, feature_weights
-from aecore.defaults import default_code_size, default_training
+from aecore.model.calibration import code_limit, feature_weights
+from aecore.model.defaults import default_code_size, default_training
 
 FAST = {"epochs": 30, "batch_size": 32, "patience": 5}
 PLAIN = {"normalise_errors": False, "code_limit": None, "second_model": None}

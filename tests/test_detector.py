@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from aecore import AecoreError, AnomalyDetector, NotFittedError
-from aecore.architectures import ARCHITECTURES
-from aecore.samples import gaussian
+from aecore.datasets import gaussian
+from aecore.model.architectures import ARCHITECTURES
 from tests.helpers import mixed_frame, numeric_frame
 
 FAST = {"epochs": 4, "batch_size": 64}
@@ -183,7 +183,7 @@ def test_threshold_methods_and_moving_the_threshold():
 def test_with_labels_metrics_are_measured_on_held_out_rows_only():
     """Issue 13 #8: with labels, a stratified share of the rows is held out of training and of
     the threshold by default, and the metrics are measured on those rows alone."""
-    from aecore.metrics import evaluation_scope_text
+    from aecore.evaluation.metrics import evaluation_scope_text
 
     frame = gaussian(seed=3, n_normal=400, n_anomalies=40)
     detector = AnomalyDetector(**FAST).fit(frame)

@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 
 import aecore
-from aecore import drift, persistence, samples
+from aecore import datasets, store
 from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
+from aecore.evaluation import drift
+from aecore.io import inference
+from aecore.workflows import retraining
 
-ROLES = samples.SAMPLES["server_metrics"].roles()
+ROLES = datasets.SAMPLES["server_metrics"].roles()
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
@@ -19,16 +22,16 @@ SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 def rack():
     """A detector trained on the original rack, a fresh batch from the same rack, the shifted
     rack (the committed drift sample) and more shifted data to retrain on."""
-    training = samples.server_metrics(seed=0, n_rows=3000)
+    training = datasets.server_metrics(seed=0, n_rows=3000)
     detector = AnomalyDetector(roles=ROLES, split="chronological", epochs=30, random_state=0)
     detector.fit(training)  # fit keeps the per-feature reference errors too
-    start = samples.day_after(training)
+    start = datasets.day_after(training)
     return {
         "training": training,
         "detector": detector,
-        "fresh": samples.server_metrics(seed=2, n_rows=1000, start=start),
+        "fresh": datasets.server_metrics(seed=2, n_rows=1000, start=start),
         "shifted": pd.read_csv(SAMPLE_DATA / "server_metrics_drift.csv"),
-        "shifted_later": samples.server_metrics(seed=3, n_rows=2000, start=start, drift=True),
+        "shifted_later": datasets.server_metrics(seed=3, n_rows=2000, start=start, drift=True),
     }
 
 
@@ -38,7 +41,7 @@ def test_shifted_rack_is_drifted_and_the_moved_servers_are_named(rack):
     assert report.alarm_share > 10 * report.expected_alarm_share
     assert report.ks_statistic > 0.2 and report.psi > 0.25
     top = report.feature_changes["feature"].head(5)
-    assert all(name.split("_")[0] in samples.DRIFTED_SERVERS for name in top)
+    assert all(name.split("_")[0] in datasets.DRIFTED_SERVERS for name in top)
     assert any("grew most" in sentence for sentence in report.evidence)
     assert "Retrain" in report.evidence[-1]
 
@@ -58,7 +61,7 @@ def test_retraining_on_shifted_normal_data_brings_false_alarms_back(rack, mode):
     before = drift.monitor(old, rack["shifted"])
     assert before.false_alarm_share > 0.5
 
-    new = drift.retrain(old, rack["shifted_later"], mode=mode)
+    new = retraining.retrain(old, rack["shifted_later"], mode=mode)
     after = drift.monitor(new, rack["shifted"])
     target = 1 - 0.99  # the default threshold: 99th percentile of held-out errors
     assert after.false_alarm_share < 3 * target
@@ -70,24 +73,24 @@ def test_retraining_on_shifted_normal_data_brings_false_alarms_back(rack, mode):
 
 def test_window_keeps_the_most_recent_rows(rack):
     frame = rack["shifted_later"].sample(frac=1.0, random_state=0)  # out of time order
-    by_rows = drift.recent_rows(frame, 100, "timestamp")
+    by_rows = retraining.recent_rows(frame, 100, "timestamp")
     assert len(by_rows) == 100
     assert by_rows["timestamp"].min() > frame["timestamp"].sort_values().iloc[-101]
-    by_time = drift.recent_rows(frame, "2h", "timestamp")
+    by_time = retraining.recent_rows(frame, "2h", "timestamp")
     assert len(by_time) == 120
     with pytest.raises(AecoreError, match="duration"):
-        drift.recent_rows(frame, "last week", "timestamp")
+        retraining.recent_rows(frame, "last week", "timestamp")
     with pytest.raises(AecoreError, match="time column"):
-        drift.recent_rows(frame.drop(columns="timestamp"), "2h", None)
+        retraining.recent_rows(frame.drop(columns="timestamp"), "2h", None)
 
 
 def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     old = rack["detector"]
-    persistence.save(old, "rack", models_dir=tmp_path)
-    new, path = drift.retrain_saved(
+    store.save(old, "rack", models_dir=tmp_path)
+    new, path = retraining.retrain_saved(
         "rack", rack["shifted_later"], mode="fine_tune", window=1500, models_dir=tmp_path
     )
-    versions = persistence.list_versions("rack", models_dir=tmp_path)
+    versions = store.list_versions("rack", models_dir=tmp_path)
     assert len(versions) == 2 and versions[0]["current"]
     loaded = aecore.load("rack", models_dir=tmp_path)
     assert loaded.threshold_ == pytest.approx(new.threshold_)
@@ -99,19 +102,19 @@ def test_retrain_saved_adds_a_version_and_keeps_the_old_one(rack, tmp_path):
     assert list(loaded.reference_feature_errors_.index) == list(old.feature_names_in_)
     previous = aecore.load("rack", models_dir=tmp_path, version=versions[1]["version"])
     assert previous.threshold_ == pytest.approx(old.threshold_)
-    description = persistence.read_meta("rack", models_dir=tmp_path)["description"]
+    description = store.read_meta("rack", models_dir=tmp_path)["description"]
     assert description.startswith("Fine-tuned from rack (the version saved ")
     used = f"on {loaded.retraining_['rows']:,} rows (window: 1500), normal rows only"
     assert used in description
 
 
 def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(rack, tmp_path):
-    persistence.save(rack["detector"], "rack", models_dir=tmp_path)
+    store.save(rack["detector"], "rack", models_dir=tmp_path)
     loaded = aecore.load("rack", models_dir=tmp_path)
     report = drift.monitor(loaded, rack["shifted"])
     assert report.verdict in ("drifting", "drifted")
     top = report.feature_changes["feature"].head(5)
-    assert all(name.split("_")[0] in samples.DRIFTED_SERVERS for name in top)
+    assert all(name.split("_")[0] in datasets.DRIFTED_SERVERS for name in top)
     assert any("grew most" in sentence for sentence in report.evidence)
     assert not any("cannot be named" in sentence for sentence in report.evidence)
     original = drift.monitor(rack["detector"], rack["shifted"]).feature_changes
@@ -119,7 +122,7 @@ def test_a_loaded_model_names_the_features_that_grew_without_a_reference_frame(r
 
 
 def test_loaded_model_without_feature_profile_still_monitors(rack, tmp_path):
-    persistence.save(rack["detector"], "plain", models_dir=tmp_path)
+    store.save(rack["detector"], "plain", models_dir=tmp_path)
     loaded = aecore.load("plain", models_dir=tmp_path)
     if hasattr(loaded, "reference_feature_errors_"):  # a model saved before the profile
         del loaded.reference_feature_errors_
@@ -127,7 +130,7 @@ def test_loaded_model_without_feature_profile_still_monitors(rack, tmp_path):
     assert report.verdict == "drifted" and report.feature_changes is None
     assert any("cannot be named" in sentence for sentence in report.evidence)
     named = drift.monitor(loaded, rack["shifted"], reference_frame=rack["training"])
-    assert named.feature_changes["feature"].iloc[0].split("_")[0] in samples.DRIFTED_SERVERS
+    assert named.feature_changes["feature"].iloc[0].split("_")[0] in datasets.DRIFTED_SERVERS
 
 
 def test_population_stability_index():
@@ -141,13 +144,13 @@ def test_too_small_batch_is_refused(rack):
     with pytest.raises(AecoreError, match="at least 30"):
         drift.monitor(rack["detector"], rack["fresh"].head(10))
     with pytest.raises(AecoreError, match="scratch"):
-        drift.retrain(rack["detector"], rack["fresh"], mode="warm")
+        retraining.retrain(rack["detector"], rack["fresh"], mode="warm")
 
 
 def test_fine_tuned_model_keeps_a_calibrated_score():
     from aecore import AnomalyDetector
-    from aecore.drift import retrain
-    from aecore.samples import server_metrics
+    from aecore.datasets import server_metrics
+    from aecore.workflows.retraining import retrain
 
     frame = server_metrics(n_rows=400).drop(columns="label")
     detector = AnomalyDetector(epochs=3).fit(frame)
@@ -208,21 +211,21 @@ def test_retraining_learns_only_from_rows_believed_normal(rack, mode):
     old = rack["detector"]
     batch = _with_attacks(rack["fresh"], 0.45).drop(columns="label")
     below = old.reconstruction_error(batch) <= old.threshold_
-    new = drift.retrain(old, batch, mode=mode, epochs=2, source={"batch": "attacks.csv"})
+    new = retraining.retrain(old, batch, mode=mode, epochs=2, source={"batch": "attacks.csv"})
     record = new.retraining_
     assert record["rule"] == "threshold"
     assert record["rows"] == int(below.sum()) and record["left_out"] == int((~below).sum())
     assert record["rows"] + record["left_out"] == len(batch) and record["left_out"] > 0
     trained = len(new.split_.train) + len(new.split_.validation)
     assert trained == record["rows"], "the rows above the threshold neither train nor set it"
-    sentence = drift.describe_retraining(record)
+    sentence = retraining.describe_retraining(record)
     assert f"on {record['rows']:,} rows of attacks.csv, normal rows only" in sentence
     assert f"{record['left_out']:,} rows left out" in sentence
 
 
 def test_retraining_with_labels_keeps_to_the_rows_labelled_normal(rack):
     batch = _with_attacks(rack["fresh"], 0.45)
-    new = drift.retrain(rack["detector"], batch, mode="fine_tune", epochs=2)
+    new = retraining.retrain(rack["detector"], batch, mode="fine_tune", epochs=2)
     normal = int((batch["label"] == 0).sum())
     assert new.retraining_["rule"] == "labelled"
     assert new.retraining_["rows"] == normal and new.retraining_["left_out"] == len(batch) - normal
@@ -231,22 +234,22 @@ def test_retraining_with_labels_keeps_to_the_rows_labelled_normal(rack):
 
 
 def test_a_retrained_bundle_records_how_it_was_retrained(rack, tmp_path):
-    persistence.save(rack["detector"], "rack", models_dir=tmp_path)
-    first = persistence.read_meta("rack", models_dir=tmp_path)
+    store.save(rack["detector"], "rack", models_dir=tmp_path)
+    first = store.read_meta("rack", models_dir=tmp_path)
     batch = _with_attacks(rack["fresh"], 0.4).drop(columns="label")
-    new, _ = drift.retrain_saved(
+    new, _ = retraining.retrain_saved(
         "rack", batch, mode="fine_tune", models_dir=tmp_path, batch_name="attacks.csv"
     )
-    meta = persistence.read_meta("rack", models_dir=tmp_path)
+    meta = store.read_meta("rack", models_dir=tmp_path)
     record = meta["retraining"]
     assert record["from_model"] == "rack" and record["from_version"] == first["version"]
     assert record["batch"] == "attacks.csv" and record["rule"] == "threshold"
     assert record["rows"] + record["left_out"] == len(batch)
-    sentence = drift.describe_training(meta)
+    sentence = retraining.describe_training(meta)
     assert sentence.startswith(meta["description"])
     assert "normal rows only" in sentence and "left out" in sentence
     assert f"{meta['split_sizes']['train']:,} trained" in sentence
-    assert drift.describe_training(first).startswith("Trained on ")
+    assert retraining.describe_training(first).startswith("Trained on ")
 
 
 def test_without_labels_a_drifted_batch_keeps_its_new_normal_rows_to_retrain_on(rack):
@@ -256,22 +259,22 @@ def test_without_labels_a_drifted_batch_keeps_its_new_normal_rows_to_retrain_on(
     old = rack["detector"]
     batch = rack["shifted_later"].drop(columns="label")
     assert (old.reconstruction_error(batch) > old.threshold_).mean() > 0.9
-    normal, rule = drift.believed_normal(old, batch)
+    normal, rule = retraining.believed_normal(old, batch)
     assert rule == "carried_threshold"
     assert 0.9 < normal.mean() < 1.0
     heavy = _with_attacks(rack["fresh"], 0.45).drop(columns="label")
-    assert drift.believed_normal(old, heavy)[1] == "threshold"
+    assert retraining.believed_normal(old, heavy)[1] == "threshold"
 
 
 def test_intrusion_log_later_file_holds_attacks_not_drift():
     """The committed intrusion sample: the later file is 70% attacks over the same normal
     traffic, many of the milder attacks below the threshold. With or without its label column,
     the verdict says it holds many anomalies, not that normal behaviour changed."""
-    from aecore import data
+    from aecore.evaluation import drift
 
     training = pd.read_csv(SAMPLE_DATA / "intrusion_train.csv")
     later = pd.read_csv(SAMPLE_DATA / "intrusion_test.csv")
-    roles = data.infer_roles(training)
+    roles = inference.infer_roles(training)
     assert roles.label == "attack"
     detector = AnomalyDetector(roles=roles, epochs=10, random_state=0).fit(training)
     for batch in (later, later.drop(columns="attack")):

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore.explain import (
+from aecore.evaluation.explain import (
     error_shares,
     mean_feature_errors,
     row_detail,
@@ -53,7 +53,7 @@ def _sensor_like(seed=5):
 @pytest.fixture(scope="module")
 def detectors():
     from aecore.detector import AnomalyDetector
-    from aecore.roles import ColumnRoles
+    from aecore.io.roles import ColumnRoles
 
     frame = _sensor_like()
     features = ["bytes", "packets", "duration", "volume"]

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore import AecoreError, AnomalyDetector, data
+from aecore import AecoreError, AnomalyDetector
 from aecore.detector import Scores
-from aecore.export import (
+from aecore.io import reader
+from aecore.workflows.chunked import score_csv
+from aecore.workflows.export import (
     check_columns,
     export_column_names,
     export_frame,
-    score_csv,
     to_safe_csv,
     write_safe_csv,
 )
@@ -171,7 +172,7 @@ def test_scoring_a_file_in_chunks_writes_what_scoring_it_whole_writes(
 ):
     source = tmp_path / "new.csv"
     new_data.to_csv(source, index=False, lineterminator="\r\n")  # so that "\r" gets quoted
-    whole = data.read_csv(source)
+    whole = reader.read_csv(source)
     expected = to_safe_csv(
         export_frame(whole, detector.score_rows(whole), model_name="m", all_rows=all_rows)
     )
@@ -193,7 +194,7 @@ def test_scoring_a_file_in_chunks_writes_what_scoring_it_whole_writes(
 def test_chunked_scoring_of_a_semicolon_file_with_decimal_commas(detector, new_data, tmp_path):
     source = tmp_path / "european.csv"
     new_data.drop(columns=["note"]).to_csv(source, index=False, sep=";", decimal=",")
-    whole = data.read_csv(source)
+    whole = reader.read_csv(source)
     assert whole["bytes"].dtype == "float64"
     expected = to_safe_csv(export_frame(whole, detector.score_rows(whole), model_name="m"))
     score_csv(source, detector, tmp_path / "out.csv", model_name="m", chunksize=50)
@@ -206,7 +207,7 @@ def test_chunked_scoring_of_a_model_over_windows_of_rows(tmp_path):
     detector = AnomalyDetector(architecture="conv", window=4, code_size=2, **FAST).fit(frame)
     source = tmp_path / "rows.csv"
     frame.to_csv(source, index=False)
-    whole = data.read_csv(source)
+    whole = reader.read_csv(source)
     scores = detector.score_rows(whole)
     expected = to_safe_csv(export_frame(whole, scores, model_name="w", all_rows=True))
     score_csv(source, detector, tmp_path / "out.csv", model_name="w", all_rows=True, chunksize=30)
@@ -267,7 +268,7 @@ def test_an_input_column_named_source_row_is_kept_under_another_name():
 
 
 def test_chunked_scoring_numbers_rows_across_chunks_and_carries_ids(tmp_path):
-    from aecore.roles import ColumnRoles
+    from aecore.io.roles import ColumnRoles
 
     frame = mixed_frame(240, seed=2)
     frame.insert(0, "event", [f"ev-{i:03d}" for i in range(240)])

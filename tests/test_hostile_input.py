@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore import data
 from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
-from aecore.export import open_csv_chunks, score_csv
+from aecore.io import reader
+from aecore.io.chunks import open_csv_chunks
+from aecore.workflows.chunked import score_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"epochs": 3, "random_state": 0, "second_model": False}
@@ -69,7 +70,7 @@ def test_extreme_values_score_finite_flagged_and_named(detector):
 def test_the_dashboard_takes_scores_of_extreme_values(detector):
     """The dashboard's scored view (ScoredData) used to refuse the whole file: "errors contain
     N missing or infinite value(s)"."""
-    from aecore.analysis import ScoredData
+    from aecore.scored import ScoredData
 
     frame = hostile_frame()
     scores = detector.score_rows(frame)
@@ -137,7 +138,7 @@ def test_a_ragged_file_is_refused_alike_by_train_and_by_chunked_score(detector, 
     lines[25] = ",".join(lines[25].split(",")[:-1])  # a short row, line 26 of the file
     source.write_text("\n".join(lines) + "\n")
     with pytest.raises(AecoreError) as whole:
-        data.read_csv(source)
+        reader.read_csv(source)
     with pytest.raises(AecoreError) as chunked:
         score_csv(source, detector, tmp_path / "out.csv", model_name="m", chunksize=10)
     assert str(chunked.value) == str(whole.value)
@@ -150,7 +151,7 @@ def test_cp1252_accents_after_the_first_megabyte_read_alike(tmp_path):
     rows = ["x,city"] + [f"{i},Paris" for i in range(120_000)] + ["1,Besançon", "2,Zürich"]
     source.write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
     assert source.stat().st_size > 2**20
-    whole = data.read_csv(source)
+    whole = reader.read_csv(source)
     chunks = pd.concat(list(open_csv_chunks(source, 50_000)), ignore_index=True)
     assert whole["city"].tail(2).tolist() == ["Besançon", "Zürich"]
     assert chunks["city"].tail(2).tolist() == ["Besançon", "Zürich"]
@@ -160,7 +161,7 @@ def test_cp1252_accents_after_the_first_megabyte_read_alike(tmp_path):
 def test_trailing_lines_of_delimiters_are_not_rows_in_chunks_either(tmp_path):
     source = tmp_path / "trail.csv"
     source.write_text("a,b,c\n1,2,3\n4,5,6\n,,\n ,\n\n")
-    assert len(data.read_csv(source)) == 2
+    assert len(reader.read_csv(source)) == 2
     assert len(pd.concat(list(open_csv_chunks(source, 1)))) == 2
 
 
@@ -172,7 +173,7 @@ def test_utf16_without_a_byte_order_mark_is_read(tmp_path):
     for codec in ("utf-16-le", "utf-16-be"):
         source = tmp_path / f"{codec}.csv"
         source.write_bytes(frame.to_csv(index=False).encode(codec))
-        pd.testing.assert_frame_equal(data.read_csv(source), frame, check_dtype=False)
+        pd.testing.assert_frame_equal(reader.read_csv(source), frame, check_dtype=False)
         chunks = pd.concat(list(open_csv_chunks(source, 2)), ignore_index=True)
         pd.testing.assert_frame_equal(chunks, frame, check_dtype=False)
 
@@ -180,7 +181,7 @@ def test_utf16_without_a_byte_order_mark_is_read(tmp_path):
 def test_broken_utf16_without_a_byte_order_mark_gets_its_own_message():
     text = "a,b\n1,2\n3,4\n".encode("utf-16-le") + b"\x00\xdc" + "5,6\n".encode("utf-16-le")
     with pytest.raises(AecoreError, match="UTF-16 text without a byte-order mark.*CSV UTF-8"):
-        data.read_csv(text)
+        reader.read_csv(text)
 
 
 # ---------------------------------------------------------------------------- item 10
@@ -213,7 +214,7 @@ def run_without_tensorflow(args, cwd):
         (["train", "ragged.csv", "--name", "m"], 2, "error: Line 3 has 1 field"),
         (["train", "nope.csv", "--name", "m"], 2, "error: File not found"),
         (["score", "ragged.csv", "--model", "none", "--output", "o.csv"], 2, "No saved model"),
-        (["train", "data.csv"], 2, "required: --name"),
+        (["train", "reader.csv"], 2, "required: --name"),
     ],
 )  # fmt: skip
 def test_help_and_bad_input_answer_without_importing_tensorflow(tmp_path, args, exit_code,

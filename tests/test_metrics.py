@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
 from aecore.errors import AecoreError
-from aecore.metrics import evaluate, ranking_scores
-from aecore.thresholds import sweep
+from aecore.evaluation.metrics import evaluate, ranking_scores
+from aecore.evaluation.thresholds import sweep
 
 
 def labelled_case(seed, n_rows=200):
@@ -98,7 +98,7 @@ def test_bad_input_is_reported_clearly():
 
 
 def test_low_recall_note_names_the_label_based_methods_only_when_recall_is_low():
-    from aecore.metrics import low_recall_note
+    from aecore.evaluation.metrics import low_recall_note
 
     errors = np.r_[np.zeros(90), np.linspace(1, 10, 10)]
     labels = np.r_[np.zeros(90), np.ones(10)]

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aecore import data, persistence
+from aecore import store
 from aecore.errors import AecoreError
+from aecore.io import reader
 from tests.pages_support import DEMO, ROOT, metric, no_exception, open_app, wait_for, widget
 from ui import cache, state
 
@@ -97,16 +98,16 @@ def test_a_short_training_run_completes_and_its_model_is_used_and_saved(models_d
         for c in at.caption
     )
 
-    at.switch_page("pages/threshold.py").run()  # the new model scores the data
+    at.switch_page("app_pages/threshold.py").run()  # the new model scores the data
     no_exception(at)
     assert "trained in this session" in at.caption[0].value
 
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     widget(at.text_input, "Name").set_value("pytest-small")
     at.button(key="FormSubmitter:save_model-Save").click().run()
     no_exception(at)
-    assert "pytest-small" in set(persistence.list_models(models_dir)["name"])
-    at.switch_page("pages/models.py").run()
+    assert "pytest-small" in set(store.list_models(models_dir)["name"])
+    at.switch_page("app_pages/models.py").run()
     assert "pytest-small" in set(at.dataframe[0].value["name"])
 
 
@@ -114,7 +115,7 @@ def test_a_bad_upload_shows_the_message_and_keeps_the_previous_data(models_dir):
     at = open_app("data")
     bad = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR binary"
     with pytest.raises(AecoreError) as expected:
-        data.read_csv(bad)
+        reader.read_csv(bad)
     at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
     no_exception(at)
     assert any(str(expected.value) in e.value for e in at.error)
@@ -127,7 +128,7 @@ def test_a_bad_upload_shows_the_message_and_keeps_the_previous_data(models_dir):
     assert at.session_state[state.DATA_NAME] == "good.csv"
     assert not at.error
 
-    at.switch_page("pages/threshold.py").run()  # the demo model cannot score these columns
+    at.switch_page("app_pages/threshold.py").run()  # the demo model cannot score these columns
     no_exception(at)
     assert any("cannot score" in e.value for e in at.error)
     assert at.get("page_link"), "the message links to the page that fixes it"
@@ -159,8 +160,8 @@ def test_deleting_a_model_needs_confirmation(models_dir):
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete_model").click().run()
     no_exception(at)
-    assert "spare-model" not in set(persistence.list_models(models_dir)["name"])
-    assert DEMO in set(persistence.list_models(models_dir)["name"])
+    assert "spare-model" not in set(store.list_models(models_dir)["name"])
+    assert DEMO in set(store.list_models(models_dir)["name"])
 
 
 def test_without_any_model_every_page_says_what_to_do(tmp_path):
@@ -171,11 +172,11 @@ def test_without_any_model_every_page_says_what_to_do(tmp_path):
         assert any("No model yet" in i.value for i in at.info)
         assert any("build_demo.py" in i.value for i in at.info)
         for page in ("threshold", "latent", "explain", "export"):
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"app_pages/{page}.py").run()
             no_exception(at)
             assert any("No model yet" in i.value for i in at.info), page
             assert at.get("page_link")
-        at.switch_page("pages/models.py").run()
+        at.switch_page("app_pages/models.py").run()
         assert any("No saved model" in i.value for i in at.info)
     assert os.environ.get("AECORE_MODELS_DIR") != str(tmp_path)
 

@@ -4,7 +4,8 @@ normal, and the Drift and Models pages describe a retrained model with the same 
 import numpy as np
 import pandas as pd
 
-from aecore import drift, persistence, samples
+from aecore import datasets, store
+from aecore.workflows import retraining
 from tests.pages_support import DEMO, ROOT, no_exception, open_app, wait_for
 from ui import state
 
@@ -13,7 +14,7 @@ def _attack_heavy_csv() -> bytes:
     """Fresh normal minutes of the rack (the training data's behaviour), 45% of them attacked:
     eight srv3/srv4 sensors pushed six standard deviations up."""
     training = pd.read_csv(ROOT / "sample_data" / "server_metrics.csv")
-    fresh = samples.server_metrics(seed=2, n_rows=1000, start=samples.day_after(training))
+    fresh = datasets.server_metrics(seed=2, n_rows=1000, start=datasets.day_after(training))
     batch = fresh[fresh["label"] == 0].reset_index(drop=True)
     columns = [c for c in batch.columns if c.startswith(("srv3_", "srv4_"))][:8]
     batch = batch.astype({c: float for c in columns})
@@ -47,8 +48,8 @@ def test_drift_and_models_pages_describe_a_retrained_model_the_same_way(models_d
     wait_for(at, state.DRIFT_TASK)
     no_exception(at)
 
-    meta = persistence.read_meta(DEMO, models_dir=models_dir)
-    sentence = drift.describe_training(meta)
+    meta = store.read_meta(DEMO, models_dir=models_dir)
+    sentence = retraining.describe_training(meta)
     record = meta["retraining"]
     assert record["batch"] == "server_metrics_drift.csv" and record["from_model"] == DEMO
     batch = pd.read_csv(ROOT / "sample_data" / "server_metrics_drift.csv")
@@ -56,7 +57,7 @@ def test_drift_and_models_pages_describe_a_retrained_model_the_same_way(models_d
     assert f"{record['left_out']:,} rows left out" in sentence
     assert any(sentence in s.value for s in at.success), [s.value for s in at.success]
 
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     no_exception(at)
     assert at.selectbox(key="models_name").value == DEMO
     shown = [m.value for m in at.markdown if "How it was trained" in m.value]

@@ -13,8 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import aecore
-from aecore import data, persistence
+from aecore import store
 from aecore.errors import AecoreError
+from aecore.io import reader
 from tests.pages_support import APP, DEMO, ROOT, metric, no_exception, open_app, wait_for, widget
 from ui import state
 
@@ -47,7 +48,7 @@ def test_few_labels_says_what_it_needs_without_data(models_dir):
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state[state.DEFAULT_LOADED] = True  # a session with nothing loaded
     at.run()
-    at.switch_page("pages/few_labels.py").run()
+    at.switch_page("app_pages/few_labels.py").run()
     no_exception(at)
     assert any("No data is loaded" in i.value for i in at.info)
     assert at.get("page_link")
@@ -64,7 +65,7 @@ def test_few_labels_refuses_a_column_that_is_not_a_label(models_dir):
 def test_few_labels_compares_budgets_and_exports_predictions(models_dir, flows_slice):
     at = open_app("data")
     at.file_uploader(key="data_upload").set_value(("flows.csv", flows_slice, "text/csv")).run()
-    at.switch_page("pages/few_labels.py").run()
+    at.switch_page("app_pages/few_labels.py").run()
     no_exception(at)
     assert metric(at, "Unlabelled rows") == "0"
     widget(at.number_input, "Labels to keep").set_value(300)
@@ -106,7 +107,7 @@ def test_few_labels_compares_budgets_and_exports_predictions(models_dir, flows_s
     widget(at.text_input, "Name").set_value("flows-classifier")
     at.button(key="FormSubmitter:few_label_save-Save").click().run()
     no_exception(at)
-    meta = persistence.read_meta("flows-classifier", models_dir=models_dir)
+    meta = store.read_meta("flows-classifier", models_dir=models_dir)
     assert meta["kind"] == "classifier"
 
 
@@ -143,7 +144,7 @@ def test_drift_bad_upload_shows_the_message_and_keeps_the_batch(models_dir):
 
     bad = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR binary"
     with pytest.raises(AecoreError) as expected:
-        data.read_csv(bad)
+        reader.read_csv(bad)
     at.file_uploader(key="drift_upload").set_value(("bad.csv", bad, "text/csv")).run()
     no_exception(at)
     assert any(str(expected.value) in e.value for e in at.error)
@@ -166,7 +167,7 @@ def test_drift_without_any_model_says_what_to_do(tmp_path):
 
 
 def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
-    before = persistence.list_versions(DEMO, models_dir=models_dir)
+    before = store.list_versions(DEMO, models_dir=models_dir)
     cached = aecore.load(DEMO, models_dir=models_dir)
     at = open_app("drift")
     old_report = at.session_state[state.DRIFT_REPORT][1]
@@ -177,7 +178,7 @@ def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
     wait_for(at, state.DRIFT_TASK)
     no_exception(at)
 
-    versions = persistence.list_versions(DEMO, models_dir=models_dir)
+    versions = store.list_versions(DEMO, models_dir=models_dir)
     assert len(versions) == len(before) + 1
     assert before[0]["version"] in [v["version"] for v in versions[1:]], "the old one is kept"
     ref = at.session_state[state.MODEL_REF]
@@ -188,7 +189,7 @@ def test_retraining_saves_a_new_version_and_keeps_the_old_one(models_dir):
     old = aecore.load(DEMO, models_dir=models_dir, version=before[0]["version"])
     assert old.threshold_ == cached.threshold_, "the saved old version is unchanged"
 
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     no_exception(at)
     versions_shown = at.selectbox(key=f"version_{DEMO}").options
     assert len(versions_shown) == len(versions)

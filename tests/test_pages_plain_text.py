@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 import aecore
-from aecore import data, drift, persistence
-from aecore.metrics import evaluation_scope_text
+from aecore import store
+from aecore.evaluation.metrics import evaluation_scope_text
+from aecore.io import inference, reader
+from aecore.workflows import retraining
 from tests.pages_support import DEMO, ROOT, no_exception, open_app, wait_for, widget
 from ui import cache, state
 from ui.widgets import plain
@@ -49,7 +51,7 @@ def test_a_retrained_model_named_after_a_hostile_batch_shows_it_as_text(models_d
         "rule": "labelled", "batch": HOSTILE, "from_model": DEMO,
     }  # fmt: skip
     detector.evaluation_ = {**detector.evaluation_, "scope": "batch"}
-    persistence.save(detector, "hostile-batch", models_dir=models_dir)
+    store.save(detector, "hostile-batch", models_dir=models_dir)
     cache.clear_model_caches()
     try:
         at = open_app("models")
@@ -64,12 +66,12 @@ def test_a_retrained_model_named_after_a_hostile_batch_shows_it_as_text(models_d
             for c in at.caption
         ), [c.value for c in at.caption]
     finally:
-        persistence.delete_model("hostile-batch", models_dir=models_dir)
+        store.delete_model("hostile-batch", models_dir=models_dir)
         cache.clear_model_caches()
 
 
 def test_the_models_page_says_its_metrics_were_measured_on_held_out_rows(models_dir):
-    meta = persistence.read_meta(DEMO, models_dir=models_dir)
+    meta = store.read_meta(DEMO, models_dir=models_dir)
     at = open_app("models")
     at.selectbox(key="models_name").set_value(DEMO).run()
     no_exception(at)
@@ -85,8 +87,8 @@ def test_a_drift_fine_tune_says_its_metrics_include_the_rows_it_trained_on(model
     """The fine-tune measured its metrics on every row of the batch, its own training rows
     among them, but called that scope "all rows" (read as: the whole training data)."""
     detector = aecore.load(DEMO, models_dir=models_dir)
-    batch = data.read_csv(ROOT / "sample_data" / "server_metrics_drift.csv")
-    new = drift.retrain(detector, batch, mode="fine_tune", epochs=1)
+    batch = reader.read_csv(ROOT / "sample_data" / "server_metrics_drift.csv")
+    new = retraining.retrain(detector, batch, mode="fine_tune", epochs=1)
     assert new.evaluation_["n_rows"] == len(batch)
     assert "measured on the batch's" in evaluation_scope_text(new.evaluation_)
     assert "retrained on included" in evaluation_scope_text(new.evaluation_)
@@ -112,14 +114,14 @@ def extreme_csv() -> bytes:
 
 
 def test_the_data_notes_count_infinite_cells_and_sentinels(extreme_csv):
-    frame = data.read_csv(extreme_csv)
-    notes = data.role_notes(frame, data.infer_roles(frame))
+    frame = reader.read_csv(extreme_csv)
+    notes = inference.role_notes(frame, inference.infer_roles(frame))
     assert "2 infinite value(s)" in notes["srv1_cpu_temp_c"]
     assert "1 far out of range value(s) (e.g. 3.4e+38)" in notes["srv1_power_w"]
     assert "imputed with the median in training" in notes["srv1_power_w"]
     assert "infinite" not in notes["srv1_inlet_temp_c"]  # an ordinary column says nothing
     mostly = frame.assign(srv1_inlet_temp_c=np.where(np.arange(len(frame)) % 3, np.inf, 20.0))
-    assert "training refuses it" in data.role_notes(mostly, data.infer_roles(mostly))[
+    assert "training refuses it" in inference.role_notes(mostly, inference.infer_roles(mostly))[
         "srv1_inlet_temp_c"
     ]
 
@@ -128,7 +130,7 @@ def test_the_train_page_shows_the_notes_on_infinite_and_sentinel_cells(models_di
     at = open_app("data")
     at.file_uploader(key="data_upload").set_value(("extreme.csv", extreme_csv, "text/csv")).run()
     no_exception(at)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     widget(at.number_input, "Epochs (at most)").set_value(1)
     widget(at.number_input, "Batch size").set_value(512)
     widget(at.text_input, "Hidden layer widths").set_value("8")

@@ -5,7 +5,7 @@ same file is uploaded again in the session."""
 import numpy as np
 import pytest
 
-from aecore import samples
+from aecore import datasets
 from tests.pages_support import no_exception, open_app
 from ui import session, state
 
@@ -16,7 +16,7 @@ def _csv(frame) -> bytes:
 
 @pytest.fixture(scope="module")
 def intrusion_csv() -> bytes:
-    frame = samples.intrusion_log(seed=5, n_rows=400)
+    frame = datasets.intrusion_log(seed=5, n_rows=400)
     frame.insert(0, "conn_id", np.arange(1, len(frame) + 1))
     return _csv(frame)
 

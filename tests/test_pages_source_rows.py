@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 import aecore
-from aecore import export, persistence
-from aecore.explain import row_detail
+from aecore import store
+from aecore.evaluation.explain import row_detail
+from aecore.io import reader
+from aecore.workflows import export
 from tests.pages_support import DEMO, no_exception, open_app
 from ui import state
 
@@ -78,14 +80,14 @@ def test_threshold_and_export_pages_carry_source_row_and_the_id_columns(models_d
     assert table["source_row"].tolist() == top["source_row"].tolist()
     assert table["timestamp"].tolist() == top["timestamp"].tolist()
 
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     no_exception(at)
     preview = next(f for f in frames(at) if "source_row" in f.columns)
     assert list(preview.columns[:2]) == ["source_row", "timestamp"]
     found = result.frame.iloc[preview["source_row"].to_numpy() - 2]
     assert found["timestamp"].tolist() == preview["timestamp"].tolist()
 
-    at.switch_page("pages/explain.py").run()
+    at.switch_page("app_pages/explain.py").run()
     no_exception(at)
     assert at.selectbox(key="explain_row").options[0].startswith(
         f"row {int(top['source_row'].iloc[0])} (timestamp={top['timestamp'].iloc[0]})"
@@ -93,17 +95,16 @@ def test_threshold_and_export_pages_carry_source_row_and_the_id_columns(models_d
 
 
 def test_explain_shows_both_autoencoders_of_a_model_trained_without_labels(tmp_path, monkeypatch):
-    from aecore import data
     from aecore.detector import AnomalyDetector
     from tests.pages_support import ROOT
 
-    frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv").iloc[:1500]
+    frame = reader.read_csv(ROOT / "sample_data" / "server_metrics.csv").iloc[:1500]
     detector = AnomalyDetector(
         epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], roles={"timestamp": "time",
         "label": "ignore"},
     ).fit(frame)  # fmt: skip
     assert detector.second_autoencoder_ is not None
-    persistence.save(detector, DEMO, models_dir=tmp_path)
+    store.save(detector, DEMO, models_dir=tmp_path)
     monkeypatch.setenv("AECORE_MODELS_DIR", str(tmp_path))
     at = open_app("explain")
     no_exception(at)

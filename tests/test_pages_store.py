@@ -11,7 +11,7 @@ from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 import aecore
-from aecore import persistence
+from aecore import store
 from tests.pages_support import DEMO, ROOT, no_exception, open_app
 from ui import cache, session
 
@@ -50,7 +50,7 @@ def test_a_damaged_bundle_is_listed_with_its_reason_and_the_others_stay_usable(
     at.checkbox(key="confirm_delete").check().run()
     at.button(key="delete_model").click().run()  # a damaged bundle can still be deleted
     no_exception(at)
-    assert damaged not in set(persistence.list_models(models_dir)["name"])
+    assert damaged not in set(store.list_models(models_dir)["name"])
 
 
 def test_the_drift_page_lists_only_usable_bundles(models_dir, damaged):
@@ -65,7 +65,7 @@ def test_the_drift_page_lists_only_usable_bundles(models_dir, damaged):
 def test_a_description_is_shown_as_plain_text_never_as_markdown(models_dir):
     hostile = "Look ![x](http://example.invalid/a.png) and [click](http://evil) **now**"
     detector = aecore.load(DEMO, models_dir=models_dir)
-    persistence.save(detector, "described", models_dir=models_dir, description=hostile)
+    store.save(detector, "described", models_dir=models_dir, description=hostile)
     cache.clear_model_caches()
     try:
         at = open_app("models")
@@ -75,7 +75,7 @@ def test_a_description_is_shown_as_plain_text_never_as_markdown(models_dir):
         rendered = [m.value for m in (*at.markdown, *at.caption, *at.info, *at.success)]
         assert not any("](http" in text for text in rendered), rendered
     finally:
-        persistence.delete_model("described", models_dir=models_dir)
+        store.delete_model("described", models_dir=models_dir)
         cache.clear_model_caches()
 
 
@@ -93,9 +93,9 @@ def test_a_read_only_model_store_loads_and_scores_but_never_deletes_or_retrains(
     no_exception(at)
     assert at.session_state["model_ref"]["name"] == "spare-model"
     assert any("This is the current model" in s.value for s in at.success)
-    assert "spare-model" in set(persistence.list_models(models_dir)["name"])
+    assert "spare-model" in set(store.list_models(models_dir)["name"])
 
-    at.switch_page("pages/drift.py").run()
+    at.switch_page("app_pages/drift.py").run()
     no_exception(at)
     assert at.button(key="drift_retrain_submit").disabled
     assert any(session.READ_ONLY_NOTE in c.value for c in at.caption)
@@ -107,7 +107,7 @@ def test_one_row_of_data_gets_a_message_on_the_latent_page(models_dir):
     one_row = b"\n".join(lines[:2]) + b"\n"
     at.file_uploader(key="data_upload").set_value(("one.csv", one_row, "text/csv")).run()
     no_exception(at)
-    at.switch_page("pages/latent.py").run()
+    at.switch_page("app_pages/latent.py").run()
     no_exception(at)
     assert any("need at least 2 rows; the data has 1" in i.value for i in at.info)
 
@@ -157,7 +157,7 @@ def test_a_read_only_model_store_keeps_a_trained_model_unsaved(models_dir, monke
     from ui import state
 
     monkeypatch.setenv(session.READ_ONLY_VARIABLE, "yes")
-    saved_before = len(persistence.list_models(models_dir))
+    saved_before = len(store.list_models(models_dir))
     at = open_app("train")
     widget(at.number_input, "Epochs (at most)").set_value(1)
     widget(at.number_input, "Batch size").set_value(512)
@@ -169,4 +169,4 @@ def test_a_read_only_model_store_keeps_a_trained_model_unsaved(models_dir, monke
     save = at.button(key="FormSubmitter:save_model-Save")
     assert save.disabled
     assert any(session.READ_ONLY_NOTE in c.value for c in at.caption)
-    assert len(persistence.list_models(models_dir)) == saved_before
+    assert len(store.list_models(models_dir)) == saved_before

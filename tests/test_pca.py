@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from aecore import AnomalyDetector
-from aecore.pca import compare_with_pca, comparison_table, project_2d
+from aecore.evaluation.pca import compare_with_pca, comparison_table, project_2d
 
 
 def _three_dimensional_subspace(n_rows=2000, n_features=10, seed=0):

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 import aecore
-from aecore import AecoreError, AnomalyDetector, persistence, state
-from aecore.persistence import BundleVersionWarning
+from aecore import AecoreError, AnomalyDetector, store
+from aecore.io import reader
+from aecore.model import state
+from aecore.store import BundleVersionWarning
 from tests.helpers import mixed_frame, numeric_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +80,7 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
     folder = detector.save("net-1", models_dir=tmp_path, description="first try")
     text = (folder / "meta.json").read_text(encoding="utf-8")
     meta = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in meta.json"))
-    assert meta["schema_version"] == persistence.SCHEMA_VERSION
+    assert meta["schema_version"] == store.SCHEMA_VERSION
     assert meta["kind"] == "detector"
     assert set(meta["libraries"]) >= {"keras", "tensorflow", "numpy", "pandas", "scikit-learn"}
     assert [f["name"] for f in meta["features"]] == ["bytes", "packets", "duration", "protocol"]
@@ -106,7 +108,7 @@ def test_meta_holds_what_the_issue_lists_as_plain_json(detector, tmp_path):
 def test_many_reference_errors_are_kept_as_evenly_spaced_quantiles(detector, tmp_path, monkeypatch):
     monkeypatch.setattr(state, "MAX_REFERENCE_ERRORS", 20)
     detector.save("net-1", models_dir=tmp_path)
-    stored = persistence.read_meta("net-1", models_dir=tmp_path)["reference_errors"]
+    stored = store.read_meta("net-1", models_dir=tmp_path)["reference_errors"]
     errors = detector.reference_errors_
     assert len(errors) > 20 and len(stored) == 20
     assert stored[0] == pytest.approx(errors.min()) and stored[-1] == pytest.approx(errors.max())
@@ -118,13 +120,13 @@ def test_saving_again_keeps_the_previous_version(detector, frame, tmp_path):
     detector.save("net-1", models_dir=tmp_path)
     moved = aecore.load("net-1", models_dir=tmp_path).set_threshold(first * 2)
     moved.save("net-1", models_dir=tmp_path)
-    versions = persistence.list_versions("net-1", models_dir=tmp_path)
+    versions = store.list_versions("net-1", models_dir=tmp_path)
     assert len(versions) == 2 and versions[0]["current"] and not versions[1]["current"]
     assert versions[0]["version"] > versions[1]["version"]
     assert aecore.load("net-1", models_dir=tmp_path).threshold_ == first * 2
     old = aecore.load("net-1", models_dir=tmp_path, version=versions[1]["version"])
     assert old.threshold_ == first
-    assert persistence.list_models(tmp_path)["versions"].tolist() == [2]
+    assert store.list_models(tmp_path)["versions"].tolist() == [2]
 
 
 def test_a_save_that_fails_after_the_model_file_leaves_the_old_bundle(
@@ -138,15 +140,15 @@ def test_a_save_that_fails_after_the_model_file_leaves_the_old_bundle(
         raise OSError(28, "No space left on device")
 
     changed = aecore.load("net-1", models_dir=tmp_path).set_threshold(123.0)
-    monkeypatch.setattr(persistence, "_write_meta", disk_full)
+    monkeypatch.setattr(store, "_write_meta", disk_full)
     with pytest.raises(OSError):
         changed.save("net-1", models_dir=tmp_path)
     monkeypatch.undo()
     loaded = aecore.load("net-1", models_dir=tmp_path)
     np.testing.assert_allclose(loaded.reconstruction_error(frame), expected, atol=1e-6)
     assert loaded.threshold_ != 123.0
-    assert len(persistence.list_versions("net-1", models_dir=tmp_path)) == 1
-    left = [p.name for p in tmp_path.iterdir() if p.name != persistence.LOCKS_DIR]
+    assert len(store.list_versions("net-1", models_dir=tmp_path)) == 1
+    left = [p.name for p in tmp_path.iterdir() if p.name != store.LOCKS_DIR]
     assert left == ["net-1"]  # the temporary folder is gone
 
 
@@ -156,14 +158,14 @@ def test_a_save_killed_midway_is_never_listed_and_the_old_bundle_loads(
     detector.save("net-1", models_dir=tmp_path)
     threshold = detector.threshold_
     # Killed while writing: no clean-up runs, the half-written folder stays behind.
-    monkeypatch.setattr(persistence.shutil, "rmtree", lambda *a, **k: None)
-    monkeypatch.setattr(persistence, "_write_meta", lambda meta, folder: 1 / 0)
+    monkeypatch.setattr(store.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(store, "_write_meta", lambda meta, folder: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         detector.save("net-1", models_dir=tmp_path)
     monkeypatch.undo()
-    left = [p for p in tmp_path.iterdir() if p.name != persistence.LOCKS_DIR]
+    left = [p for p in tmp_path.iterdir() if p.name != store.LOCKS_DIR]
     assert len(left) == 2  # the bundle and the leftover
-    listed = persistence.list_models(tmp_path)
+    listed = store.list_models(tmp_path)
     assert listed["name"].tolist() == ["net-1"] and listed["versions"].tolist() == [1]
     assert aecore.load("net-1", models_dir=tmp_path).threshold_ == threshold
 
@@ -173,7 +175,7 @@ def test_killed_between_the_two_renames_the_previous_version_still_loads(
 ):
     detector.save("net-1", models_dir=tmp_path)
     threshold = detector.threshold_
-    real_replace = persistence.os.replace
+    real_replace = store.os.replace
     calls = []
 
     def replace(source, target):
@@ -182,15 +184,15 @@ def test_killed_between_the_two_renames_the_previous_version_still_loads(
             raise KeyboardInterrupt
         real_replace(source, target)
 
-    monkeypatch.setattr(persistence.os, "replace", replace)
+    monkeypatch.setattr(store.os, "replace", replace)
     with pytest.raises(KeyboardInterrupt):
         detector.save("net-1", models_dir=tmp_path)
     monkeypatch.undo()
     assert not (tmp_path / "net-1").exists()
     assert aecore.load("net-1", models_dir=tmp_path).threshold_ == threshold
-    assert persistence.list_models(tmp_path)["name"].tolist() == ["net-1"]
+    assert store.list_models(tmp_path)["name"].tolist() == ["net-1"]
     detector.save("net-1", models_dir=tmp_path)  # and the next save works
-    assert len(persistence.list_versions("net-1", models_dir=tmp_path)) == 2
+    assert len(store.list_versions("net-1", models_dir=tmp_path)) == 2
 
 
 def test_a_tampered_model_file_is_refused(detector, tmp_path):
@@ -233,9 +235,9 @@ def test_unsafe_names_are_refused_everywhere(detector, tmp_path, name):
     for call in (
         lambda: detector.save(name, models_dir=tmp_path),
         lambda: aecore.load(name, models_dir=tmp_path),
-        lambda: persistence.read_meta(name, models_dir=tmp_path),
-        lambda: persistence.delete_model(name, models_dir=tmp_path),
-        lambda: persistence.bundle_zip(name, models_dir=tmp_path),
+        lambda: store.read_meta(name, models_dir=tmp_path),
+        lambda: store.delete_model(name, models_dir=tmp_path),
+        lambda: store.bundle_zip(name, models_dir=tmp_path),
     ):
         with pytest.raises(AecoreError, match="not a valid model name"):
             call()
@@ -245,7 +247,7 @@ def test_unsafe_names_are_refused_everywhere(detector, tmp_path, name):
 def test_accepted_names(detector, tmp_path):
     for name in ("a", "net-1_v2.0", "X" * 64):
         detector.save(name, models_dir=tmp_path)
-    assert persistence.list_models(tmp_path)["name"].tolist() == ["a", "net-1_v2.0", "X" * 64]
+    assert store.list_models(tmp_path)["name"].tolist() == ["a", "net-1_v2.0", "X" * 64]
 
 
 def test_other_library_versions_give_a_warning_but_load(detector, frame, tmp_path):
@@ -257,13 +259,13 @@ def test_other_library_versions_give_a_warning_but_load(detector, frame, tmp_pat
 
 
 def test_listing_for_a_models_page(detector, tmp_path):
-    empty = persistence.list_models(tmp_path / "nothing-here")
-    assert empty.empty and list(empty.columns) == persistence.LIST_COLUMNS
+    empty = store.list_models(tmp_path / "nothing-here")
+    assert empty.empty and list(empty.columns) == store.LIST_COLUMNS
     detector.save("net-1", models_dir=tmp_path)
     AnomalyDetector(architecture="linear", **FAST).fit(numeric_frame(120, 4)).save(
         "plain", models_dir=tmp_path
     )
-    models = persistence.list_models(tmp_path).set_index("name")
+    models = store.list_models(tmp_path).set_index("name")
     assert list(models.index) == ["net-1", "plain"]
     row = models.loc["net-1"]
     assert row["architecture"] == "dense" and row["n_features"] == 4
@@ -279,17 +281,17 @@ def test_delete_removes_every_version(detector, tmp_path):
     detector.save("net-1", models_dir=tmp_path)
     detector.save("net-1", models_dir=tmp_path)
     detector.save("keep", models_dir=tmp_path)
-    persistence.delete_model("net-1", models_dir=tmp_path)
-    assert persistence.list_models(tmp_path)["name"].tolist() == ["keep"]
+    store.delete_model("net-1", models_dir=tmp_path)
+    assert store.list_models(tmp_path)["name"].tolist() == ["keep"]
     with pytest.raises(AecoreError, match="No saved model named 'net-1'"):
         aecore.load("net-1", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="No saved model"):
-        persistence.delete_model("net-1", models_dir=tmp_path)
+        store.delete_model("net-1", models_dir=tmp_path)
 
 
 def test_bundle_zip_holds_the_model_and_its_meta(detector, tmp_path):
     folder = detector.save("net-1", models_dir=tmp_path)
-    archive = zipfile.ZipFile(io.BytesIO(persistence.bundle_zip("net-1", models_dir=tmp_path)))
+    archive = zipfile.ZipFile(io.BytesIO(store.bundle_zip("net-1", models_dir=tmp_path)))
     assert sorted(archive.namelist()) == ["net-1/meta.json", "net-1/model.keras"]
     assert archive.read("net-1/model.keras") == (folder / "model.keras").read_bytes()
 
@@ -298,7 +300,7 @@ def test_the_models_folder_can_be_set_by_environment(detector, tmp_path, monkeyp
     monkeypatch.setenv("AECORE_MODELS_DIR", str(tmp_path))
     detector.save("net-1")
     assert (tmp_path / "net-1" / "model.keras").is_file()
-    assert persistence.list_models()["name"].tolist() == ["net-1"]
+    assert store.list_models()["name"].tolist() == ["net-1"]
 
 
 @pytest.mark.parametrize(
@@ -318,12 +320,12 @@ def test_windowed_and_variational_models_round_trip(params, tmp_path):
 
 def test_the_bundled_demo_model_flags_the_sample_incidents(monkeypatch):
     monkeypatch.delenv("AECORE_MODELS_DIR", raising=False)
-    from aecore import data, samples
+    from aecore import datasets
 
-    assert "server-metrics-demo" in persistence.list_models(ROOT / "models")["name"].tolist()
+    assert "server-metrics-demo" in store.list_models(ROOT / "models")["name"].tolist()
     detector = aecore.load("server-metrics-demo", models_dir=ROOT / "models")
     sample = ROOT / "sample_data" / "server_metrics.csv"
-    frame = data.read_csv(sample) if sample.is_file() else samples.server_metrics(seed=0)
+    frame = reader.read_csv(sample) if sample.is_file() else datasets.server_metrics(seed=0)
     flags = detector.predict(frame)
     incident = frame["label"].to_numpy() == 1
     assert flags[incident].mean() > 0.3
@@ -369,7 +371,7 @@ def test_bundles_saved_before_kinds_existed_load_as_detectors(detector, frame, t
         loaded.reconstruction_error(frame), detector.reconstruction_error(frame), atol=1e-6
     )
     assert not hasattr(loaded, "reference_feature_errors_")
-    assert persistence.list_models(tmp_path)["kind"].tolist() == ["detector"]
+    assert store.list_models(tmp_path)["kind"].tolist() == ["detector"]
 
 
 def tiny_network():
@@ -380,38 +382,38 @@ def tiny_network():
 
 
 def classifier_meta(name="labels") -> dict:
-    meta = persistence.new_meta(name, kind="classifier", description="few labels")
+    meta = store.new_meta(name, kind="classifier", description="few labels")
     meta.update(classes=np.array(["benign", "dos"]), weight=np.float32(0.5), spread=float("nan"))
     return meta
 
 
 def test_bundle_helpers_write_and_check_any_kind_and_load_refuses_a_classifier(tmp_path):
     for _ in range(2):
-        persistence.write_bundle(tiny_network(), classifier_meta(), "labels", models_dir=tmp_path)
-    assert len(persistence.list_versions("labels", models_dir=tmp_path)) == 2
+        store.write_bundle(tiny_network(), classifier_meta(), "labels", models_dir=tmp_path)
+    assert len(store.list_versions("labels", models_dir=tmp_path)) == 2
 
-    bundle = persistence.read_bundle(
+    bundle = store.read_bundle(
         "labels", kind="classifier", required=("classes",), models_dir=tmp_path
     )
     assert bundle.meta["classes"] == ["benign", "dos"] and bundle.meta["spread"] is None
     assert bundle.meta["weight"] == 0.5 and bundle.meta["description"] == "few labels"
     assert bundle.model.predict(np.ones((4, 3)), verbose=0).shape == (4, 2)
     with pytest.raises(AecoreError, match="lacks threshold"):
-        persistence.read_bundle(
+        store.read_bundle(
             "labels", kind="classifier", required=("threshold",), models_dir=tmp_path
         )
     with pytest.raises(AecoreError, match=r"is a classifier.*FewLabelClassifier\.load"):
         aecore.load("labels", models_dir=tmp_path)
-    listed = persistence.list_models(tmp_path)
+    listed = store.list_models(tmp_path)
     assert listed["kind"].tolist() == ["classifier"] and list(listed.columns) == (
-        persistence.LIST_COLUMNS
+        store.LIST_COLUMNS
     )
 
     (bundle.folder / "model.keras").write_bytes(b"PK\x03\x04 not the saved model")
     with pytest.raises(AecoreError, match="does not match the SHA-256"):
-        persistence.read_bundle("labels", kind="classifier", models_dir=tmp_path)
+        store.read_bundle("labels", kind="classifier", models_dir=tmp_path)
     edit_meta(bundle.folder, lambda meta: meta.update(kind="forecaster"))
     with pytest.raises(AecoreError, match="unknown kind 'forecaster'"):
         aecore.load("labels", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="same name"):
-        persistence.write_bundle(tiny_network(), classifier_meta(), "other", models_dir=tmp_path)
+        store.write_bundle(tiny_network(), classifier_meta(), "other", models_dir=tmp_path)

@@ -6,7 +6,7 @@ import pytest
 
 import aecore
 from aecore import AecoreError, ColumnRoles
-from aecore.preprocessing import Preprocessor
+from aecore.model.preprocessing import Preprocessor
 
 ROLES = ColumnRoles(features=["x", "skewed", "const"], categorical=["colour"])
 
@@ -88,7 +88,7 @@ def _many_services(rows: int = 2000, seed: int = 0) -> pd.DataFrame:
 
 
 def test_a_column_with_many_values_keeps_the_most_frequent_and_one_other_column():
-    from aecore.preprocessing import MAX_CATEGORIES, OTHER_CATEGORY
+    from aecore.model.preprocessing import MAX_CATEGORIES, OTHER_CATEGORY
 
     frame = _many_services()
     roles = ColumnRoles(features=["x"], categorical=["service"])

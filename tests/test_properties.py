@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aecore import data
 from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
-from aecore.export import _PLAIN_NUMBER_RE, TRIGGERS, open_csv_chunks, to_safe_csv
+from aecore.io import reader
+from aecore.io.chunks import open_csv_chunks
+from aecore.workflows.export import _PLAIN_NUMBER_RE, TRIGGERS, to_safe_csv
 
 settings.register_profile(
     "aecore", max_examples=30, deadline=None, database=None, derandomize=True,
@@ -31,7 +32,7 @@ COLUMNS = ["a", "b", "c", "d"]
 def read_or_refuse(payload: bytes):
     """``read_csv`` on the bytes: a non-empty frame, or AecoreError (anything else fails)."""
     try:
-        frame = data.read_csv(payload)
+        frame = reader.read_csv(payload)
     except AecoreError as error:
         assert str(error).strip()
         return None

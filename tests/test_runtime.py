@@ -11,6 +11,6 @@ def test_running_pages_never_clears_the_keras_session(models_dir, monkeypatch):
     calls = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: calls.append(a))
     at = open_app("data")
-    at.switch_page("pages/threshold.py").run()
+    at.switch_page("app_pages/threshold.py").run()
     no_exception(at)
     assert calls == []

@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from aecore import AecoreError, samples
+from aecore import AecoreError, datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "sample_data"
 SMALL = {
-    "gaussian": lambda seed: samples.gaussian(seed=seed),
-    "network_flows": lambda seed: samples.network_flows(seed=seed, n_rows=1200),
-    "categorical_sequences": lambda seed: samples.categorical_sequences(seed=seed, n_rows=3000),
-    "server_metrics": lambda seed: samples.server_metrics(seed=seed, n_rows=600),
-    "server_metrics_drift": lambda seed: samples.server_metrics(seed=seed, n_rows=600, drift=True),
-    "intrusion_train": lambda seed: samples.intrusion_log(seed=seed, n_rows=600),
-    "intrusion_test": lambda seed: samples.intrusion_log(
+    "gaussian": lambda seed: datasets.gaussian(seed=seed),
+    "network_flows": lambda seed: datasets.network_flows(seed=seed, n_rows=1200),
+    "categorical_sequences": lambda seed: datasets.categorical_sequences(seed=seed, n_rows=3000),
+    "server_metrics": lambda seed: datasets.server_metrics(seed=seed, n_rows=600),
+    "server_metrics_drift": lambda seed: datasets.server_metrics(seed=seed, n_rows=600, drift=True),
+    "intrusion_train": lambda seed: datasets.intrusion_log(seed=seed, n_rows=600),
+    "intrusion_test": lambda seed: datasets.intrusion_log(
         seed=seed, n_rows=600, attack_share=0.7, new_attacks=True
     ),
 }
@@ -31,12 +31,12 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def flows() -> pd.DataFrame:
-    return samples.network_flows(seed=0)
+    return datasets.network_flows(seed=0)
 
 
 @pytest.fixture(scope="module")
 def metrics() -> pd.DataFrame:
-    return samples.server_metrics(seed=0)
+    return datasets.server_metrics(seed=0)
 
 
 def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -54,9 +54,9 @@ def test_same_seed_same_frame_other_seed_other_frame(name):
 
 
 def test_committed_csvs_are_what_write_all_writes(tmp_path):
-    written = samples.write_all(tmp_path)
+    written = datasets.write_all(tmp_path)
     assert sorted(path.name for path in written) == sorted(
-        sample.filename for sample in samples.SAMPLES.values()
+        sample.filename for sample in datasets.SAMPLES.values()
     )
     for path in written:
         committed = SAMPLE_DIR / path.name
@@ -77,22 +77,22 @@ def test_generate_script_writes_into_the_folder_given(tmp_path):
         cwd=tmp_path,
     )
     assert sorted(path.name for path in out.glob("*.csv")) == sorted(
-        sample.filename for sample in samples.SAMPLES.values()
+        sample.filename for sample in datasets.SAMPLES.values()
     )
 
 
 def test_every_sample_declares_roles_for_exactly_its_columns():
     frames = {
-        "gaussian": samples.gaussian(),
-        "network_flows": samples.network_flows(n_rows=600),
-        "categorical_sequences": samples.categorical_sequences(n_rows=100, n_anomalies=1),
-        "server_metrics": samples.server_metrics(n_rows=300),
-        "server_metrics_drift": samples.server_metrics(n_rows=300, drift=True),
-        "intrusion_train": samples.intrusion_log(n_rows=300),
-        "intrusion_test": samples.intrusion_log(n_rows=300, attack_share=0.7, new_attacks=True),
+        "gaussian": datasets.gaussian(),
+        "network_flows": datasets.network_flows(n_rows=600),
+        "categorical_sequences": datasets.categorical_sequences(n_rows=100, n_anomalies=1),
+        "server_metrics": datasets.server_metrics(n_rows=300),
+        "server_metrics_drift": datasets.server_metrics(n_rows=300, drift=True),
+        "intrusion_train": datasets.intrusion_log(n_rows=300),
+        "intrusion_test": datasets.intrusion_log(n_rows=300, attack_share=0.7, new_attacks=True),
     }
     for name, frame in frames.items():
-        roles = samples.SAMPLES[name].roles()
+        roles = datasets.SAMPLES[name].roles()
         assert sorted(roles.named) == sorted(frame.columns), name
 
 
@@ -100,7 +100,7 @@ def test_every_sample_declares_roles_for_exactly_its_columns():
 
 
 def test_gaussian_has_50_shuffled_far_off_anomalies():
-    frame = samples.gaussian()
+    frame = datasets.gaussian()
     assert frame.shape == (1050, 21)
     assert list(frame.columns) == [f"x{i:02d}" for i in range(1, 21)] + ["label"]
     assert frame["label"].sum() == 50
@@ -118,13 +118,13 @@ def test_network_flows_columns_order_and_label_share(flows):
     assert list(flows.columns) == [
         "timestamp",
         "flow_id",
-        *samples.FLOW_NUMERIC,
-        *samples.FLOW_CATEGORICAL,
+        *datasets.FLOW_NUMERIC,
+        *datasets.FLOW_CATEGORICAL,
         "label",
     ]
     assert flows["timestamp"].is_monotonic_increasing and flows["timestamp"].is_unique
     assert flows["flow_id"].is_unique
-    assert set(flows["label"]) == {"benign", *samples.FLOW_ATTACKS}
+    assert set(flows["label"]) == {"benign", *datasets.FLOW_ATTACKS}
     attack_share = (flows["label"] != "benign").mean()
     assert 0.03 <= attack_share <= 0.05
     gaps = flows["timestamp"].diff().dt.total_seconds().dropna()
@@ -162,14 +162,14 @@ def test_benign_flow_sizes_move_together(flows):
 
 
 def test_network_attacks_hide_in_benign_ranges_but_50_labels_teach_them(flows):
-    benign = flows[flows["label"] == "benign"][samples.FLOW_NUMERIC]
+    benign = flows[flows["label"] == "benign"][datasets.FLOW_NUMERIC]
     for attack in ("dos", "bruteforce"):
-        rows = flows[flows["label"] == attack][samples.FLOW_NUMERIC]
+        rows = flows[flows["label"] == attack][datasets.FLOW_NUMERIC]
         inside = ((rows >= benign.min()) & (rows <= benign.max())).all(axis=1)
         assert inside.mean() > 0.5, attack
 
     features = pd.get_dummies(
-        flows[samples.FLOW_NUMERIC + samples.FLOW_CATEGORICAL], columns=samples.FLOW_CATEGORICAL
+        flows[datasets.FLOW_NUMERIC + datasets.FLOW_CATEGORICAL], columns=datasets.FLOW_CATEGORICAL
     ).astype(float)
     skewed = ["duration_s", "src_bytes", "dst_bytes", "packets", "mean_iat_ms"]
     features[skewed] = np.log1p(features[skewed])
@@ -177,7 +177,7 @@ def test_network_attacks_hide_in_benign_ranges_but_50_labels_teach_them(flows):
     labelled = np.concatenate(
         [
             rng.choice(np.flatnonzero(flows["label"] == label), 10, replace=False)
-            for label in ["benign", *samples.FLOW_ATTACKS]
+            for label in ["benign", *datasets.FLOW_ATTACKS]
         ]
     )
     classifier = RandomForestClassifier(n_estimators=100, random_state=0)
@@ -185,38 +185,38 @@ def test_network_attacks_hide_in_benign_ranges_but_50_labels_teach_them(flows):
     rest = np.setdiff1d(np.arange(len(flows)), labelled)
     predicted = pd.Series(classifier.predict(features.iloc[rest]), index=flows.index[rest])
     truth = flows["label"].iloc[rest]
-    for attack in samples.FLOW_ATTACKS:
+    for attack in datasets.FLOW_ATTACKS:
         assert (predicted[truth == attack] == attack).mean() > 0.9, attack
     assert (predicted == truth).mean() > 0.85
 
 
 def test_network_flows_rejects_too_few_rows():
     with pytest.raises(AecoreError, match="at least 300 rows"):
-        samples.network_flows(n_rows=50)
+        datasets.network_flows(n_rows=50)
 
 
 # --- categorical sequences --------------------------------------------------------------------
 
 
 def test_sequences_follow_a_sparse_chain_except_exactly_10_rows():
-    frame = samples.categorical_sequences()
+    frame = datasets.categorical_sequences()
     assert frame.shape == (50_000, 9)
     assert list(frame.columns) == [f"s{i}" for i in range(1, 9)] + ["label"]
-    assert set(np.unique(frame[samples.SEQUENCE_COLUMNS].to_numpy(dtype=str))) == set("ABCDEFGH")
+    assert set(np.unique(frame[datasets.SEQUENCE_COLUMNS].to_numpy(dtype=str))) == set("ABCDEFGH")
     assert frame["label"].sum() == 10
-    broken = samples.impossible_transitions(frame)
+    broken = datasets.impossible_transitions(frame)
     assert (broken[frame["label"] == 0] == 0).all()
     assert (broken[frame["label"] == 1] >= 1).all()
-    for successors in samples.SEQUENCE_TRANSITIONS.values():
+    for successors in datasets.SEQUENCE_TRANSITIONS.values():
         assert 2 <= len(successors) <= 3
 
 
 def test_sequences_anomaly_count_is_a_parameter():
-    frame = samples.categorical_sequences(seed=1, n_rows=500, n_anomalies=3)
+    frame = datasets.categorical_sequences(seed=1, n_rows=500, n_anomalies=3)
     assert frame["label"].sum() == 3
-    assert (samples.impossible_transitions(frame) > 0).sum() == 3
+    assert (datasets.impossible_transitions(frame) > 0).sum() == 3
     with pytest.raises(AecoreError):
-        samples.categorical_sequences(n_rows=5, n_anomalies=6)
+        datasets.categorical_sequences(n_rows=5, n_anomalies=6)
 
 
 # --- server metrics ---------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_server_metrics_shape_time_and_labels(metrics):
     assert len(metrics) == 4000
     assert metrics.columns[0] == "timestamp" and metrics.columns[-1] == "label"
     sensors = list(metrics.columns[1:-1])
-    assert sensors == samples.SENSOR_COLUMNS and len(sensors) >= 105
+    assert sensors == datasets.SENSOR_COLUMNS and len(sensors) >= 105
     assert "srv3_power_w" in sensors and "rack_power_kw" in sensors
     steps = metrics["timestamp"].diff().dropna().unique()
     assert list(steps) == [pd.Timedelta(minutes=1)]
@@ -239,7 +239,7 @@ def test_server_metrics_shape_time_and_labels(metrics):
 
 def test_server_metrics_follow_physics(metrics):
     normal = metrics[metrics["label"] == 0]
-    for server in samples.SERVERS:
+    for server in datasets.SERVERS:
         corr = normal[[f"{server}_{s}" for s in ("cpu_util_pct", "power_w", "ips_million")]].corr()
         assert corr.iloc[0, 1] > 0.8 and corr.iloc[0, 2] > 0.9, server
         assert normal[f"{server}_fan_rpm"].corr(normal[f"{server}_power_w"]) > 0.8, server
@@ -251,7 +251,7 @@ def test_server_metrics_follow_physics(metrics):
 
 def _deviation_scores(frame: pd.DataFrame) -> pd.DataFrame:
     """|reading - its 2-hour rolling median| in units of that column's normal residual spread."""
-    sensors = frame[samples.SENSOR_COLUMNS].astype(float)
+    sensors = frame[datasets.SENSOR_COLUMNS].astype(float)
     residual = sensors - sensors.rolling(121, center=True, min_periods=30).median()
     spread = residual[frame["label"] == 0].abs().median() * 1.4826
     return residual.abs() / spread
@@ -259,7 +259,7 @@ def _deviation_scores(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_each_incident_moves_several_related_sensors(seed, metrics):
-    frame = metrics if seed == 0 else samples.server_metrics(seed=seed, n_rows=2000, drift=True)
+    frame = metrics if seed == 0 else datasets.server_metrics(seed=seed, n_rows=2000, drift=True)
     scores = _deviation_scores(frame)
     for start, stop in _runs(frame["label"].to_numpy()):
         typical = scores.iloc[start:stop].median().sort_values(ascending=False)
@@ -273,8 +273,8 @@ def test_each_incident_moves_several_related_sensors(seed, metrics):
 
 @pytest.mark.parametrize("drift", [False, True])
 def test_no_single_reading_of_an_incident_is_extreme(drift, metrics):
-    frame = metrics if not drift else samples.server_metrics(seed=1, n_rows=2000, drift=True)
-    sensors = frame[samples.SENSOR_COLUMNS].astype(float)
+    frame = metrics if not drift else datasets.server_metrics(seed=1, n_rows=2000, drift=True)
+    sensors = frame[datasets.SENSOR_COLUMNS].astype(float)
     normal = sensors[frame["label"] == 0]
     z = (sensors - normal.mean()) / normal.std()
     assert z[frame["label"] == 1].abs().max().max() <= 4.0
@@ -282,14 +282,14 @@ def test_no_single_reading_of_an_incident_is_extreme(drift, metrics):
 
 def test_drift_changes_the_upper_servers_only():
     start = "2026-03-05 00:00"
-    fresh = samples.server_metrics(seed=2, n_rows=1440, start=start)
-    drifted = samples.server_metrics(seed=1, n_rows=1440, start=start, drift=True)
+    fresh = datasets.server_metrics(seed=2, n_rows=1440, start=start)
+    drifted = datasets.server_metrics(seed=1, n_rows=1440, start=start, drift=True)
     fresh, drifted = fresh[fresh["label"] == 0], drifted[drifted["label"] == 0]
-    for server in samples.SERVERS:
+    for server in datasets.SERVERS:
         for sensor in ("cpu_util_pct", "power_w", "ips_million", "cpu_temp_c"):
             column = f"{server}_{sensor}"
             shift = (drifted[column].mean() - fresh[column].mean()) / fresh[column].std()
-            if server in samples.DRIFTED_SERVERS:
+            if server in datasets.DRIFTED_SERVERS:
                 assert shift > 0.5, column
             else:
                 assert abs(shift) < 0.3, column
@@ -300,16 +300,16 @@ def test_drift_changes_the_upper_servers_only():
 
 
 def test_drift_file_starts_the_day_after_the_first_ends(metrics):
-    assert samples.day_after(metrics) == "2026-03-05 00:00"
+    assert datasets.day_after(metrics) == "2026-03-05 00:00"
     drift_head = pd.read_csv(SAMPLE_DIR / "server_metrics_drift.csv", nrows=1)
     assert drift_head["timestamp"].iloc[0] == "2026-03-05T00:00:00"
 
 
 def test_server_metrics_rejects_bad_arguments():
     with pytest.raises(AecoreError, match="at least 200 rows"):
-        samples.server_metrics(n_rows=10)
+        datasets.server_metrics(n_rows=10)
     with pytest.raises(AecoreError, match="start time"):
-        samples.server_metrics(start="not a date")
+        datasets.server_metrics(start="not a date")
 
 
 # --- intrusion log ----------------------------------------------------------------------------
@@ -318,10 +318,10 @@ def test_server_metrics_rejects_bad_arguments():
 @pytest.fixture(scope="module")
 def intrusion() -> dict[str, pd.DataFrame]:
     """The committed intrusion files, read the way the dashboard reads an upload."""
-    from aecore.data import read_csv
+    from aecore.io.reader import read_csv
 
     return {
-        name: read_csv(SAMPLE_DIR / samples.SAMPLES[name].filename)
+        name: read_csv(SAMPLE_DIR / datasets.SAMPLES[name].filename)
         for name in ("intrusion_train", "intrusion_test")
     }
 
@@ -330,29 +330,29 @@ def test_intrusion_files_are_shaped_like_nsl_kdd(intrusion):
     train, test = intrusion["intrusion_train"], intrusion["intrusion_test"]
     for frame in (train, test):
         assert list(frame.columns) == [
-            "duration", *samples.INTRUSION_CATEGORICAL, *samples.INTRUSION_NUMERIC[1:], "attack"
+            "duration", *datasets.INTRUSION_CATEGORICAL, *datasets.INTRUSION_NUMERIC[1:], "attack"
         ]  # fmt: skip
         assert frame["protocol_type"].nunique() == 3
         assert frame["service"].nunique() >= 60
         assert frame["flag"].nunique() >= 10
         assert (SAMPLE_DIR / "intrusion_train.csv").stat().st_size < 2_000_000
     assert len(train) == 5000 and len(test) == 4000
-    assert set(train["attack"]) == {"normal", *samples.INTRUSION_ATTACKS}  # 22 values
+    assert set(train["attack"]) == {"normal", *datasets.INTRUSION_ATTACKS}  # 22 values
     assert set(test["attack"]) == {
-        "normal", *samples.INTRUSION_ATTACKS, *samples.INTRUSION_NEW_ATTACKS
+        "normal", *datasets.INTRUSION_ATTACKS, *datasets.INTRUSION_NEW_ATTACKS
     }  # fmt: skip
     assert 0.02 <= (train["attack"] != "normal").mean() <= 0.05
     assert (test["attack"] != "normal").mean() >= 0.6
 
 
 def test_inference_alone_finds_the_attack_label_and_keeps_service_as_an_input(intrusion):
-    from aecore.data import infer_roles, label_like_inputs, role_notes
+    from aecore.io.inference import infer_roles, label_like_inputs, role_notes
 
     for name, frame in intrusion.items():
         roles = infer_roles(frame)  # no role set by hand
         assert roles.label == "attack", name
         assert "service" in roles.categorical and "attack" not in roles.inputs
-        assert roles.to_dict() == samples.SAMPLES[name].roles().to_dict(), name
+        assert roles.to_dict() == datasets.SAMPLES[name].roles().to_dict(), name
         assert label_like_inputs(frame, roles) == {}
         assert "named like a label" in role_notes(frame, roles)["attack"]
 
@@ -362,11 +362,11 @@ def test_intrusion_test_normal_rows_look_like_the_training_normal_rows(intrusion
     train, test = intrusion["intrusion_train"], intrusion["intrusion_test"]
     normal_train = train[train["attack"] == "normal"]
     normal_test = test[test["attack"] == "normal"]
-    for column in samples.INTRUSION_NUMERIC:
+    for column in datasets.INTRUSION_NUMERIC:
         a, b = normal_train[column], normal_test[column]
         spread = max(a.std(), 1e-9)
         assert abs(a.mean() - b.mean()) / spread < 0.15, column
-    for column in samples.INTRUSION_CATEGORICAL:
+    for column in datasets.INTRUSION_CATEGORICAL:
         shares = pd.concat(
             [normal_train[column].value_counts(normalize=True),
              normal_test[column].value_counts(normalize=True)], axis=1

@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from aecore.architectures import build_autoencoder
-from aecore.scoring import Scorer
+from aecore.model.architectures import build_autoencoder
+from aecore.model.scoring import Scorer
 
 
 def _model_and_rows(n_rows=103, n_features=5):

@@ -10,9 +10,10 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 import aecore
-from aecore import AnomalyDetector, persistence
-from aecore.drift import retrain
+from aecore import AnomalyDetector, store
 from aecore.errors import AecoreError
+from aecore.io import reader
+from aecore.workflows.retraining import retrain
 
 FAST = {"epochs": 40, "batch_size": 32, "patience": 5}
 
@@ -61,7 +62,7 @@ def test_unlabelled_rows_train_a_second_model_without_the_rows_that_stand_out(pa
 
 
 def test_the_second_models_cut_leaves_out_rows_that_stand_out_and_at_most_the_share():
-    from aecore.calibration import second_model_cut
+    from aecore.model.calibration import second_model_cut
 
     rng = np.random.default_rng(0)
     normal = np.exp(rng.normal(size=10_000))  # clean training rows: log scores near Gaussian
@@ -99,7 +100,7 @@ def test_explanations_stay_exact_with_two_models(pair):
 
 def test_both_models_are_saved_in_one_bundle_and_score_identically(pair, tmp_path):
     frame, _, detector, _ = pair
-    persistence.save(detector, "pair", models_dir=tmp_path)
+    store.save(detector, "pair", models_dir=tmp_path)
     loaded = aecore.load("pair", models_dir=tmp_path)
     assert loaded.second_autoencoder_ is not None
     np.testing.assert_allclose(
@@ -147,20 +148,19 @@ def test_fine_tuning_keeps_and_recalibrates_the_second_model(pair):
 
 def test_a_saved_pair_is_used_and_explained_in_the_dashboard(models_dir):
     """Pick a saved two-model bundle on the Models page; Explain says what its errors are."""
-    from aecore import data
     from tests.pages_support import ROOT, no_exception, open_app
 
-    frame = data.read_csv(ROOT / "sample_data" / "server_metrics.csv").drop(columns="label")
+    frame = reader.read_csv(ROOT / "sample_data" / "server_metrics.csv").drop(columns="label")
     detector = AnomalyDetector(
         epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], roles={"timestamp": "time"}
     ).fit(frame)
     assert detector.second_autoencoder_ is not None
-    persistence.save(detector, "unlabelled-pair", models_dir=models_dir)
+    store.save(detector, "unlabelled-pair", models_dir=models_dir)
     at = open_app("models")
     at.selectbox(key="models_name").set_value("unlabelled-pair").run()
     at.button(key="use_model").click().run()
     no_exception(at)
-    at.switch_page("pages/explain.py").run()
+    at.switch_page("app_pages/explain.py").run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert any("two autoencoders" in caption.value for caption in at.caption)
@@ -173,7 +173,7 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     """The Train page shows one model's epoch cap for labelled data; training on all rows then
     trains two models, and with the field left as shown each gets its share of the budget (not
     the whole cap twice). The budget is shrunk so that the cap binds on the sample."""
-    from aecore import defaults
+    from aecore.model import defaults
     from tests.pages_support import no_exception, open_app, wait_for, widget
     from ui import state
 
@@ -211,7 +211,7 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     assert [report.stage for report in job.progress] == ["first"] * 2 + ["second"] * 2
     assert detector.score_calibration_["second"]["epochs_run"] == 2
 
-    at.switch_page("pages/train.py").run()  # a field set by hand is a cap for each model
+    at.switch_page("app_pages/train.py").run()  # a field set by hand is a cap for each model
     widget(at.number_input, "Epochs (at most)").set_value(3)
     widget(at.selectbox, "Train on").set_value("all")
     at.button(key="train_submit").click().run()

@@ -5,25 +5,23 @@ import pandas as pd
 import pytest
 
 import aecore
-from aecore import persistence, samples
-from aecore.errors import AecoreError
-from aecore.semisupervised import (
+from aecore import datasets, store
+from aecore.classifier import (
     ANOMALY_COLUMN,
     FewLabelClassifier,
-    compare_label_budgets,
     encode_labels,
-    hide_labels,
     load_classifier,
-    predict_unlabelled,
     pretrain,
 )
+from aecore.errors import AecoreError
+from aecore.workflows.label_budgets import compare_label_budgets, hide_labels, predict_unlabelled
 
-ROLES = samples.SAMPLES["network_flows"].roles()
+ROLES = datasets.SAMPLES["network_flows"].roles()
 
 
 @pytest.fixture(scope="module")
 def flows():
-    return samples.network_flows(seed=0, n_rows=2000)
+    return datasets.network_flows(seed=0, n_rows=2000)
 
 
 @pytest.fixture(scope="module")
@@ -154,19 +152,19 @@ def test_bundle_round_trip_and_versions(partial, classifier, detector, tmp_path)
     frame, _ = partial
     classifier.save("flows-labels", models_dir=tmp_path)
     classifier.save("flows-labels", models_dir=tmp_path)
-    assert len(persistence.list_versions("flows-labels", models_dir=tmp_path)) == 2
-    meta = persistence.read_meta("flows-labels", models_dir=tmp_path)
+    assert len(store.list_versions("flows-labels", models_dir=tmp_path)) == 2
+    meta = store.read_meta("flows-labels", models_dir=tmp_path)
     assert meta["kind"] == "classifier" and meta["classes"] == list(classifier.classes_)
     assert not list(tmp_path.rglob("*.pkl"))
     loaded = FewLabelClassifier.load("flows-labels", models_dir=tmp_path)
     pd.testing.assert_frame_equal(loaded.predict_proba(frame), classifier.predict_proba(frame))
     assert loaded.detector_ is None
-    persistence.save(detector, "flows-detector", models_dir=tmp_path)
+    store.save(detector, "flows-detector", models_dir=tmp_path)
     with pytest.raises(AecoreError, match="not a classifier"):
         load_classifier("flows-detector", models_dir=tmp_path)
     with pytest.raises(AecoreError, match=r"load it with FewLabelClassifier\.load"):
         aecore.load("flows-labels", models_dir=tmp_path)
-    kinds = persistence.list_models(tmp_path).set_index("name")["kind"]
+    kinds = store.list_models(tmp_path).set_index("name")["kind"]
     assert kinds.to_dict() == {"flows-detector": "detector", "flows-labels": "classifier"}
 
 
@@ -215,7 +213,7 @@ def many_attack_names(n_rows=600, n_attacks=30, seed=0):
 def test_small_budget_draw_holds_normal_rows_among_many_attack_classes():
     """Issue 13 #7: with many attack names, a draw of 10 that takes one row of 10 random
     classes can hold no normal row at all; the whole comparison then failed on best_f1."""
-    from aecore.semisupervised import draw_labelled
+    from aecore.workflows.label_budgets import draw_labelled
 
     frame = many_attack_names()
     codes, _, _ = encode_labels(frame["attack"], "auto")
@@ -266,7 +264,7 @@ def test_comparison_keeps_every_budget_when_a_random_draw_lacks_normal_rows(atta
 def test_a_budget_that_cannot_be_scored_is_skipped_with_a_note(attack_log, monkeypatch):
     """Whatever stops one budget (here the threshold search failing on 10 rows), the other
     budgets are still compared and the note says which budget was left out and why."""
-    from aecore import thresholds
+    from aecore.evaluation import thresholds
 
     frame, detector = attack_log
     real = thresholds.choose_threshold

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aecore import architectures, cli, settings
+from aecore import cli
 from aecore.detector import AnomalyDetector
 from aecore.errors import AecoreError
+from aecore.model import architectures, settings
 
 HUGE = [40000, 40000]
 

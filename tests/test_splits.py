@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from aecore import AecoreError
-from aecore.splits import split_rows
+from aecore.model.splits import split_rows
 
 
 def test_random_split_partitions_every_row_once():

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 import aecore
-from aecore import data, defaults
 from aecore.cli import main
 from aecore.detector import AnomalyDetector
-from aecore.training import EpochProgress
+from aecore.io import reader
+from aecore.model import defaults
+from aecore.model.training import EpochProgress
 from tests.pages_support import no_exception, open_app, wait_for, widget
 from ui import jobs, state
 
@@ -41,7 +42,7 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def upload(at, name: str, payload: bytes) -> None:
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     at.file_uploader(key="data_upload").set_value((name, payload, "text/csv")).run()
     no_exception(at)
     assert at.session_state[state.DATA_NAME] == name
@@ -86,7 +87,7 @@ def test_dashboard_cli_and_python_train_the_same_model(models_dir, tmp_path, mon
 
     at = open_app()
     upload(at, "parity.csv", source.read_bytes())
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     no_exception(at)
     shown = schedule_caption(at)
     for field in ("Epochs (at most)", "Batch size", "Learning rate", "Early-stopping patience"):
@@ -97,7 +98,7 @@ def test_dashboard_cli_and_python_train_the_same_model(models_dir, tmp_path, mon
     assert main(["train", str(source), "--name", "parity", "--models-dir", str(tmp_path),
                  "--quiet"]) == 0  # fmt: skip
     cli_model = aecore.load("parity", models_dir=tmp_path)
-    python_model = AnomalyDetector().fit(data.read_csv(source))
+    python_model = AnomalyDetector().fit(reader.read_csv(source))
 
     rows = python_model.n_train_rows_
     assert rows < 300 and python_model.training_["batch_size"] == 64
@@ -152,7 +153,7 @@ def test_the_few_labels_progress_never_exceeds_its_cap(models_dir):
 def test_after_new_data_the_train_page_never_calls_the_old_model_current(models_dir):
     at = open_app()
     upload(at, "first_data.csv", csv_bytes(labelled_frame(200, seed=1)))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     widget(at.number_input, "Epochs (at most)").set_value(2)
     widget(at.text_input, "Hidden layer widths").set_value("8")
     at.button(key="train_submit").click().run()
@@ -161,7 +162,7 @@ def test_after_new_data_the_train_page_never_calls_the_old_model_current(models_
     assert widget(at.text_input, "Name").value == "first_data-dense"
 
     upload(at, "second_data.csv", csv_bytes(labelled_frame(200, seed=2)))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     no_exception(at)
     assert not any("It is now the current model" in s.value for s in at.success)
     assert any(
@@ -179,7 +180,7 @@ def test_the_models_page_warns_when_the_picked_model_cannot_score_the_data(model
     no_exception(at)
     assert not any("cannot score" in w.value for w in at.warning)  # the sample fits the demo
     upload(at, "other.csv", b"x,y\n" + b"".join(f"{i},{i % 5}\n".encode() for i in range(40)))
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     no_exception(at)
     warning = next(w.value for w in at.warning if "cannot score" in w.value)
     assert "**other.csv**" in warning and "srv1_cpu_temp_c" in warning

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import aecore
-from aecore import AecoreError, AnomalyDetector, cli, persistence
-from aecore.pca import compare_with_pca, project_2d, projection_problem
+from aecore import AecoreError, AnomalyDetector, cli, store
+from aecore.evaluation.pca import compare_with_pca, project_2d, projection_problem
 from tests.helpers import numeric_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,15 +72,15 @@ def test_a_damaged_meta_is_listed_as_broken_and_the_others_stay_usable(
 ):
     change, reason = DAMAGES[field]
     folder = damaged_copy(saved, tmp_path, change)
-    models = persistence.list_models(folder).set_index("name")
+    models = store.list_models(folder).set_index("name")
     assert list(models.index) == ["bad", "good"]
     assert models.loc["good", "problem"] == "" and models.loc["good", "n_features"] == 4
     problem = models.loc["bad", "problem"]
     assert reason in problem and "meta.json" in problem and "\n" not in problem
-    for call in (aecore.load, persistence.read_meta):
+    for call in (aecore.load, store.read_meta):
         with pytest.raises(AecoreError, match=f"Model 'bad' is damaged.*{re.escape(field)}"):
             call("bad", models_dir=folder)
-    assert persistence.read_meta("good", models_dir=folder)["name"] == "good"
+    assert store.read_meta("good", models_dir=folder)["name"] == "good"
 
 
 def test_loading_the_good_bundle_beside_a_damaged_one_works(saved, tmp_path, detector):
@@ -96,15 +96,15 @@ def test_unreadable_json_is_listed_as_broken_too(saved, tmp_path):
     shutil.copytree(saved / "good", tmp_path / "good")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "meta.json").write_text("{not json", encoding="utf-8")
-    models = persistence.list_models(tmp_path).set_index("name")
+    models = store.list_models(tmp_path).set_index("name")
     assert "not valid JSON" in models.loc["junk", "problem"]
     assert models.loc["good", "problem"] == ""
 
 
 def test_the_shipped_demo_bundle_and_optional_new_fields_validate(saved, tmp_path):
     demo = json.loads((ROOT / "models" / "server-metrics-demo" / "meta.json").read_text())
-    assert persistence.meta_problem(demo) is None
-    listed = persistence.list_models(ROOT / "models").set_index("name")
+    assert store.meta_problem(demo) is None
+    listed = store.list_models(ROOT / "models").set_index("name")
     assert listed.loc["server-metrics-demo", "problem"] == ""
 
     def newer(meta):  # fields a later aecore may add: allowed, and loads
@@ -113,7 +113,7 @@ def test_the_shipped_demo_bundle_and_optional_new_fields_validate(saved, tmp_pat
         meta["something_new"] = {"any": ["shape", 1]}
 
     folder = damaged_copy(saved, tmp_path, newer)
-    assert persistence.list_models(folder).set_index("name").loc["bad", "problem"] == ""
+    assert store.list_models(folder).set_index("name").loc["bad", "problem"] == ""
     assert aecore.load("bad", models_dir=folder).roles_.ids == ["row_id"]
 
 
@@ -142,12 +142,12 @@ def test_concurrent_saves_under_one_name_all_succeed_and_keep_every_version(
     arrived = threading.Barrier(n, timeout=120)
 
     def write_model(model, folder):  # the real file, then every thread publishes at once
-        path = folder / persistence.MODEL_FILE
+        path = folder / store.MODEL_FILE
         path.write_bytes(model_bytes)
         arrived.wait()
         return path
 
-    monkeypatch.setattr(persistence, "_write_model", write_model)
+    monkeypatch.setattr(store, "_write_model", write_model)
     outcomes = []
 
     def save():
@@ -166,7 +166,7 @@ def test_concurrent_saves_under_one_name_all_succeed_and_keep_every_version(
         thread.join()
     monkeypatch.undo()
     assert outcomes == ["saved"] * n
-    assert len(persistence.list_versions("shared", models_dir=tmp_path)) == n
+    assert len(store.list_versions("shared", models_dir=tmp_path)) == n
     assert aecore.load("shared", models_dir=tmp_path).threshold_ == detector.threshold_
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []
@@ -174,16 +174,16 @@ def test_concurrent_saves_under_one_name_all_succeed_and_keep_every_version(
 
 def test_a_save_that_cannot_get_the_lock_gets_a_clear_error(detector, tmp_path, monkeypatch):
     detector.save("busy", models_dir=tmp_path)
-    monkeypatch.setattr(persistence, "LOCK_TIMEOUT_SECONDS", 0.0)
-    with persistence.name_lock("busy", models_dir=tmp_path):  # someone else is saving
+    monkeypatch.setattr(store, "LOCK_TIMEOUT_SECONDS", 0.0)
+    with store.name_lock("busy", models_dir=tmp_path):  # someone else is saving
         with pytest.raises(AecoreError, match="being saved or deleted by another user"):
             detector.save("busy", models_dir=tmp_path)
         with pytest.raises(AecoreError, match="being saved or deleted"):
-            persistence.delete_model("busy", models_dir=tmp_path)
-    assert len(persistence.list_versions("busy", models_dir=tmp_path)) == 1
+            store.delete_model("busy", models_dir=tmp_path)
+    assert len(store.list_versions("busy", models_dir=tmp_path)) == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
     detector.save("busy", models_dir=tmp_path)  # free again
-    assert len(persistence.list_versions("busy", models_dir=tmp_path)) == 2
+    assert len(store.list_versions("busy", models_dir=tmp_path)) == 2
 
 
 # ---------------------------------------------------------------------------- PCA on few rows

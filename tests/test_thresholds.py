@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from aecore.errors import AecoreError
-from aecore.thresholds import (
+from aecore.evaluation.thresholds import (
     METHODS,
     ErrorIndex,
     ThresholdChoice,

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from aecore.architectures import build_autoencoder
-from aecore.training import train_autoencoder
+from aecore.model.architectures import build_autoencoder
+from aecore.model.training import train_autoencoder
 from tests.helpers import numeric_frame
 
 

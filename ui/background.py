@@ -12,15 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from aecore import drift, persistence
-from aecore.export import to_safe_csv
-from aecore.roles import ColumnRoles
-from aecore.semisupervised import (
-    FewLabelClassifier,
-    compare_label_budgets,
-    predict_unlabelled,
-    pretrain,
-)
+from aecore import store
+from aecore.classifier import FewLabelClassifier, pretrain
+from aecore.io.roles import ColumnRoles
+from aecore.workflows import retraining
+from aecore.workflows.export import to_safe_csv
+from aecore.workflows.label_budgets import compare_label_budgets, predict_unlabelled
 from ui.jobs import Cancelled, Task
 from ui.jobs import start_task as start
 
@@ -106,7 +103,8 @@ def classifier_work(
 ) -> Callable[[Task], dict]:
     """Train the final classifier on every labelled row (``approach``: "pretrained",
     "fine_tune" or "scratch"; pre-training first when no ``detector`` is given) and predict the
-    unlabelled rows. Result: {"classifier", "predictions", "csv" (``aecore.export.to_safe_csv``
+    unlabelled rows. Result: {"classifier", "predictions", "csv"
+    (``aecore.workflows.export.to_safe_csv``
     of the predictions), "detector"}."""
 
     def work(task: Task) -> dict:
@@ -144,7 +142,8 @@ def retrain_work(
     models_dir: str,
     source: dict | None = None,
 ) -> Callable[[Task], dict]:
-    """``aecore.drift.retrain`` (a new detector, learnt from the rows believed normal only;
+    """``aecore.workflows.retraining.retrain`` (a new detector, learnt from the rows believed
+    normal only;
     ``detector`` is left unchanged) with epoch progress and Cancel, then saved as bundle
     ``save_as`` (an existing bundle of that name stays as its previous version). ``source``
     ("model", "version", "created", "batch") is recorded in the new meta.json. Nothing is saved
@@ -156,7 +155,7 @@ def retrain_work(
             if mode == "fine_tune"
             else "Training a new model from scratch on the recent normal rows"
         )
-        new = drift.retrain(
+        new = retraining.retrain(
             detector,
             frame,
             mode=mode,
@@ -167,13 +166,13 @@ def retrain_work(
             source=source,
         )
         task.say(f"Saving as {save_as}")
-        folder = persistence.save(
+        folder = store.save(
             new,
             save_as,
             models_dir=models_dir,
-            description=drift.describe_retraining(new.retraining_),
+            description=retraining.describe_retraining(new.retraining_),
         )
-        meta = persistence.read_meta(save_as, models_dir=models_dir)
+        meta = store.read_meta(save_as, models_dir=models_dir)
         return {
             "detector": new, "folder": str(folder), "version": str(meta["version"]), "meta": meta
         }

@@ -21,10 +21,13 @@ import pandas as pd
 import streamlit as st
 
 import aecore
-from aecore import data, drift, persistence
-from aecore.analysis import content_key, pca_comparison
-from aecore.samples import SAMPLES
-from aecore.semisupervised import encode_labels, hide_labels
+from aecore import store
+from aecore.classifier import encode_labels
+from aecore.datasets import SAMPLES
+from aecore.evaluation import drift
+from aecore.io import inference, reader
+from aecore.scored import content_key, pca_comparison
+from aecore.workflows.label_budgets import hide_labels
 
 from . import state
 
@@ -37,15 +40,15 @@ _COUNTER_LOCK = threading.Lock()
 
 @st.cache_data(max_entries=3, ttl=3600, show_spinner="Reading the CSV…")
 def read_csv(data_key: str, _payload: bytes, max_bytes: int | None) -> pd.DataFrame:
-    """An uploaded CSV read by ``aecore.data.read_csv`` (raises ``AecoreError``)."""
-    return data.read_csv(_payload, max_bytes=max_bytes)
+    """An uploaded CSV read by ``aecore.io.reader.read_csv`` (raises ``AecoreError``)."""
+    return reader.read_csv(_payload, max_bytes=max_bytes)
 
 
 @st.cache_data(max_entries=len(SAMPLES) + 1, ttl=24 * 3600, show_spinner="Loading the sample…")
 def read_sample(name: str, modified: float) -> tuple[pd.DataFrame, str]:
     """A committed sample CSV and its content key (``modified`` refreshes it if it changes)."""
     payload = (SAMPLE_DIR / SAMPLES[name].filename).read_bytes()
-    return data.read_csv(payload), content_key(payload)
+    return reader.read_csv(payload), content_key(payload)
 
 
 def sample_modified(name: str) -> float:
@@ -62,13 +65,13 @@ def load_bundle(name: str, version: str, models_dir: str):
 @st.cache_data(max_entries=4, ttl=10, show_spinner=False)
 def model_list(models_dir: str) -> pd.DataFrame:
     """The saved models (refreshed every 10 s, and cleared after a save or delete)."""
-    return persistence.list_models(models_dir)
+    return store.list_models(models_dir)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
 def bundle_meta(name: str, version: str, models_dir: str) -> dict:
     """A bundle's ``meta.json``."""
-    return persistence.read_meta(name, models_dir=models_dir, version=version)
+    return store.read_meta(name, models_dir=models_dir, version=version)
 
 
 def roles_json(roles) -> str:
@@ -78,27 +81,27 @@ def roles_json(roles) -> str:
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Summarising the columns…")
 def column_summary(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> pd.DataFrame:
-    """``aecore.data.summarise_columns`` of the current data and roles."""
-    return data.summarise_columns(_frame, _roles)
+    """``aecore.io.inference.summarise_columns`` of the current data and roles."""
+    return inference.summarise_columns(_frame, _roles)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
 def role_notes(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> dict[str, str]:
-    """``aecore.data.role_notes``: why each column has its role, what gets imputed."""
-    return data.role_notes(_frame, _roles)
+    """``aecore.io.inference.role_notes``: why each column has its role, what gets imputed."""
+    return inference.role_notes(_frame, _roles)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
 def label_like_inputs(data_key: str, roles_key: str, _frame: pd.DataFrame, _roles) -> dict:
-    """``aecore.data.label_like_inputs``: model inputs that look like a label, and why."""
-    return data.label_like_inputs(_frame, _roles)
+    """``aecore.io.inference.label_like_inputs``: model inputs that look like a label, and why."""
+    return inference.label_like_inputs(_frame, _roles)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Comparing with PCA…")
 def pca_table(
     model_key: str, data_key: str, trained_on_frame: bool, _detector, _frame: pd.DataFrame
 ) -> tuple[dict, str]:
-    """The autoencoder vs PCA comparison (``aecore.analysis.pca_comparison``)."""
+    """The autoencoder vs PCA comparison (``aecore.scored.pca_comparison``)."""
     return pca_comparison(_detector, _frame, trained_on_frame=trained_on_frame)
 
 
@@ -144,7 +147,7 @@ def label_summary(data_key: str, column: str, class_mode: str, _frame: pd.DataFr
 def keep_labels(data_key: str, column: str, keep: int, _frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of the data with only ``keep`` labels of ``column`` left (a normal and an
     anomalous row first, one of each class, the rest drawn at random, seeded) and the others
-    emptied: ``aecore.semisupervised.hide_labels``, to try the few-labels workflow on."""
+    emptied: ``aecore.workflows.label_budgets.hide_labels``, to try the few-labels workflow on."""
     return hide_labels(_frame, column, keep, random_state=0)
 
 
@@ -155,7 +158,7 @@ def drift_report_for(
     frame: pd.DataFrame,
     reference: tuple[str, pd.DataFrame] | None = None,
 ):
-    """This session's ``aecore.drift.monitor`` of ``frame`` by ``detector``: one pass per
+    """This session's ``aecore.evaluation.drift.monitor`` of ``frame`` by ``detector``: one pass per
     (model, batch, per-feature reference), kept in session state (the last one)."""
     key = (model_key, batch_key, reference[0] if reference else None)
     cached = state.get(state.DRIFT_REPORT)

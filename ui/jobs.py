@@ -47,7 +47,7 @@ class Task:
     params: dict = field(default_factory=dict)  # what the page needs to describe the result
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     messages: list = field(default_factory=list)  # steps, as sentences
-    progress: list = field(default_factory=list)  # aecore.training.EpochProgress per epoch
+    progress: list = field(default_factory=list)  # aecore.model.training.EpochProgress per epoch
     status: str = "running"  # queued (waiting for a worker), running, done, cancelled, failed
     error: str | None = None
     result: Any = None
@@ -287,7 +287,7 @@ class EpochStatus:
 
 
 def epoch_status(progress: list) -> EpochStatus | None:
-    """The current model's epochs among ``progress`` (``aecore.training.EpochProgress`` of one
+    """The current model's epochs among ``progress`` (``aecore.model.training.EpochProgress`` of one
     step, possibly a first and a second model), or None before the first epoch."""
     if not progress or not progress[-1].epochs:
         return None

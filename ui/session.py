@@ -14,11 +14,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from aecore import data, persistence
-from aecore.analysis import ScoredData, content_key
+from aecore import store
+from aecore.datasets import SAMPLES
 from aecore.errors import AecoreError
-from aecore.roles import ColumnRoles
-from aecore.samples import SAMPLES
+from aecore.io import inference
+from aecore.io.roles import ColumnRoles
+from aecore.scored import ScoredData, content_key
 
 from . import cache, state
 from .text import plain
@@ -29,15 +30,15 @@ MAX_SESSION_MODELS = 3
 MAX_REMEMBERED_ROLES = 20  # files whose chosen roles this session remembers (the latest)
 ROLES_RESTORED = "The column roles you chose for this file earlier in this session are restored."
 
-DATA_PAGE = "pages/data.py"
-TRAIN_PAGE = "pages/train.py"
-THRESHOLD_PAGE = "pages/threshold.py"
-LATENT_PAGE = "pages/latent.py"
-EXPLAIN_PAGE = "pages/explain.py"
-EXPORT_PAGE = "pages/export.py"
-MODELS_PAGE = "pages/models.py"
-FEW_LABELS_PAGE = "pages/few_labels.py"
-DRIFT_PAGE = "pages/drift.py"
+DATA_PAGE = "app_pages/data.py"
+TRAIN_PAGE = "app_pages/train.py"
+THRESHOLD_PAGE = "app_pages/threshold.py"
+LATENT_PAGE = "app_pages/latent.py"
+EXPLAIN_PAGE = "app_pages/explain.py"
+EXPORT_PAGE = "app_pages/export.py"
+MODELS_PAGE = "app_pages/models.py"
+FEW_LABELS_PAGE = "app_pages/few_labels.py"
+DRIFT_PAGE = "app_pages/drift.py"
 DRIFT_SAMPLE = "server_metrics_drift"
 
 
@@ -73,7 +74,7 @@ def max_upload_bytes() -> int:
 
 
 def models_dir() -> str:
-    return str(persistence.models_dir_path())
+    return str(store.models_dir_path())
 
 
 READ_ONLY_VARIABLE = "AECORE_READ_ONLY_MODELS"
@@ -120,7 +121,7 @@ def set_data(frame: pd.DataFrame, key: str, name: str, source: str, roles=None) 
         if roles is not None:
             state.put(state.NOTICE, ("info", ROLES_RESTORED))
         else:
-            roles = data.infer_roles(frame)
+            roles = inference.infer_roles(frame)
     if key != state.get(state.DATA_KEY):
         # Messages about the previous data must not read as if about this one.
         state.put(state.THRESHOLD_MESSAGE, None)
@@ -161,7 +162,7 @@ def sample_roles(name: str, frame: pd.DataFrame) -> ColumnRoles:
     """The documented roles of a sample, with any column it does not name inferred."""
     roles = SAMPLES[name].roles()
     given = {c: roles.role_of(c) for c in roles.named if c in frame.columns}
-    return data.infer_roles(frame, overrides=given)
+    return inference.infer_roles(frame, overrides=given)
 
 
 def load_sample(name: str) -> None:
@@ -204,7 +205,7 @@ def load_default() -> None:
 def demo_available() -> bool:
     """Is the demo bundle ``models/server-metrics-demo/`` there?"""
     try:
-        return bool(persistence.list_versions(DEMO_MODEL, models_dir=models_dir()))
+        return bool(store.list_versions(DEMO_MODEL, models_dir=models_dir()))
     except AecoreError:
         return False
 
@@ -215,7 +216,7 @@ def demo_available() -> bool:
 def use_bundle(name: str, version: str | None = None) -> None:
     """Make saved model ``name`` (its newest version unless given) the current model."""
     if version is None:
-        version = str(persistence.read_meta(name, models_dir=models_dir())["version"])
+        version = str(store.read_meta(name, models_dir=models_dir())["version"])
     state.put(state.MODEL_REF, {"kind": "bundle", "name": name, "version": version})
 
 
@@ -344,7 +345,7 @@ def scored() -> tuple[ScoredData | None, Model | None, Problem | None]:
     else:
         try:
             if (model.key, data_key) not in state.get(state.SCORES):
-                from aecore.export import check_columns
+                from aecore.workflows.export import check_columns
 
                 check_columns(frame, detector)
             scores = cache.scores_for(model.key, data_key, detector, frame)
@@ -422,7 +423,7 @@ def bundle_model(name: str, version: str | None = None) -> Model:
     """Saved model ``name`` (its newest version unless given), loaded through the shared cache
     (never trained or changed); raises ``AecoreError`` when it cannot be loaded."""
     if version is None:
-        version = str(persistence.read_meta(name, models_dir=models_dir())["version"])
+        version = str(store.read_meta(name, models_dir=models_dir())["version"])
     detector = cache.load_bundle(name, version, models_dir())
     return Model(
         detector=detector,
@@ -440,9 +441,9 @@ def detector_bundles() -> list[str]:
     models = cache.model_list(models_dir())
     if models.empty:
         return []
-    kinds = models["kind"].fillna(persistence.DETECTOR_KIND)
+    kinds = models["kind"].fillna(store.DETECTOR_KIND)
     usable = models["problem"].fillna("") == ""
-    return list(models.loc[(kinds == persistence.DETECTOR_KIND) & usable, "name"])
+    return list(models.loc[(kinds == store.DETECTOR_KIND) & usable, "name"])
 
 
 def set_drift_batch(frame: pd.DataFrame, key: str, name: str) -> None:

@@ -11,8 +11,9 @@ from .text import plain  # noqa: F401  (pages call widgets.plain)
 
 
 def page_setup() -> None:
-    """First call of every page: wide layout and session state ready (also when a page runs
-    on its own, e.g. a deep link served before ``app.py`` has run in a new server process)."""
+    """Wide layout and session state ready: called once per run by ``app.py``, before
+    ``st.navigation`` runs the page (the pages live in ``app_pages/``, not ``pages/``, so
+    Streamlit's legacy discovery never runs a page without ``app.py``, deep links included)."""
     st.set_page_config(
         page_title="Autoencoder anomaly finder", page_icon=":material/troubleshoot:", layout="wide"
     )
@@ -46,9 +47,8 @@ def show_notice() -> None:
 
 
 def scored_page(title: str):
-    """Open a page that needs scored data: setup, title, notice, then the cached scores and
-    model; when something is missing, say what and stop the page there."""
-    page_setup()
+    """Open a page that needs scored data: title, notice, then the cached scores and model;
+    when something is missing, say what and stop the page there."""
     st.title(title)
     show_notice()
     scored, model, problem = session.scored()

@@ -1,0 +1,280 @@
+"""Keras Functional autoencoder builders.
+
+Every architecture is one Keras model ``autoencoder`` (input -> reconstruction) whose nested
+sub-models ``encoder`` (input -> code) and ``decoder`` (code -> reconstruction) are reachable by
+name, before and after saving. Training-only behaviour (input noise, VAE sampling) sits in the
+autoencoder graph outside the encoder, so encoding and scoring are deterministic.
+Only built-in layers and the registered layers below are used: the ``.keras`` file loads in
+Keras safe mode (no Lambda layers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from aecore.errors import AecoreError
+from aecore.model.defaults import default_hidden_sizes
+from aecore.model.settings import check_budget, check_settings
+
+ARCHITECTURES = {
+    "linear": "One linear bottleneck and a linear decoder: learns the same subspace as PCA.",
+    "dense": "Stacked, symmetric encoder and decoder that compress step by step (the default).",
+    "sparse": "Dense, plus an L1 penalty on the code so that few code units are active per row.",
+    "denoising": "Dense, trained to rebuild clean rows from noisy copies: robust to small noise.",
+    "conv": "Convolutional: 1-D over the feature vector, or 2-D over windows of consecutive rows.",
+    "variational": "A variational autoencoder (VAE): a probabilistic code, regularised by KL.",
+}
+
+
+@keras.saving.register_keras_serializable(package="aecore")
+class VAESampling(layers.Layer):
+    """Draws z ~ N(mean, exp(log_var)) while training (adding the weighted KL term to the loss);
+    returns the mean at inference, so scores are deterministic."""
+
+    def __init__(self, kl_weight: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.kl_weight = kl_weight
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        z_mean, z_log_var = inputs
+        z_log_var = ops.clip(z_log_var, -10.0, 10.0)
+        kl = -0.5 * ops.mean(
+            ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+        )
+        self.add_loss(self.kl_weight * kl)
+        if training:
+            noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+            return z_mean + ops.exp(0.5 * z_log_var) * noise
+        return z_mean
+
+    def get_config(self):
+        return {**super().get_config(), "kl_weight": self.kl_weight, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="aecore")
+class CodeLimit(layers.Layer):
+    """Pulls codes beyond ``radius`` (Mahalanobis distance from ``center`` under ``precision``)
+    back onto that radius; codes inside pass unchanged. Its settings are plain lists, so it
+    saves and loads like any Keras layer; the detector stores the same settings as JSON in
+    ``score_calibration_`` and wraps the decoder with it for scoring only."""
+
+    def __init__(self, center, precision, radius: float, **kwargs):
+        super().__init__(**kwargs)
+        self.center_values = [float(v) for v in np.ravel(center)]
+        self.precision_values = [[float(v) for v in row] for row in np.atleast_2d(precision)]
+        self.radius = float(radius)
+        self.center = ops.convert_to_tensor(np.asarray(self.center_values, dtype=np.float32))
+        self.precision = ops.convert_to_tensor(
+            np.asarray(self.precision_values, dtype=np.float32)
+        )
+
+    def call(self, code):
+        diff = code - self.center
+        distance2 = ops.sum(ops.matmul(diff, self.precision) * diff, axis=-1, keepdims=True)
+        factor = ops.minimum(1.0, self.radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
+        return self.center + diff * factor
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "center": self.center_values,
+            "precision": self.precision_values,
+            "radius": self.radius,
+        }
+
+
+@dataclass
+class Autoencoder:
+    """The trainable model and its two reachable halves."""
+
+    model: keras.Model
+    encoder: keras.Model
+    decoder: keras.Model
+    architecture: str
+    window: int = 1
+
+    @property
+    def is_variational(self) -> bool:
+        return self.architecture == "variational"
+
+    @classmethod
+    def from_model(cls, model: keras.Model, architecture: str, window: int = 1) -> Autoencoder:
+        """Rebuild the handle from a loaded autoencoder model."""
+        return cls(
+            model=model,
+            encoder=model.get_layer("encoder"),
+            decoder=model.get_layer("decoder"),
+            architecture=architecture,
+            window=window,
+        )
+
+    def inference_model(self) -> keras.Model:
+        """input -> (code, reconstruction) in one deterministic pass, sharing weights."""
+        inputs = keras.Input(shape=self.encoder.input_shape[1:], name="rows")
+        code = self.encoder(inputs)
+        if self.is_variational:
+            code = code[0]
+        return keras.Model(inputs, [code, self.decoder(code)], name="scorer")
+
+
+def build_autoencoder(
+    architecture: str,
+    n_inputs: int,
+    *,
+    code_size: int,
+    hidden_sizes: list[int] | None = None,
+    activation: str = "relu",
+    l1: float = 1e-4,
+    noise_std: float = 0.1,
+    dropout: float = 0.0,
+    window: int = 1,
+    kl_weight: float | None = None,
+    seed: int = 0,
+) -> Autoencoder:
+    """Build an untrained autoencoder for ``n_inputs`` encoded columns.
+
+    ``window > 1`` (``conv`` only) makes inputs windows of ``window`` consecutive rows.
+    Settings out of range, and networks whose weights alone exceed the memory budget
+    (``aecore.model.settings``), raise ``AecoreError`` before anything is built.
+    """
+    if architecture not in ARCHITECTURES:
+        raise AecoreError(
+            f"Unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}."
+        )
+    if code_size < 1:
+        raise AecoreError(f"The code size must be at least 1, got {code_size}.")
+    if window > 1 and architecture != "conv":
+        raise AecoreError("Windows of consecutive rows need the 'conv' architecture.")
+    if hidden_sizes is None:
+        hidden_sizes = default_hidden_sizes(n_inputs, code_size)
+    check_settings(
+        {
+            "code_size": code_size, "hidden_sizes": list(hidden_sizes), "activation": activation,
+            "l1": l1, "noise_std": noise_std, "dropout": dropout, "kl_weight": kl_weight,
+        }
+    )  # fmt: skip
+    hidden_sizes = [int(h) for h in hidden_sizes]
+    # Before any layer exists: a runaway width is refused, not allocated.
+    check_budget(architecture, n_inputs, code_size, hidden_sizes, window=window)
+
+    if architecture == "linear":
+        encoder, decoder = _linear(n_inputs, code_size)
+    elif architecture == "conv":
+        encoder, decoder = _conv(n_inputs, code_size, window, activation)
+    elif architecture == "variational":
+        encoder, decoder = _dense(n_inputs, code_size, hidden_sizes, activation, variational=True)
+    else:
+        l1_code = l1 if architecture == "sparse" else 0.0
+        encoder, decoder = _dense(n_inputs, code_size, hidden_sizes, activation, l1_code=l1_code)
+
+    input_shape = (window, n_inputs) if window > 1 else (n_inputs,)
+    inputs = keras.Input(shape=input_shape, name="rows")
+    x = inputs
+    if architecture == "denoising":
+        if noise_std > 0:
+            x = layers.GaussianNoise(noise_std, seed=seed, name="input_noise")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, seed=seed, name="input_dropout")(x)
+    code = encoder(x)
+    if architecture == "variational":
+        weight = kl_weight if kl_weight is not None else 1.0 / n_inputs
+        code = VAESampling(kl_weight=weight, seed=seed, name="sampling")(code)
+    outputs = decoder(code)
+    model = keras.Model(inputs, outputs, name=f"{architecture}_autoencoder")
+    return Autoencoder(model, encoder, decoder, architecture, window)
+
+
+def _linear(n_inputs: int, code_size: int) -> tuple[keras.Model, keras.Model]:
+    inputs = keras.Input(shape=(n_inputs,))
+    code = layers.Dense(code_size, name="code")(inputs)
+    encoder = keras.Model(inputs, code, name="encoder")
+    code_in = keras.Input(shape=(code_size,))
+    decoder = keras.Model(code_in, layers.Dense(n_inputs, name="output")(code_in), name="decoder")
+    return encoder, decoder
+
+
+def _dense(n_inputs, code_size, hidden_sizes, activation, *, l1_code=0.0, variational=False):
+    inputs = keras.Input(shape=(n_inputs,))
+    x = inputs
+    for i, units in enumerate(hidden_sizes):
+        x = layers.Dense(units, activation=activation, name=f"encode_{i}")(x)
+    if variational:
+        z_mean = layers.Dense(code_size, name="code")(x)
+        z_log_var = layers.Dense(code_size, name="code_log_var")(x)
+        encoder = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+    else:
+        regularizer = keras.regularizers.L1(l1_code) if l1_code > 0 else None
+        code = layers.Dense(code_size, activity_regularizer=regularizer, name="code")(x)
+        encoder = keras.Model(inputs, code, name="encoder")
+    code_in = keras.Input(shape=(code_size,))
+    y = code_in
+    for i, units in enumerate(reversed(hidden_sizes)):
+        y = layers.Dense(units, activation=activation, name=f"decode_{i}")(y)
+    decoder = keras.Model(code_in, layers.Dense(n_inputs, name="output")(y), name="decoder")
+    return encoder, decoder
+
+
+def _conv(n_inputs: int, code_size: int, window: int, activation: str):
+    """Two stride-2 convolutions each way; inputs are zero-padded to a multiple of 4 and the
+    output is cropped back, so any feature count (and window length) works."""
+    pad_f = (-n_inputs) % 4
+    padded_f = n_inputs + pad_f
+    if window > 1:
+        pad_w = (-window) % 4
+        padded_w = window + pad_w
+        inputs = keras.Input(shape=(window, n_inputs))
+        x = layers.Reshape((window, n_inputs, 1))(inputs)
+        x = layers.ZeroPadding2D(((0, pad_w), (0, pad_f)))(x)
+        x = layers.Conv2D(16, 3, strides=2, padding="same", activation=activation)(x)
+        x = layers.Conv2D(32, 3, strides=2, padding="same", activation=activation)(x)
+        x = layers.Flatten()(x)
+        encoder = keras.Model(inputs, layers.Dense(code_size, name="code")(x), name="encoder")
+        code_in = keras.Input(shape=(code_size,))
+        grid = (padded_w // 4, padded_f // 4, 32)
+        y = layers.Dense(grid[0] * grid[1] * grid[2], activation=activation)(code_in)
+        y = layers.Reshape(grid)(y)
+        y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation=activation)(y)
+        y = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation=activation)(y)
+        y = layers.Conv2D(1, 3, padding="same")(y)
+        y = layers.Cropping2D(((0, pad_w), (0, pad_f)))(y)
+        outputs = layers.Reshape((window, n_inputs), name="output")(y)
+    else:
+        inputs = keras.Input(shape=(n_inputs,))
+        x = layers.Reshape((n_inputs, 1))(inputs)
+        x = layers.ZeroPadding1D((0, pad_f))(x)
+        x = layers.Conv1D(16, 3, strides=2, padding="same", activation=activation)(x)
+        x = layers.Conv1D(32, 3, strides=2, padding="same", activation=activation)(x)
+        x = layers.Flatten()(x)
+        encoder = keras.Model(inputs, layers.Dense(code_size, name="code")(x), name="encoder")
+        code_in = keras.Input(shape=(code_size,))
+        y = layers.Dense((padded_f // 4) * 32, activation=activation)(code_in)
+        y = layers.Reshape((padded_f // 4, 32))(y)
+        y = layers.Conv1DTranspose(32, 3, strides=2, padding="same", activation=activation)(y)
+        y = layers.Conv1DTranspose(16, 3, strides=2, padding="same", activation=activation)(y)
+        y = layers.Conv1D(1, 3, padding="same")(y)
+        y = layers.Cropping1D((0, pad_f))(y)
+        outputs = layers.Reshape((n_inputs,), name="output")(y)
+    decoder = keras.Model(code_in, outputs, name="decoder")
+    return encoder, decoder
+
+
+def with_code_limit(autoencoder: Autoencoder, limit: dict) -> Autoencoder:
+    """The same autoencoder whose decoder first limits the code (``CodeLimit``): a scoring-only
+    wrapper, never saved (the limit itself is stored as JSON in ``score_calibration_``)."""
+    decoder = autoencoder.decoder
+    code = keras.Input(shape=decoder.input_shape[1:], name="code")
+    limited = CodeLimit(limit["center"], limit["precision"], limit["radius"], name="code_limit")
+    wrapped = keras.Model(code, decoder(limited(code)), name="limited_decoder")
+    return Autoencoder(
+        model=autoencoder.model,
+        encoder=autoencoder.encoder,
+        decoder=wrapped,
+        architecture=autoencoder.architecture,
+        window=autoencoder.window,
+    )

@@ -1,0 +1,168 @@
+"""Scoring: reconstruction, row errors, per-feature errors and codes from one batched pass.
+
+Definitions (in the model's standardised units):
+- per-feature error of a source column = squared difference between input and reconstruction,
+  summed over that column's encoded columns (a one-hot group adds back into its source column);
+- row error = mean of the squared differences over all encoded columns, i.e. the row's MSE, so
+  the per-feature errors of a row sum to ``row_error * n_encoded``; higher = more anomalous.
+  A variational model may add its KL term (weighted as in training) to the row error.
+- with ``weights`` (one per source column), each per-feature error is multiplied by its
+  column's weight, and the row error is their sum over the encoded columns (the detector's
+  calibrated score).
+- with a ``second`` autoencoder (its own weights, and its own input scaling: ``second_inputs``
+  = (scale, shift) per encoded column, errors in its own units), every per-feature error is
+  the mean of the two models' (weighted) errors, so the row error is the mean of their row
+  errors and a row's per-feature errors still add up to it; the reconstruction is the mean of
+  the two (in the first model's units) and the code is the first model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from aecore.model.architectures import Autoencoder
+
+SCORE_BATCH = 16_384
+SCORE_VALUES = 524_288  # input values per compiled call (2 MB): activations stay in cache
+# The per-feature error given where the network's arithmetic overflowed (it cannot on inputs
+# that ``Preprocessor.transform`` clipped, but no score may ever be NaN or infinite): far above
+# any threshold, and small enough that a row's sum stays finite in float32.
+OVERFLOW_ERROR = 1e30
+
+
+@dataclass
+class ScoreArrays:
+    row_error: np.ndarray  # (n,)
+    feature_errors: np.ndarray  # (n, n_inputs), per source column
+    latent: np.ndarray | None  # (n, code_size)
+    reconstruction: np.ndarray | None  # (n, n_encoded), standardised units
+
+
+def make_windows(x: np.ndarray, window: int) -> np.ndarray:
+    """Row i -> the ``window`` rows ending at i (the first rows repeat row 0): a strided view,
+    no copy."""
+    padded = np.concatenate([np.repeat(x[:1], window - 1, axis=0), x], axis=0)
+    view = np.lib.stride_tricks.sliding_window_view(padded, (window, x.shape[1]))
+    return view[:, 0]
+
+
+class Scorer:
+    """A compiled scoring function for one autoencoder (build once, call per data set)."""
+
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        group_matrix: np.ndarray | None = None,
+        *,
+        weights: np.ndarray | None = None,
+        include_kl: bool = False,
+        kl_weight: float = 0.0,
+        second: Autoencoder | None = None,
+        second_weights: np.ndarray | None = None,
+        second_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
+        self.window = autoencoder.window
+        self.include_kl = include_kl and autoencoder.is_variational
+        encoder, decoder = autoencoder.encoder, autoencoder.decoder
+        variational = autoencoder.is_variational
+        if second is not None and (second.window != 1 or second.is_variational or variational):
+            raise ValueError("A second model is only scored beside a single-row, plain model.")
+        groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
+        scale = None if weights is None else tf.constant(weights, dtype=tf.float32)
+        second_scale = (
+            None if second_weights is None else tf.constant(second_weights, dtype=tf.float32)
+        )
+        if second_inputs is not None:  # (scale, shift): the second model's own input scaling
+            in_scale = tf.constant(second_inputs[0], dtype=tf.float32)
+            in_shift = tf.constant(second_inputs[1], dtype=tf.float32)
+        window = self.window
+        include_kl = self.include_kl
+        n_encoded = float(autoencoder.encoder.input_shape[-1])
+        self._n_encoded = n_encoded
+
+        def errors(x, recon, weights_):
+            squared = tf.square(recon - x)
+            per_feature = squared if groups is None else tf.matmul(squared, groups)
+            if weights_ is not None:  # column weights, applied in the same pass
+                per_feature = per_feature * weights_
+            return per_feature
+
+        def run(x):
+            encoded = encoder(x, training=False)
+            if variational:
+                code, log_var = encoded
+            else:
+                code, log_var = encoded, None
+            recon = decoder(code, training=False)
+            if window > 1:
+                x, recon = x[:, -1, :], recon[:, -1, :]
+            per_feature = errors(x, recon, scale)
+            if second is not None:
+                x2 = x if second_inputs is None else x * in_scale + in_shift
+                other = second.decoder(second.encoder(x2, training=False), training=False)
+                per_feature = 0.5 * (per_feature + errors(x2, other, second_scale))
+                if second_inputs is not None:
+                    other = (other - in_shift) / in_scale
+                recon = 0.5 * (recon + other)
+            # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
+            # i.e. the MSE when there are no weights.
+            row = tf.reduce_sum(per_feature, axis=1) / n_encoded
+            if include_kl:
+                log_var = tf.clip_by_value(log_var, -10.0, 10.0)
+                kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(code) - tf.exp(log_var), axis=1)
+                row = row + kl_weight * kl
+            return row, per_feature, code, recon
+
+        rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)
+        self._run = tf.function(run, input_signature=[rows], autograph=False)
+
+    def __call__(
+        self,
+        x: np.ndarray,
+        *,
+        batch_size: int = SCORE_BATCH,
+        latent: bool = True,
+        reconstruction: bool = False,
+    ) -> ScoreArrays:
+        """Score the rows of ``x`` (encoded, float32) in batches, one compiled pass per batch;
+        results are written straight into preallocated arrays."""
+        x = np.asarray(x, dtype=np.float32)
+        n = len(x)
+        if n == 0:
+            return ScoreArrays(np.zeros(0, np.float32), np.zeros((0, 0), np.float32), None, None)
+        inputs = make_windows(x, self.window) if self.window > 1 else x
+        cache_rows = max(1_024, SCORE_VALUES // max(int(np.prod(inputs.shape[1:])), 1))
+        batch_size = int(max(1, min(batch_size, cache_rows)))
+        outputs: list[np.ndarray | None] = [None, None, None, None]
+        wanted = (True, True, latent, reconstruction)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            batch = np.ascontiguousarray(inputs[start:stop])
+            results = self._run(tf.constant(batch))
+            for position, value in enumerate(results):
+                if not wanted[position]:
+                    continue
+                value = value.numpy()
+                if outputs[position] is None:
+                    outputs[position] = np.empty((n, *value.shape[1:]), dtype=np.float32)
+                outputs[position][start:stop] = value
+        row, per_feature, code, recon = outputs
+        _finite_errors(row, per_feature, self._n_encoded)
+        return ScoreArrays(
+            row_error=row, feature_errors=per_feature, latent=code, reconstruction=recon
+        )
+
+
+def _finite_errors(row: np.ndarray, per_feature: np.ndarray, n_encoded: float) -> None:
+    """In place: a non-finite per-feature error becomes ``OVERFLOW_ERROR``, and a row with one
+    (or with a non-finite error) gets its per-feature errors' sum over the encoded columns,
+    so its errors still add up to its score."""
+    if np.isfinite(row).all() and np.isfinite(per_feature).all():
+        return
+    bad = ~np.isfinite(per_feature)
+    per_feature[bad] = OVERFLOW_ERROR
+    rows = bad.any(axis=1) | ~np.isfinite(row)
+    row[rows] = per_feature[rows].sum(axis=1, dtype=np.float64) / n_encoded

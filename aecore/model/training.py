@@ -1,0 +1,239 @@
+"""Training: Adam + MSE, early stopping on validation loss with the best weights restored,
+a progress hook for live charts, and cooperative cancellation.
+
+The loop is our own rather than ``model.fit``: the training rows sit in memory as one tensor,
+each epoch is a seeded permutation, and one compiled function runs a chunk of optimizer steps
+(a graph-side loop that gathers each batch), so a step costs a few graph ops and no Python.
+On two CPU cores a step is 1.5-2x cheaper than in ``fit``, and tracing (which dominates on
+small data) takes a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from aecore.errors import AecoreError
+from aecore.model.architectures import Autoencoder
+
+MAX_VALIDATION_ROWS = 20_000
+CHUNK_ROWS = 65_536  # rows per compiled call: how often cancellation is checked
+MAX_CHUNK_STEPS = 256
+EVAL_VALUES = 262_144  # input values per validation batch (rows x values per row)
+
+
+@dataclass
+class EpochProgress:
+    """What a UI needs after each epoch to draw a progress bar and a loss curve."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    val_loss: float | None
+    elapsed: float
+    best_epoch: int
+    stage: str = "first"  # "second": the detector's second model (see ``second_model``)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ProgressHook = Callable[[EpochProgress], None]
+StopCheck = Callable[[], bool]
+
+
+class _Monitor:
+    """Early stopping that always restores the best weights, and a learning-rate cut when the
+    monitored loss stalls for half the patience."""
+
+    def __init__(self, model: keras.Model, patience: int, min_delta: float):
+        self.model = model
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+        self.wait = 0
+        self.stopped_early = False
+
+    def end_epoch(self, epoch: int, current: float) -> bool:
+        """Record the epoch's monitored loss; True when training should stop."""
+        improved = not math.isfinite(self.best) or current < self.best - self.min_delta * abs(
+            self.best
+        )
+        if math.isfinite(current) and improved:
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            self.best_weights = self.model.get_weights()
+            return False
+        self.wait += 1
+        if self.wait == max(1, (self.patience + 1) // 2):
+            rate = self.model.optimizer.learning_rate
+            rate.assign(max(float(keras.ops.convert_to_numpy(rate)) * 0.3, 1e-5))
+        if self.wait >= self.patience:
+            self.stopped_early = True
+            return True
+        return False
+
+    def restore(self) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class _Steps:
+    """Compiled training and validation passes for one model and one batch size."""
+
+    def __init__(self, model: keras.Model, rows: tf.Tensor, batch_size: int):
+        self.model = model
+        self.rows = rows
+        self.batch_size = batch_size
+        values_per_row = int(np.prod(rows.shape[1:]))
+        self.eval_rows = max(batch_size, EVAL_VALUES // max(values_per_row, 1))
+        weights = model.trainable_weights
+        model.optimizer.build(weights)
+        row_spec = tf.TensorSpec([None, *rows.shape[1:]], tf.float32)
+        scalar = tf.TensorSpec([], tf.int32)
+
+        def train_steps(rows, order, start, stop):
+            """Optimizer steps ``start..stop-1`` over ``rows[order]``; returns the summed loss
+            (each batch's mean loss times its size) and the number of rows seen."""
+            n_rows = tf.shape(order)[0]
+
+            def body(step, total, seen):
+                begin = step * batch_size
+                batch = tf.gather(rows, order[begin : tf.minimum(begin + batch_size, n_rows)])
+                with tf.GradientTape() as tape:
+                    predicted = model(batch, training=True)
+                    loss = model.compute_loss(x=batch, y=batch, y_pred=predicted, training=True)
+                gradients = tape.gradient(loss, weights)
+                model.optimizer.apply_gradients(zip(gradients, weights, strict=True))
+                size = tf.shape(batch)[0]
+                return step + 1, total + loss * tf.cast(size, tf.float32), seen + size
+
+            _, total, seen = tf.while_loop(
+                lambda step, total, seen: step < stop,
+                body,
+                (start, tf.constant(0.0), tf.constant(0)),
+            )
+            return total, seen
+
+        def batch_loss(batch):
+            predicted = model(batch, training=False)
+            loss = model.compute_loss(x=batch, y=batch, y_pred=predicted, training=False)
+            return loss * tf.cast(tf.shape(batch)[0], tf.float32)
+
+        self._train = tf.function(
+            train_steps,
+            input_signature=[row_spec, tf.TensorSpec([None], tf.int32), scalar, scalar],
+            autograph=False,
+        )
+        self._loss = tf.function(batch_loss, input_signature=[row_spec], autograph=False)
+
+    def epoch(self, order: np.ndarray, should_stop: StopCheck | None) -> tuple[float, bool]:
+        """One pass in the given row order; returns (mean loss, cancelled)."""
+        steps = -(-len(order) // self.batch_size)
+        chunk = int(max(1, min(MAX_CHUNK_STEPS, CHUNK_ROWS // self.batch_size)))
+        order = tf.constant(order, dtype=tf.int32)
+        total, seen = 0.0, 0
+        for start in range(0, steps, chunk):
+            summed, count = self._train(
+                self.rows, order, tf.constant(start), tf.constant(min(start + chunk, steps))
+            )
+            total += float(summed)
+            seen += int(count)
+            if should_stop is not None and should_stop():
+                return total / max(seen, 1), True
+        return total / max(seen, 1), False
+
+    def loss(self, rows: np.ndarray) -> float:
+        """Mean loss over ``rows`` (inference mode), in batches."""
+        total = 0.0
+        for start in range(0, len(rows), self.eval_rows):
+            total += float(self._loss(tf.constant(rows[start : start + self.eval_rows])))
+        return total / len(rows)
+
+
+def train_autoencoder(
+    autoencoder: Autoencoder,
+    x_train: np.ndarray,
+    x_val: np.ndarray | None,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience: int = 5,
+    min_delta: float = 1e-4,
+    progress: ProgressHook | None = None,
+    should_stop: StopCheck | None = None,
+    seed: int = 0,
+) -> dict:
+    """Fit the autoencoder to reproduce its input and return the training history.
+
+    Validation loss drives early stopping (on at most 20,000 validation rows, so it stays cheap
+    on large data); the weights of the best epoch are restored whether training stopped early,
+    ran all epochs, or was cancelled. Rows are shuffled each epoch by a generator seeded with
+    ``seed``, so the same seed, weights and data train the same model on CPU. Returns
+    ``{"loss": [...], "val_loss": [...], "epochs_run", "best_epoch", "best_val_loss",
+    "stopped_early", "cancelled", "seconds"}``.
+    """
+    if len(x_train) == 0:
+        raise AecoreError("No rows left to train on.")
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise AecoreError("Epochs, batch size and learning rate must all be positive.")
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    batch_size = int(min(batch_size, len(x_train)))
+    has_val = x_val is not None and len(x_val) > 0
+    if has_val and len(x_val) > MAX_VALIDATION_ROWS:
+        pick = rng.choice(len(x_val), MAX_VALIDATION_ROWS, replace=False)
+        x_val = x_val[np.sort(pick)]
+    if has_val:
+        x_val = np.ascontiguousarray(x_val, dtype=np.float32)
+
+    model = autoencoder.model
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    steps = _Steps(model, tf.constant(np.asarray(x_train, dtype=np.float32)), batch_size)
+    monitor = _Monitor(model, patience, min_delta)
+    losses: list[float] = []
+    val_losses: list[float] = []
+    cancelled = False
+    for epoch in range(1, int(epochs) + 1):
+        loss, cancelled = steps.epoch(rng.permutation(len(x_train)), should_stop)
+        losses.append(loss)
+        val_loss = steps.loss(x_val) if has_val else None
+        if has_val:
+            val_losses.append(val_loss)
+        stop = monitor.end_epoch(epoch, val_loss if has_val else loss)
+        if progress is not None:
+            progress(
+                EpochProgress(
+                    epoch=epoch,
+                    epochs=int(epochs),
+                    loss=loss,
+                    val_loss=val_loss,
+                    elapsed=time.perf_counter() - start,
+                    best_epoch=monitor.best_epoch,
+                )
+            )
+        if not cancelled and should_stop is not None and should_stop():
+            cancelled = True
+        if stop or cancelled or not math.isfinite(loss):
+            break
+    monitor.restore()
+    return {
+        "loss": losses,
+        "val_loss": val_losses,
+        "epochs_run": len(losses),
+        "best_epoch": monitor.best_epoch,
+        "best_val_loss": float(monitor.best) if math.isfinite(monitor.best) else None,
+        "stopped_early": monitor.stopped_early,
+        "cancelled": cancelled,
+        "seconds": time.perf_counter() - start,
+        "batch_size": batch_size,
+        "learning_rate": float(learning_rate),
+    }

@@ -1,0 +1,223 @@
+"""Threshold: drag the cut over the error histogram; counts, metrics and cost follow at once.
+
+Everything under the slider is one fragment: a move reruns only it, and it works from the
+errors scored once (sorted once, ``ErrorIndex``; metrics from a one-pass ``Sweep``), so a move
+never re-scores.
+"""
+
+import math
+import time
+
+import streamlit as st
+from streamlit.logger import get_logger
+
+from aecore.errors import AecoreError
+from aecore.evaluation.metrics import low_recall_note
+from aecore.viz import charts
+from aecore.workflows.export import id_columns
+from ui import session, state, widgets
+
+log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
+TOP_ROWS = 20
+scored, model = widgets.scored_page("Threshold")
+ids = id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
+st.caption(
+    f"Model **{model.label}** on **{widgets.data_caption()}**. A row is flagged when its "
+    "reconstruction error is **above** the threshold. Moving the threshold never scores the "
+    "rows again."
+)
+model_threshold = float(model.detector.threshold_)
+typical = float(scored.index.sorted_errors[scored.n_rows // 2]) or 1.0
+input_step = 10 ** math.floor(math.log10(abs(typical))) / 10
+
+
+def use_slider() -> None:
+    session.set_threshold(st.session_state[state.THRESHOLD_SLIDER])
+
+
+def use_input() -> None:
+    value = st.session_state[state.THRESHOLD_INPUT]
+    if value is not None and math.isfinite(value):
+        session.set_threshold(value)
+
+
+def use_method(method: str) -> None:
+    """Set the threshold by a method, with the parameters typed next to its button."""
+    params: dict = {}
+    basis = "model" if st.session_state.get("method_basis", "").startswith("the model") else "data"
+    if method == "percentile":
+        params = {"percentile": float(st.session_state["method_percentile"])}
+    elif method == "mean_std":
+        params = {"k": float(st.session_state["method_k"])}
+    elif method in ("best_f1", "min_cost"):
+        params = {"tolerance": int(st.session_state.get("method_tolerance", 0))}
+        if method == "min_cost":
+            params["c_alarm"] = float(st.session_state.get("method_c_alarm", 1.0))
+            params["c_missed"] = float(st.session_state.get("method_c_missed", 1.0))
+    try:
+        if method == "model":
+            value = model_threshold
+        else:
+            value = scored.choose(method, basis=basis, **params)
+    except AecoreError as error:
+        state.put(state.THRESHOLD_MESSAGE, str(error))
+    else:
+        session.set_threshold(value)
+        state.put(state.THRESHOLD_MESSAGE, None)
+
+
+@st.fragment
+def threshold_panel() -> None:
+    """The slider, its live counts and metrics, and every chart that shows the threshold."""
+    started = time.perf_counter()
+    threshold = session.threshold()
+    options = scored.options(threshold, model_threshold)
+    st.session_state[state.THRESHOLD_SLIDER] = threshold
+    st.session_state[state.THRESHOLD_INPUT] = threshold
+
+    slider_column, input_column = st.columns([2, 1])
+    slider_column.select_slider(
+        "Threshold (drag it)",
+        options=options,
+        format_func=widgets.fmt_threshold,
+        key=state.THRESHOLD_SLIDER,
+        on_change=use_slider,
+    )
+    input_column.number_input(
+        "Exact value", value=None, key=state.THRESHOLD_INPUT, on_change=use_input,
+        format="%.6g", step=input_step,
+    )  # fmt: skip
+
+    flagged = scored.count_above(threshold)
+    # Two rows of three: six tiles in a row cut their values off at 1024 px ("3.1…").
+    tiles = [*st.columns(3), *st.columns(3)] if scored.has_labels else st.columns(3)
+    tiles[0].metric("Flagged rows", f"{flagged:,}")
+    tiles[1].metric("Share flagged", f"{flagged / scored.n_rows:.2%}")
+    sweep = None
+    if scored.has_labels:
+        tolerance = int(st.session_state.get("method_tolerance", 0))
+        c_alarm = float(st.session_state.get("method_c_alarm", 1.0))
+        c_missed = float(st.session_state.get("method_c_missed", 1.0))
+        sweep = scored.sweep(tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed)
+        at = sweep.at(threshold)
+        tiles[2].metric("Cost", f"{at['cost']:,.4g}")
+        tiles[3].metric("Precision", f"{at['precision']:.3f}")
+        tiles[4].metric("Recall", f"{at['recall']:.3f}")
+        tiles[5].metric("F1", f"{at['f1']:.3f}")
+        st.caption(
+            f"{at['false_alarms']:,} false alarms and {at['missed']:,} missed anomalies "
+            f"(tolerance {tolerance} rows); cost = {c_alarm:g} × false alarms + {c_missed:g} × "
+            "missed."
+        )
+        note = low_recall_note(at)
+        if note:
+            st.warning(note, icon=":material/troubleshoot:")
+    else:
+        tiles[2].caption("No label column with both normal rows and anomalies: precision, "
+                         "recall and cost need one (set a *label* role on the Data page).")
+
+    chart_column, control_column = st.columns([2, 1], gap="medium")
+    with control_column:
+        log_x = st.toggle("Log-scale errors", value=True, key="threshold_log_x")
+        log_y = st.toggle("Log-scale counts", value=False, key="threshold_log_y")
+        st.markdown("**Set the threshold by a method**")
+        st.radio(
+            "Percentile and mean + k std use",
+            ["this data's errors", "the model's held-out errors"],
+            key="method_basis",
+            help="The model's held-out errors come from normal validation rows at training "
+            "time: a cut at their 99th percentile flags about 1% of normal rows.",
+        )
+        row = st.columns(2)
+        row[0].number_input(
+            "Percentile", 50.0, 99.999, 99.0, key="method_percentile", format="%.2f"
+        )
+        row[1].number_input("k (std)", 0.0, 20.0, 3.0, key="method_k")
+        st.button(
+            "Cut at this percentile", on_click=use_method, args=("percentile",),
+            key="set_percentile", width="stretch",
+        )  # fmt: skip
+        st.button(
+            "Cut at mean + k std", on_click=use_method, args=("mean_std",), key="set_mean_std",
+            width="stretch",
+        )  # fmt: skip
+        if scored.has_labels:
+            st.number_input(
+                "Tolerance (rows)", 0, 10_000, 0, key="method_tolerance",
+                help="An alarm within this many rows (in time order) of a labelled anomaly "
+                "counts as correct, and catches it.",
+            )  # fmt: skip
+            row = st.columns(2)
+            row[0].number_input("Cost: false alarm", 0.0, 1e9, 1.0, key="method_c_alarm")
+            row[1].number_input("Cost: missed", 0.0, 1e9, 1.0, key="method_c_missed")
+            st.button(
+                "Best F1", on_click=use_method, args=("best_f1",), key="set_best_f1",
+                width="stretch",
+            )  # fmt: skip
+            st.button(
+                "Minimum cost", on_click=use_method, args=("min_cost",), key="set_min_cost",
+                width="stretch",
+            )  # fmt: skip
+        st.button(
+            "The model's threshold", on_click=use_method, args=("model",), key="set_model",
+            width="stretch", help=f"{model_threshold:.4g}, chosen when the model was trained.",
+        )  # fmt: skip
+        message = state.get(state.THRESHOLD_MESSAGE)
+        if message:
+            st.error(message)
+
+    with chart_column:
+        counts, edges = scored.histogram(log=log_x)
+        st.plotly_chart(
+            charts.error_histogram(
+                counts, edges, threshold, log_x=log_x, log_y=log_y, n_flagged=flagged
+            ),
+            key="threshold_histogram",
+        )
+        st.caption(
+            f"{scored.n_rows:,} rows in {len(counts)} bins"
+            + (" (log-spaced over the positive errors)." if log_x else ".")
+        )
+
+    if sweep is not None:
+        curve = scored.curve(tolerance=tolerance, c_alarm=c_alarm, c_missed=c_missed)
+        left, right = st.columns(2)
+        left.plotly_chart(
+            charts.cost_curve(
+                curve, threshold, at["cost"], c_alarm=c_alarm, c_missed=c_missed, log_x=log_x
+            ),
+            key="threshold_cost",
+        )
+        right.plotly_chart(
+            charts.metric_curves(curve, threshold, log_x=log_x), key="threshold_metrics"
+        )
+
+    timeline = scored.timeline()
+    st.plotly_chart(
+        charts.error_timeline(timeline, threshold, log_y=log_x), key="threshold_timeline"
+    )
+    if timeline.x_title == "row":
+        st.caption(
+            "No time column: rows are shown in file order, numbered as in the file (header = "
+            "row 1) and as in the export's `source_row`."
+        )
+
+    top = scored.ranked_flagged(threshold, TOP_ROWS)
+    st.markdown(f"**Flagged rows, highest error first** ({len(top):,} of {flagged:,} shown)")
+    if len(top):
+        st.dataframe(
+            scored.rows_table(top, threshold, ids=ids), hide_index=True, height=240,
+            column_config={"error": st.column_config.NumberColumn(format="%.4g")},
+        )  # fmt: skip
+        st.caption(
+            "`source_row` is each row's number in the file (header = row 1), the same number "
+            "the Explain page and the export use."
+        )
+    else:
+        st.caption("No row is above the threshold.")
+    log.debug(
+        "threshold panel: %d rows in %.1f ms", scored.n_rows, 1e3 * (time.perf_counter() - started)
+    )
+
+
+threshold_panel()

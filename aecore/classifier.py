@@ -25,7 +25,6 @@ is exactly what ``compare_label_budgets`` is there to show an analyst before tru
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,40 +41,27 @@ from aecore.io import inference, labelling
 from aecore.io.roles import ColumnRoles
 from aecore.model import state
 from aecore.model.preprocessing import Preprocessor
+from aecore.model.training import EarlyStopping
 
 CLASS_MODES = ("auto", "binary", "multiclass")
-
-
 CLASS_PRIORS = {
     "labelled": "Decide with the class mix of the labelled rows (undoes the training's class "
     "weights): fewer false alarms; the default.",
     "balanced": "Decide as trained, every class equally likely: more attacks caught, more false "
     "alarms.",
 }
-
-
 REPRESENTATIONS = {
     "layers": "The activations of every dense layer of the encoder, side by side (the default).",
     "code": "The encoder's code (its bottleneck) alone.",
 }
-
-
 APPROACHES = {
     "pretrained": "Pre-trained encoder (frozen) + head",
     "scratch": "Same network trained from scratch",
     "unsupervised": "Reconstruction error, threshold from the labels",
 }
-
-
 BUNDLE_KIND = store.CLASSIFIER_KIND
-
-
 MIN_LABELLED = 4
-
-
 ANOMALY_COLUMN = "p_anomaly"
-
-
 PREDICTED_COLUMN = "predicted_class"
 
 
@@ -164,7 +150,6 @@ class FewLabelClassifier(BaseEstimator):
     ) -> FewLabelClassifier:
         """Pre-train on every row of ``X`` (or reuse the fitted ``detector``), then train the
         classifier on the labelled rows. ``y``: one label per row, empty = unlabelled."""
-        import keras
 
         frame = as_frame(X)
         self._check_params()
@@ -200,7 +185,6 @@ class FewLabelClassifier(BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         train, validation = stratified_split(targets, self.validation_share, rng)
 
-        keras.utils.set_random_seed(self.random_state)
         model, encoder = _build_classifier(
             detector,
             len(classes),
@@ -208,6 +192,7 @@ class FewLabelClassifier(BaseEstimator):
             pretrained=self.pretrained,
             representation=self.representation,
             x_all=detector.preprocessor_.transform(frame),
+            seed=self.random_state,
         )
         encoder.trainable = not self.pretrained
         weights = _balanced_weights(targets[train], len(classes))
@@ -325,6 +310,60 @@ class FewLabelClassifier(BaseEstimator):
                 f"The labelled rows hold a single class ({only!r}); label some rows of another "
                 "class too."
             )
+
+    # ---- state ---------------------------------------------------------------------------
+    def get_state(self) -> dict:
+        """Everything fitted but the head's weights, as plain JSON values (what a classifier
+        bundle's ``meta.json`` stores; ``from_state`` reads it back)."""
+        self.check_fitted()
+        params = self.get_params(deep=False)
+        params["roles"] = state.roles_to_json(params.get("roles"))
+        return state.json_safe(
+            {
+                "params": params,
+                "features": state.feature_entries(self.roles_, self.preprocessor_),
+                "roles": self.roles_.to_dict(),
+                "preprocessing": self.preprocessor_.to_dict(),
+                "classes": [str(c) for c in self.classes_],
+                "normal_classes": list(self.normal_classes_),
+                "class_mode": self.class_mode_,
+                "label_column": self.label_column_,
+                "n_labelled": self.n_labelled_,
+                "n_unlabelled": self.n_unlabelled_,
+                "class_counts": self.class_counts_,
+                "history": self.history_,
+                "n_train_rows": self.n_labelled_,
+            }
+        )
+
+    @classmethod
+    def from_state(cls, fitted: Mapping, model) -> FewLabelClassifier:
+        """A fitted classifier from ``get_state()``'s values and its Keras ``model``.
+        ``detector_`` (the pre-trained autoencoder) is not part of it: None."""
+        known = set(cls().get_params(deep=False))
+        params = {key: value for key, value in fitted["params"].items() if key in known}
+        params["roles"] = state.roles_from_json(params.get("roles"))
+        return cls(**params).restore_state(fitted, model)
+
+    def restore_state(self, fitted: Mapping, model) -> FewLabelClassifier:
+        """Set this classifier's fitted state from ``get_state()``'s values (see
+        ``from_state``). Returns self."""
+        roles = ColumnRoles.from_dict(fitted["roles"])
+        self.detector_ = None
+        self.roles_ = roles
+        self.preprocessor_ = Preprocessor.from_dict(fitted["preprocessing"])
+        self.model_ = model
+        self.classes_ = np.asarray(fitted["classes"], dtype=object)
+        self.normal_classes_ = list(fitted["normal_classes"])
+        self.class_mode_ = fitted["class_mode"]
+        self.label_column_ = fitted.get("label_column")
+        self.n_labelled_ = int(fitted.get("n_labelled", 0))
+        self.n_unlabelled_ = int(fitted.get("n_unlabelled", 0))
+        self.class_counts_ = dict(fitted.get("class_counts") or {})
+        self.history_ = dict(fitted.get("history") or {})
+        self.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
+        self.n_features_in_ = len(roles.inputs)
+        return self
 
     # ---- predicting ----------------------------------------------------------------------
     def check_fitted(self) -> None:
@@ -468,14 +507,33 @@ def _build_classifier(
     pretrained: bool,
     representation: str,
     x_all: np.ndarray,
+    seed: int = 0,
 ):
-    """rows -> encoder (a copy: pre-trained weights, or freshly initialised) -> features
-    scaled with their mean and spread over every row (labelled or not) -> head."""
+    """rows -> encoder (a copy: pre-trained weights, or freshly initialised from its layers'
+    own seeds) -> features scaled with their mean and spread over every row (labelled or not)
+    -> head, whose initial weights come from ``seed`` alone (``SeededLayers``)."""
     import keras
     from keras import layers
 
+    from aecore.model.architectures import SeededLayers
+
+    make = SeededLayers(seed)
+
+    def fresh(layer):
+        """The layer anew, its random kernel drawn from ``make``'s next seed (in the clone's
+        layer order, then the head's: the seeds ``set_random_seed(seed)`` used to give)."""
+        config = layer.get_config()
+        if "kernel_initializer" in config:
+            initializer = keras.initializers.get(config["kernel_initializer"])
+            if isinstance(initializer, keras.initializers.RandomNormal | keras.initializers
+                          .RandomUniform | keras.initializers.VarianceScaling):  # fmt: skip
+                config["kernel_initializer"] = initializer.__class__.from_config(
+                    {**initializer.get_config(), "seed": make.next_seed()}
+                )
+        return layer.__class__.from_config(config)
+
     source = detector.autoencoder_.encoder
-    encoder = keras.models.clone_model(source)
+    encoder = keras.models.clone_model(source, clone_function=fresh)
     if pretrained:
         encoder.set_weights(source.get_weights())
     inputs = keras.Input(shape=source.input_shape[1:], name="rows")
@@ -504,11 +562,11 @@ def _build_classifier(
     scaling.adapt(features)
     x = scaling(x)
     if head_units:
-        x = layers.Dense(int(head_units), activation="relu", name="head_hidden")(x)
+        x = make(layers.Dense, int(head_units), activation="relu", name="head_hidden")(x)
     if n_classes == 2:
-        outputs = layers.Dense(1, activation="sigmoid", name="head_output")(x)
+        outputs = make(layers.Dense, 1, activation="sigmoid", name="head_output")(x)
     else:
-        outputs = layers.Dense(n_classes, activation="softmax", name="head_output")(x)
+        outputs = make(layers.Dense, n_classes, activation="softmax", name="head_output")(x)
     return keras.Model(inputs, outputs, name="classifier"), encoder
 
 
@@ -567,7 +625,12 @@ def _train(
     batch_size = int(max(1, min(batch_size, len(train))))
     rng = np.random.default_rng(seed)
     losses, val_losses = [], []
-    best, best_epoch, best_weights, wait = math.inf, 0, model.get_weights(), 0
+    # The package's one early-stopping rule, as this loop has always used it: an absolute
+    # improvement, no learning-rate cut, a diverging loss stops at once.
+    monitor = EarlyStopping(
+        model, patience, 1e-6, relative=False, cut_learning_rate=False,
+        stop_on_nonfinite=True, from_initial=True,
+    )  # fmt: skip
     for epoch in range(int(epochs)):
         order = rng.permutation(train)
         short = (-len(order)) % batch_size  # fill the last batch: one batch shape, one trace
@@ -580,15 +643,10 @@ def _train(
         losses.append(epoch_loss * batch_size / len(order))
         current = _weighted_loss(model, x[monitored], codes[monitored], weights[monitored])
         val_losses.append(current)
-        if not math.isfinite(current):
+        if monitor.end_epoch(epoch + 1, current):
             break
-        if current < best - 1e-6:
-            best, best_epoch, best_weights, wait = current, epoch + 1, model.get_weights(), 0
-        else:
-            wait += 1
-            if wait >= patience:
-                break
-    model.set_weights(best_weights)
+    monitor.restore()
+    best_epoch = monitor.best_epoch
     return {
         "loss": losses,
         "val_loss": val_losses if len(validation) else [],
@@ -598,30 +656,6 @@ def _train(
         "n_train": int(len(train)),
         "n_validation": int(len(validation)),
     }
-
-
-def _classifier_meta(classifier: FewLabelClassifier, name: str, description: str) -> dict:
-    params = classifier.get_params(deep=False)
-    params["roles"] = state.roles_to_json(params.get("roles"))
-    meta = store.new_meta(name, kind=BUNDLE_KIND, description=description)
-    meta.update(
-        {
-            "params": params,
-            "features": state.feature_entries(classifier.roles_, classifier.preprocessor_),
-            "roles": classifier.roles_.to_dict(),
-            "preprocessing": classifier.preprocessor_.to_dict(),
-            "classes": [str(c) for c in classifier.classes_],
-            "normal_classes": list(classifier.normal_classes_),
-            "class_mode": classifier.class_mode_,
-            "label_column": classifier.label_column_,
-            "n_labelled": classifier.n_labelled_,
-            "n_unlabelled": classifier.n_unlabelled_,
-            "class_counts": classifier.class_counts_,
-            "history": classifier.history_,
-            "n_train_rows": classifier.n_labelled_,
-        }
-    )
-    return meta
 
 
 def save_classifier(
@@ -636,7 +670,8 @@ def save_classifier(
     previous version. Returns the bundle folder."""
     store.check_name(name)
     classifier.check_fitted()
-    meta = _classifier_meta(classifier, name, description)
+    meta = store.new_meta(name, kind=BUNDLE_KIND, description=description)
+    meta.update(classifier.get_state())
     return store.write_bundle(classifier.model_, meta, name, models_dir=models_dir)
 
 
@@ -657,24 +692,4 @@ def load_classifier(
         version=version,
         stacklevel=2,
     )
-    meta = bundle.meta
-    known = set(FewLabelClassifier().get_params(deep=False))
-    params = {key: value for key, value in meta["params"].items() if key in known}
-    params["roles"] = state.roles_from_json(params.get("roles"))
-    classifier = FewLabelClassifier(**params)
-    roles = ColumnRoles.from_dict(meta["roles"])
-    classifier.detector_ = None
-    classifier.roles_ = roles
-    classifier.preprocessor_ = Preprocessor.from_dict(meta["preprocessing"])
-    classifier.model_ = bundle.model
-    classifier.classes_ = np.asarray(meta["classes"], dtype=object)
-    classifier.normal_classes_ = list(meta["normal_classes"])
-    classifier.class_mode_ = meta["class_mode"]
-    classifier.label_column_ = meta.get("label_column")
-    classifier.n_labelled_ = int(meta.get("n_labelled", 0))
-    classifier.n_unlabelled_ = int(meta.get("n_unlabelled", 0))
-    classifier.class_counts_ = dict(meta.get("class_counts") or {})
-    classifier.history_ = dict(meta.get("history") or {})
-    classifier.feature_names_in_ = np.asarray(roles.inputs, dtype=object)
-    classifier.n_features_in_ = len(roles.inputs)
-    return classifier
+    return FewLabelClassifier.from_state(bundle.meta, bundle.model)

@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from aecore.errors import AecoreError, NotFittedError
 from aecore.evaluation import thresholds
 from aecore.io import inference, labelling
+from aecore.io.frames import as_frame  # noqa: F401  (part of this module's API)
 from aecore.io.roles import ColumnRoles
 from aecore.model import calibration, defaults, state
 from aecore.model.defaults import default_code_size, default_training
@@ -73,22 +74,6 @@ def default_test_share(labels: np.ndarray | None) -> float:
         return 0.0
     labels = np.asarray(labels)
     return LABELLED_TEST_SHARE if (labels == 0).any() and (labels == 1).any() else 0.0
-
-
-def as_frame(X) -> pd.DataFrame:
-    """Accept a DataFrame or a 2-D array (columns named x0, x1, ...)."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise AecoreError(
-            "Sparse input is not supported: pass a DataFrame or a dense array (X.toarray())."
-        )
-    array = np.asarray(X)
-    if np.iscomplexobj(array):
-        raise AecoreError("Complex data not supported: pass real numbers.")
-    if array.ndim != 2:
-        raise AecoreError(f"Expected a table (2-D data), got an array of shape {array.shape}.")
-    return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
 
 
 class AnomalyDetector(BaseEstimator):
@@ -421,12 +406,10 @@ class AnomalyDetector(BaseEstimator):
         self._rescale_pair(x_all, split)
 
     def _build(self, n_inputs: int, code_size: int, window: int):
-        """An untrained autoencoder with this detector's settings (seeded)."""
-        import keras
-
+        """An untrained autoencoder with this detector's settings, its initial weights from
+        ``random_state`` alone (``architectures.SeededLayers``: no process-wide seed)."""
         from aecore.model.architectures import build_autoencoder
 
-        keras.utils.set_random_seed(self.random_state)
         return build_autoencoder(
             self.architecture,
             n_inputs,
@@ -839,7 +822,7 @@ class AnomalyDetector(BaseEstimator):
         stored = dict((self.score_calibration_ or {}).get("second") or {})
         x_second = self._second_model_inputs(x_all) if second is not None else None
         autoencoder, history = self._tuned(
-            self.autoencoder_, window, train_in, val_in, schedule, progress, should_stop, seed=True
+            self.autoencoder_, window, train_in, val_in, schedule, progress, should_stop
         )
         self._set_state(
             preprocessor_=preprocessor,
@@ -884,14 +867,13 @@ class AnomalyDetector(BaseEstimator):
         self._set_state(evaluation_=evaluation, decision_scores_=errors)
         return self.set_reference_profile(rows)
 
-    def _tuned(self, source, window, train_in, val_in, schedule, progress, should_stop, seed=False):
-        """A copy of the autoencoder ``source`` trained further on these rows: (copy, history)."""
+    def _tuned(self, source, window, train_in, val_in, schedule, progress, should_stop):
+        """A copy of the autoencoder ``source`` trained further on these rows: (copy, history).
+        Training is seeded by ``random_state`` (``training.train_autoencoder``)."""
         import keras
 
         from aecore.model.architectures import Autoencoder
 
-        if seed:
-            keras.utils.set_random_seed(self.random_state)
         copy = keras.models.clone_model(source.model)
         copy.set_weights(source.model.get_weights())
         tuned = Autoencoder.from_model(copy, source.architecture, window)

@@ -55,60 +55,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from aecore.detector import AnomalyDetector, as_frame
 from aecore.errors import AecoreError
 from aecore.io import labelling
+from aecore.io.frames import as_frame
+
+if TYPE_CHECKING:  # annotations only: monitoring needs no import of the detector
+    from aecore.detector import AnomalyDetector
 
 VERDICTS = ("stable", "drifting", "drifted")
-
-
 KS_LIMITS = (0.1, 0.2)
-
-
 PSI_LIMITS = (0.1, 0.25)
-
-
 ALARM_EXCESS_LIMITS = (0.10, 0.25)
-
-
 P_VALUE = 0.01
-
-
 MIN_MEDIAN_RATIO = 1.25
-
-
 PSI_BINS = 10
-
-
 MIN_BATCH_ROWS = 30
-
-
 MIN_REFERENCE_ERRORS = 20
-
-
 MIN_NORMAL_PART = 30
-
-
 MIN_NORMAL_SHARE = 0.1
-
-
 NORMAL_RANGE_QUANTILE = 0.9
-
-
 MIN_RANGE_MEDIAN_RATIO = 1.1
-
-
 MANY_ANOMALIES_EXCESS = 0.05
-
-
 FEATURE_SHARE_LIMITS = (0.2, 0.5)
-
-
 FEATURE_RATIO_LIMITS = (2.0, 3.0)
 
 

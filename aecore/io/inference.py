@@ -20,23 +20,13 @@ from aecore.model.preprocessing import MAX_CATEGORIES as ENCODED_CATEGORIES
 from aecore.model.preprocessing import SENTINEL_SPREADS, usable_range
 
 MIN_TRAIN_ROWS = 30
-
-
 SAMPLE_ROWS = 20_000
-
-
 # A text column with more distinct values than this is ignored (with the reason); up to it, it
 # is a categorical input whose ENCODED_CATEGORIES most frequent values get their own column.
 MAX_CATEGORIES = 500
-
-
 # A numeric column named like a label is the label when it holds at most this many whole numbers.
 MAX_NUMERIC_LABEL_VALUES = 50
-
-
 TIMESTAMP_SHARE = 0.95
-
-
 # Label inference (see _label_evidence). Names are compared after _name_tokens: lower case,
 # camelCase and separators split into "_"-joined tokens ("isFraud" -> "is_fraud").
 _LABEL_NAMES = {
@@ -45,63 +35,35 @@ _LABEL_NAMES = {
     "is_anomaly", "anomalous", "outlier", "is_outlier", "fraud", "is_fraud", "fraudulent",
     "malicious", "is_malicious", "intrusion",
 }  # fmt: skip
-
-
 # The usual names of a label column: preferred when several columns look like labels.
 _CANONICAL_LABEL_NAMES = {"label", "labels", "class", "target", "y", "y_true", "ground_truth"}
-
-
 # A token anywhere in the name ("attack_name", "class_label"): a label when it holds text, or
 # a yes/no flag; a number named so ("n_attacks") can be a count, so it needs 0/1 values.
 _LABEL_TOKENS = {
     "label", "labels", "attack", "attacks", "anomaly", "anomalies", "anomalous", "outlier",
     "outliers", "fraud", "fraudulent", "malicious", "intrusion", "groundtruth",
 }  # fmt: skip
-
-
 # is_/has_ + one of these ("is_failure", "has_malware") names a flag that marks anomalies.
 _ANOMALY_FLAG_WORDS = _LABEL_TOKENS | {
     "abnormal", "failure", "failed", "fault", "faulty", "defect", "defective", "bad", "spam",
     "malware", "threat", "compromised", "incident", "alarm", "suspicious", "bot", "attacked",
 }  # fmt: skip
-
-
 # Weak names: a label only if the values look like one too (0/1, normal/attack words, or one
 # dominant value among a few dozen).
 _WEAK_LABEL_NAMES = {"outcome", "verdict", "result", "diagnosis"}
-
-
 _FLAG_PREFIXES = ("is", "has", "was")
-
-
 # Cell values that mark a column as a label on their own (no name needed).
 _LABEL_NORMAL_VALUES = {"normal", "benign", "legit", "legitimate", "nominal"}
-
-
 _LABEL_ANOMALY_VALUES = {
     "attack", "anomaly", "anomalous", "abnormal", "malicious", "fraud", "fraudulent", "outlier",
     "intrusion", "malware",
 }  # fmt: skip
-
-
 _BINARY_TEXT = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
-
-
 DOMINANT_SHARE = 0.5  # "one dominant value": the most frequent holds at least half the rows
-
-
 DOMINANT_MAX_VALUES = 50
-
-
 _TIME_NAMES = {"time", "timestamp", "date", "datetime", "ts", "date_time"}
-
-
 _TIME_SUFFIXES = ("_time", "_at", "_date", "_timestamp", "_datetime", "_ts")
-
-
 _ID_NAMES = {"id", "index", "idx", "uuid", "guid", "row", "rownum", "row_number", "record_id"}
-
-
 _DATE_FORMATS = (
     "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
     "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
@@ -110,8 +72,6 @@ _DATE_FORMATS = (
     "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y",
     "%d %b %Y %H:%M:%S", "%d %b %Y", "%b %d %Y", "%d/%b/%Y:%H:%M:%S",
 )  # fmt: skip
-
-
 _SUMMARY_COLUMNS = [
     "column", "role", "dtype", "missing", "missing_share", "distinct",
     "min", "max", "mean", "std", "example", "note",

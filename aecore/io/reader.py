@@ -23,23 +23,11 @@ from aecore.errors import AecoreError
 from aecore.io.labelling import column_kind
 
 _DELIMITERS = ",;\t|"
-
-
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
 _SNIFF_BYTES = 64 * 1024
-
-
 _BLOCK_SIZE = 4 * 1024 * 1024
-
-
 _PEEK_BLOCK_SIZE = 1024 * 1024
-
-
 _UTF8_BOM = b"\xef\xbb\xbf"
-
-
 # pyarrow's defaults, written out so the pandas fallback reads missing cells the same way.
 # "None" is deliberately absent: in label columns it often means "no attack", not missing.
 _NULL_VALUES = [
@@ -58,8 +46,6 @@ _BINARY_SIGNATURES = {
     b"PAR1": "a Parquet file",
     b"SQLite format 3": "an SQLite database",
 }
-
-
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

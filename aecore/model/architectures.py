@@ -10,6 +10,7 @@ Keras safe mode (no Lambda layers).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import keras
@@ -123,6 +124,26 @@ class Autoencoder:
         return keras.Model(inputs, [code, self.decoder(code)], name="scorer")
 
 
+class SeededLayers:
+    """Layer constructors whose kernels start from their own seeds, so that a network's initial
+    weights depend on its seed alone, never on process-wide random state: two analysts' models
+    may be built at once in the server's worker threads, where ``keras.utils.set_random_seed``
+    would race. Each kernel's seed is the next draw of a private ``random.Random(seed)``: the
+    draw an unseeded Keras initializer would take from Python's ``random`` right after
+    ``set_random_seed(seed)``, so the weights are those the detector had when it set the
+    global seed. Biases start at zero, as Keras's default."""
+
+    def __init__(self, seed: int):
+        self.draws = random.Random(int(seed))
+
+    def next_seed(self) -> int:
+        return self.draws.randint(1, int(1e9))  # as keras.random.make_default_seed
+
+    def __call__(self, layer_class, *args, **kwargs):
+        kwargs.setdefault("kernel_initializer", keras.initializers.GlorotUniform(self.next_seed()))
+        return layer_class(*args, **kwargs)
+
+
 def build_autoencoder(
     architecture: str,
     n_inputs: int,
@@ -163,15 +184,20 @@ def build_autoencoder(
     # Before any layer exists: a runaway width is refused, not allocated.
     check_budget(architecture, n_inputs, code_size, hidden_sizes, window=window)
 
+    make = SeededLayers(seed)
     if architecture == "linear":
-        encoder, decoder = _linear(n_inputs, code_size)
+        encoder, decoder = _linear(n_inputs, code_size, make)
     elif architecture == "conv":
-        encoder, decoder = _conv(n_inputs, code_size, window, activation)
+        encoder, decoder = _conv(n_inputs, code_size, window, activation, make)
     elif architecture == "variational":
-        encoder, decoder = _dense(n_inputs, code_size, hidden_sizes, activation, variational=True)
+        encoder, decoder = _dense(
+            n_inputs, code_size, hidden_sizes, activation, make, variational=True
+        )
     else:
         l1_code = l1 if architecture == "sparse" else 0.0
-        encoder, decoder = _dense(n_inputs, code_size, hidden_sizes, activation, l1_code=l1_code)
+        encoder, decoder = _dense(
+            n_inputs, code_size, hidden_sizes, activation, make, l1_code=l1_code
+        )
 
     input_shape = (window, n_inputs) if window > 1 else (n_inputs,)
     inputs = keras.Input(shape=input_shape, name="rows")
@@ -190,37 +216,38 @@ def build_autoencoder(
     return Autoencoder(model, encoder, decoder, architecture, window)
 
 
-def _linear(n_inputs: int, code_size: int) -> tuple[keras.Model, keras.Model]:
+def _linear(n_inputs: int, code_size: int, make) -> tuple[keras.Model, keras.Model]:
     inputs = keras.Input(shape=(n_inputs,))
-    code = layers.Dense(code_size, name="code")(inputs)
+    code = make(layers.Dense, code_size, name="code")(inputs)
     encoder = keras.Model(inputs, code, name="encoder")
     code_in = keras.Input(shape=(code_size,))
-    decoder = keras.Model(code_in, layers.Dense(n_inputs, name="output")(code_in), name="decoder")
+    output = make(layers.Dense, n_inputs, name="output")(code_in)
+    decoder = keras.Model(code_in, output, name="decoder")
     return encoder, decoder
 
 
-def _dense(n_inputs, code_size, hidden_sizes, activation, *, l1_code=0.0, variational=False):
+def _dense(n_inputs, code_size, hidden_sizes, activation, make, *, l1_code=0.0, variational=False):
     inputs = keras.Input(shape=(n_inputs,))
     x = inputs
     for i, units in enumerate(hidden_sizes):
-        x = layers.Dense(units, activation=activation, name=f"encode_{i}")(x)
+        x = make(layers.Dense, units, activation=activation, name=f"encode_{i}")(x)
     if variational:
-        z_mean = layers.Dense(code_size, name="code")(x)
-        z_log_var = layers.Dense(code_size, name="code_log_var")(x)
+        z_mean = make(layers.Dense, code_size, name="code")(x)
+        z_log_var = make(layers.Dense, code_size, name="code_log_var")(x)
         encoder = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
     else:
         regularizer = keras.regularizers.L1(l1_code) if l1_code > 0 else None
-        code = layers.Dense(code_size, activity_regularizer=regularizer, name="code")(x)
+        code = make(layers.Dense, code_size, activity_regularizer=regularizer, name="code")(x)
         encoder = keras.Model(inputs, code, name="encoder")
     code_in = keras.Input(shape=(code_size,))
     y = code_in
     for i, units in enumerate(reversed(hidden_sizes)):
-        y = layers.Dense(units, activation=activation, name=f"decode_{i}")(y)
-    decoder = keras.Model(code_in, layers.Dense(n_inputs, name="output")(y), name="decoder")
+        y = make(layers.Dense, units, activation=activation, name=f"decode_{i}")(y)
+    decoder = keras.Model(code_in, make(layers.Dense, n_inputs, name="output")(y), name="decoder")
     return encoder, decoder
 
 
-def _conv(n_inputs: int, code_size: int, window: int, activation: str):
+def _conv(n_inputs: int, code_size: int, window: int, activation: str, make):
     """Two stride-2 convolutions each way; inputs are zero-padded to a multiple of 4 and the
     output is cropped back, so any feature count (and window length) works."""
     pad_f = (-n_inputs) % 4
@@ -231,33 +258,33 @@ def _conv(n_inputs: int, code_size: int, window: int, activation: str):
         inputs = keras.Input(shape=(window, n_inputs))
         x = layers.Reshape((window, n_inputs, 1))(inputs)
         x = layers.ZeroPadding2D(((0, pad_w), (0, pad_f)))(x)
-        x = layers.Conv2D(16, 3, strides=2, padding="same", activation=activation)(x)
-        x = layers.Conv2D(32, 3, strides=2, padding="same", activation=activation)(x)
+        x = make(layers.Conv2D, 16, 3, strides=2, padding="same", activation=activation)(x)
+        x = make(layers.Conv2D, 32, 3, strides=2, padding="same", activation=activation)(x)
         x = layers.Flatten()(x)
-        encoder = keras.Model(inputs, layers.Dense(code_size, name="code")(x), name="encoder")
+        encoder = keras.Model(inputs, make(layers.Dense, code_size, name="code")(x), name="encoder")
         code_in = keras.Input(shape=(code_size,))
         grid = (padded_w // 4, padded_f // 4, 32)
-        y = layers.Dense(grid[0] * grid[1] * grid[2], activation=activation)(code_in)
+        y = make(layers.Dense, grid[0] * grid[1] * grid[2], activation=activation)(code_in)
         y = layers.Reshape(grid)(y)
-        y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation=activation)(y)
-        y = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation=activation)(y)
-        y = layers.Conv2D(1, 3, padding="same")(y)
+        y = make(layers.Conv2DTranspose, 32, 3, strides=2, padding="same", activation=activation)(y)
+        y = make(layers.Conv2DTranspose, 16, 3, strides=2, padding="same", activation=activation)(y)
+        y = make(layers.Conv2D, 1, 3, padding="same")(y)
         y = layers.Cropping2D(((0, pad_w), (0, pad_f)))(y)
         outputs = layers.Reshape((window, n_inputs), name="output")(y)
     else:
         inputs = keras.Input(shape=(n_inputs,))
         x = layers.Reshape((n_inputs, 1))(inputs)
         x = layers.ZeroPadding1D((0, pad_f))(x)
-        x = layers.Conv1D(16, 3, strides=2, padding="same", activation=activation)(x)
-        x = layers.Conv1D(32, 3, strides=2, padding="same", activation=activation)(x)
+        x = make(layers.Conv1D, 16, 3, strides=2, padding="same", activation=activation)(x)
+        x = make(layers.Conv1D, 32, 3, strides=2, padding="same", activation=activation)(x)
         x = layers.Flatten()(x)
-        encoder = keras.Model(inputs, layers.Dense(code_size, name="code")(x), name="encoder")
+        encoder = keras.Model(inputs, make(layers.Dense, code_size, name="code")(x), name="encoder")
         code_in = keras.Input(shape=(code_size,))
-        y = layers.Dense((padded_f // 4) * 32, activation=activation)(code_in)
+        y = make(layers.Dense, (padded_f // 4) * 32, activation=activation)(code_in)
         y = layers.Reshape((padded_f // 4, 32))(y)
-        y = layers.Conv1DTranspose(32, 3, strides=2, padding="same", activation=activation)(y)
-        y = layers.Conv1DTranspose(16, 3, strides=2, padding="same", activation=activation)(y)
-        y = layers.Conv1D(1, 3, padding="same")(y)
+        y = make(layers.Conv1DTranspose, 32, 3, strides=2, padding="same", activation=activation)(y)
+        y = make(layers.Conv1DTranspose, 16, 3, strides=2, padding="same", activation=activation)(y)
+        y = make(layers.Conv1D, 1, 3, padding="same")(y)
         y = layers.Cropping1D((0, pad_f))(y)
         outputs = layers.Reshape((n_inputs,), name="output")(y)
     decoder = keras.Model(code_in, outputs, name="decoder")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from aecore.model.architectures import Autoencoder
 
@@ -70,22 +71,22 @@ class Scorer:
         variational = autoencoder.is_variational
         if second is not None and (second.window != 1 or second.is_variational or variational):
             raise ValueError("A second model is only scored beside a single-row, plain model.")
-        groups = None if group_matrix is None else tf.constant(group_matrix, dtype=tf.float32)
-        scale = None if weights is None else tf.constant(weights, dtype=tf.float32)
-        second_scale = (
-            None if second_weights is None else tf.constant(second_weights, dtype=tf.float32)
+        def constant(values):
+            return None if values is None else ops.convert_to_tensor(values, dtype="float32")
+
+        groups, scale, second_scale = constant(group_matrix), constant(weights), constant(
+            second_weights
         )
         if second_inputs is not None:  # (scale, shift): the second model's own input scaling
-            in_scale = tf.constant(second_inputs[0], dtype=tf.float32)
-            in_shift = tf.constant(second_inputs[1], dtype=tf.float32)
+            in_scale, in_shift = constant(second_inputs[0]), constant(second_inputs[1])
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
         self._n_encoded = n_encoded
 
         def errors(x, recon, weights_):
-            squared = tf.square(recon - x)
-            per_feature = squared if groups is None else tf.matmul(squared, groups)
+            squared = ops.square(recon - x)
+            per_feature = squared if groups is None else ops.matmul(squared, groups)
             if weights_ is not None:  # column weights, applied in the same pass
                 per_feature = per_feature * weights_
             return per_feature
@@ -109,13 +110,15 @@ class Scorer:
                 recon = 0.5 * (recon + other)
             # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
             # i.e. the MSE when there are no weights.
-            row = tf.reduce_sum(per_feature, axis=1) / n_encoded
+            row = ops.sum(per_feature, axis=1) / n_encoded
             if include_kl:
-                log_var = tf.clip_by_value(log_var, -10.0, 10.0)
-                kl = -0.5 * tf.reduce_sum(1 + log_var - tf.square(code) - tf.exp(log_var), axis=1)
+                log_var = ops.clip(log_var, -10.0, 10.0)
+                kl = -0.5 * ops.sum(1 + log_var - ops.square(code) - ops.exp(log_var), axis=1)
                 row = row + kl_weight * kl
             return row, per_feature, code, recon
 
+        # The arithmetic is keras.ops; the one compiled pass per batch is TensorFlow's
+        # tf.function (Keras has no backend-neutral way to compile a plain function).
         rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)
         self._run = tf.function(run, input_signature=[rows], autograph=False)
 

@@ -48,31 +48,54 @@ ProgressHook = Callable[[EpochProgress], None]
 StopCheck = Callable[[], bool]
 
 
-class _Monitor:
-    """Early stopping that always restores the best weights, and a learning-rate cut when the
-    monitored loss stalls for half the patience."""
+class EarlyStopping:
+    """The one early-stopping rule of every network the package trains (both of the detector's
+    autoencoders, fine-tuning, the few-label head): stop after ``patience`` epochs without an
+    improvement of the monitored loss and restore the best weights; optionally cut the learning
+    rate (x0.3, at least 1e-5) when the loss stalls for half the patience.
 
-    def __init__(self, model: keras.Model, patience: int, min_delta: float):
+    An improvement is a loss below the best by more than ``min_delta`` (times the best's size
+    with ``relative=True``). A non-finite loss counts as no improvement, or stops at once with
+    ``stop_on_nonfinite=True``. With ``from_initial=True`` the weights before training count
+    as the best until an epoch improves on them (a first epoch that diverges is undone).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        patience: int,
+        min_delta: float,
+        *,
+        relative: bool = True,
+        cut_learning_rate: bool = True,
+        stop_on_nonfinite: bool = False,
+        from_initial: bool = False,
+    ):
         self.model = model
         self.patience = patience
         self.min_delta = min_delta
+        self.relative = relative
+        self.cut_learning_rate = cut_learning_rate
+        self.stop_on_nonfinite = stop_on_nonfinite
         self.best = math.inf
         self.best_epoch = 0
-        self.best_weights = None
+        self.best_weights = model.get_weights() if from_initial else None
         self.wait = 0
         self.stopped_early = False
 
     def end_epoch(self, epoch: int, current: float) -> bool:
         """Record the epoch's monitored loss; True when training should stop."""
-        improved = not math.isfinite(self.best) or current < self.best - self.min_delta * abs(
-            self.best
-        )
+        if not math.isfinite(current) and self.stop_on_nonfinite:
+            self.stopped_early = True
+            return True
+        margin = self.min_delta * abs(self.best) if self.relative else self.min_delta
+        improved = not math.isfinite(self.best) or current < self.best - margin
         if math.isfinite(current) and improved:
             self.best, self.best_epoch, self.wait = current, epoch, 0
             self.best_weights = self.model.get_weights()
             return False
         self.wait += 1
-        if self.wait == max(1, (self.patience + 1) // 2):
+        if self.cut_learning_rate and self.wait == max(1, (self.patience + 1) // 2):
             rate = self.model.optimizer.learning_rate
             rate.assign(max(float(keras.ops.convert_to_numpy(rate)) * 0.3, 1e-5))
         if self.wait >= self.patience:
@@ -198,7 +221,7 @@ def train_autoencoder(
     model = autoencoder.model
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
     steps = _Steps(model, tf.constant(np.asarray(x_train, dtype=np.float32)), batch_size)
-    monitor = _Monitor(model, patience, min_delta)
+    monitor = EarlyStopping(model, patience, min_delta)
     losses: list[float] = []
     val_losses: list[float] = []
     cancelled = False

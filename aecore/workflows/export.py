@@ -24,34 +24,18 @@ from aecore.evaluation.explain import top_features
 from aecore.model.preprocessing import numeric_matrix
 
 EXPORT_COLUMNS = ("reconstruction_error", "rank", "flag")
-
-
 SOURCE_ROW = "source_row"
-
-
 FIRST_DATA_ROW = 2  # the header is row 1
-
-
 SOURCE_ROW_NOTE = (
     "source_row is the row's number in the input file as a spreadsheet shows it: the header is "
     "row 1, so the first data row is row 2 (in pandas, input.iloc[source_row - 2]); blank lines, "
     "which are skipped when the file is read, are not counted."
 )
-
-
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
 UTF8_BOM = b"\xef\xbb\xbf"
-
-
 # A cell that is a plain number ("-3", "+1.5e3") is a number in any spreadsheet, never a formula.
 _PLAIN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-
-
 _PLAIN_NUMBER_RE = re.compile(_PLAIN_NUMBER)
-
-
 MIN_BATCH = 256
 
 

@@ -21,8 +21,6 @@ from aecore.evaluation.drift import MIN_REFERENCE_ERRORS, batch_labels, judge_no
 from aecore.io import inference
 
 MIN_RETRAIN_ROWS = 30
-
-
 RETRAIN_MODES = ("scratch", "fine_tune")
 
 

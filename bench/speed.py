@@ -162,7 +162,7 @@ def main() -> None:
     print(f"Scoring {args.score_rows:,} x {x.shape[1]} rows: row errors + per-feature errors")
     ref_s = median(reference)
     print(row("", "time", "rows/s", "vs predict", "target"))
-    print(row("detector.score_rows(frame) (incl. preprocessing)", seconds(median(ours)),
+    print(row("score_rows(frame), with preprocessing", seconds(median(ours)),
               f"{args.score_rows / median(ours):,.0f}", f"{ref_s / median(ours):.0f}x faster",
               "<= 2 s"))  # fmt: skip
     print(row("  of which the compiled Scorer", seconds(median(scorer_only)),

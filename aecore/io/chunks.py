@@ -1,24 +1,46 @@
 """A large CSV read in chunks by the same rules as a whole read (``aecore.io.reader``): the
-same sniffing and checks, and one type per column across chunks.
+same sniffing and checks (``reader.inspect_csv_file``), the same parser (pyarrow, streaming here
+with ``pacsv.open_csv``, with the whole read's parse and convert options), the same pandas
+fallback, and one type per column over the whole file.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from aecore.errors import AecoreError
 from aecore.io import reader
 
-# The cells read as missing: pyarrow's defaults, as ``aecore.io.reader.read_csv`` reads them.
-_NULL_VALUES = [
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-    "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
-]  # fmt: skip
+_PEEK_BLOCK = 1024 * 1024  # the first block's types, as ``read_csv`` peeks them
+_STREAM_BLOCK = 4 * 1024 * 1024
+# pyarrow's inference order, from each type to the next (dates and times stay text).
+_PROMOTION = {"null": pa.int64(), "int64": pa.bool_(), "bool": pa.float64(),
+              "double": pa.string(), "string": pa.string()}  # fmt: skip
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")
+
+
+def _type_name(kind: pa.DataType) -> str:
+    if pa.types.is_integer(kind):
+        return "int64"
+    if pa.types.is_floating(kind):
+        return "double"
+    return {"null": "null", "bool": "bool"}.get(str(kind), "string")
+
+
+def _conversion_column(message: str, names: list[str]) -> str | None:
+    """The column a pyarrow conversion error names (None: another error)."""
+    found = _CONVERSION.search(message)
+    if found is None or int(found.group(1)) >= len(names):
+        return None
+    return names[int(found.group(1))]
 
 
 def _kind(series: pd.Series) -> str:
@@ -90,28 +112,167 @@ class ChunkedCsv:
         self.dtypes: dict[str, str] | None = None
         self.decimal: set[str] = set()
         self.kinds: dict[str, set] = {name: set() for name in self.names}
+        self._internal = [f"c{j}" for j in range(len(self.names))]
+        self._types: dict[str, pa.DataType] | None = None
+        self._changed: set[str] = set()
+        self._decimal_converted: set[str] = set()
+        self.rows_given = 0
+        self.pandas_fallback = False
         self._decimal_seen: set[str] = set()
         self._decimal_failed: set[str] = set()
 
     def __iter__(self):
+        """The file's chunks of ``chunksize`` rows, as DataFrames typed as ``read_csv`` types
+        the whole file. pyarrow's streaming reader (``pacsv.open_csv``, with the whole read's
+        parse and convert options) reads them; where pyarrow cannot read the file, pandas
+        does, as ``read_csv`` falls back to pandas too.
+
+        The first pass types each column as the first block does (numbers and booleans; dates
+        and times stay text) and promotes a column where a later row does not fit, in the
+        order of pyarrow's own inference (null, int64, bool, float64, text): the stream starts
+        again from the top and goes on after the rows already given. After it, every column
+        has the whole file's type (``settle`` says whether one that matters changed on the
+        way), and later passes read every chunk with those types."""
+        if not self.pandas_fallback:
+            try:
+                yield from self._arrow_pass()
+                return
+            except (pa.ArrowException, OverflowError):
+                if self.rows_given:  # pyarrow failed part-way: it cannot read this file
+                    raise AecoreError(
+                        f"{self.path.name} could not be read in chunks; save it as UTF-8 CSV "
+                        "and try again."
+                    ) from None
+                self.pandas_fallback = True
+        yield from self._pandas_chunks()
+
+    # ---- pyarrow ---------------------------------------------------------------------------
+    def _arrow_stream(self, types: dict[str, pa.DataType], *, peek: bool = False):
+        read_options = pacsv.ReadOptions(
+            use_threads=not peek, block_size=_PEEK_BLOCK if peek else _STREAM_BLOCK,
+            skip_rows=1, column_names=self._internal,
+            encoding="utf8" if self.encoding == "utf-8" else self.encoding,
+        )  # fmt: skip
+        return pacsv.open_csv(
+            self.file.open(),
+            read_options=read_options,
+            parse_options=reader.parse_options_for(self.delimiter, self.file.quoted),
+            convert_options=reader.convert_options(types),
+        )
+
+    def _first_block_types(self) -> dict[str, pa.DataType]:
+        with self._arrow_stream({}, peek=True) as stream:
+            schema = stream.schema
+        types = {}
+        for field in schema:
+            kind = field.type
+            if pa.types.is_temporal(kind) or not (
+                pa.types.is_null(kind) or reader.is_plain_type(kind)
+            ):
+                kind = pa.string()
+            types[field.name] = kind
+        return types
+
+    def _arrow_pass(self):
+        self.rows_given = 0
+        if self._types is not None:  # settled: every chunk with the whole file's types
+            yield from self._arrow_chunks(self._types, 0, settled=True)
+            return
+        types = self._first_block_types()
+        self._decimal_seen, self._decimal_failed, self._changed = set(), set(), set()
+        self._decimal_converted = set()
+        while True:
+            try:
+                for frame in self._arrow_chunks(types, self.rows_given, settled=False):
+                    self.rows_given += len(frame)
+                    yield frame
+            except pa.ArrowInvalid as error:
+                column = _conversion_column(str(error), self._internal)
+                if column is None:
+                    raise
+                types[column] = _PROMOTION[_type_name(types[column])]
+                if self.rows_given:
+                    self._changed.add(self.names[self._internal.index(column)])
+                continue
+            break
+        self._types = types
+        self.decimal = self._decimal_seen - self._decimal_failed
+        self._changed |= {c for c in self._decimal_seen | self._decimal_failed
+                          if (c in self.decimal) != (c in self._decimal_converted)}  # fmt: skip
+
+    def _arrow_chunks(self, types, skip: int, *, settled: bool):
+        """Chunks of ``chunksize`` rows from the top of the file, the first ``skip`` rows
+        left out (already given before a promotion)."""
+        pending: list = []
+        held, seen, first_row = 0, 0, skip
+        with self._arrow_stream(types) as stream:
+            for batch in stream:
+                if seen + batch.num_rows <= skip:  # rows given before a promotion
+                    seen += batch.num_rows
+                    continue
+                if seen < skip:
+                    batch = batch.slice(skip - seen)
+                seen = skip
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= self.chunksize:
+                    table = pa.Table.from_batches(pending)
+                    yield self._to_frame(table.slice(0, self.chunksize), first_row, settled)
+                    first_row += self.chunksize
+                    rest = table.slice(self.chunksize)
+                    pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield self._to_frame(pa.Table.from_batches(pending), first_row, settled)
+
+    def _to_frame(self, table, first_row: int, settled: bool) -> pd.DataFrame:
+        """One chunk as pandas, numbered on from the rows before it (as pandas' chunks): a
+        column empty so far as float64 NaN (as ``read_csv``), decimal commas as numbers."""
+        for position, field in enumerate(table.schema):
+            if pa.types.is_null(field.type):
+                table = table.set_column(
+                    position, field.name, pa.nulls(len(table), pa.float64())
+                )
+        frame = table.rename_columns(self.names).to_pandas()
+        frame.index = pd.RangeIndex(first_row, first_row + len(frame))
+        if self.delimiter != ";":
+            return frame
+        if settled:
+            columns = self.decimal
+        else:
+            columns = set()
+            for column in frame.columns:
+                if column in self._decimal_failed or _kind(frame[column]) != "text":
+                    continue
+                verdict = reader.decimal_comma_verdict(frame[column], strict=True)
+                if verdict:
+                    columns.add(column)
+                    self._decimal_seen.add(column)
+                elif verdict is False:
+                    self._decimal_failed.add(column)
+            self._decimal_converted |= columns
+        converted = {column: reader.decimal_comma_numbers(frame[column]) for column in columns}
+        return frame.assign(**converted) if converted else frame
+
+    # ---- pandas (where pyarrow cannot read the file) ---------------------------------------
+    def _pandas_chunks(self):
         read_types = self.dtypes
         if read_types is not None and self.decimal:
             read_types = {**read_types, **dict.fromkeys(self.decimal, "str")}
         try:
-            reader = pd.read_csv(
+            parser = pd.read_csv(
                 self.file.open(),
                 sep=self.delimiter,
                 encoding=self.encoding,
                 header=0,
                 names=self.names,
                 keep_default_na=False,
-                na_values=_NULL_VALUES,
+                na_values=reader.NULL_VALUES,
                 skip_blank_lines=True,
                 chunksize=self.chunksize,
                 dtype=read_types,
             )
-            with reader:
-                for chunk in reader:
+            with parser:
+                for chunk in parser:
                     yield self._decimal_commas(chunk)
         except UnicodeDecodeError:
             raise AecoreError(
@@ -152,12 +313,20 @@ class ChunkedCsv:
         self.close()
 
     def observe(self, chunk: pd.DataFrame) -> None:
+        """Note each column's type in this chunk (the pandas fallback settles them over the
+        file; pyarrow's types are settled before the first chunk)."""
+        if not self.pandas_fallback:
+            return
         for column in chunk.columns:
             self.kinds[column].add(_kind(chunk[column]))
 
     def settle(self, stable_columns: list[str]) -> bool:
         """Fix every column's type from what the first pass saw; False when one of
-        ``stable_columns`` (inputs whose text form matters) was read differently by chunk."""
+        ``stable_columns`` (inputs whose text form matters) was read differently by chunk.
+        When pyarrow reads the file: False when one of them was promoted, or its decimal
+        commas read differently, after some of its rows were given."""
+        if not self.pandas_fallback:
+            return not (set(stable_columns) & self._changed)
         self.decimal = self._decimal_seen - self._decimal_failed
         self.dtypes = {column: _unified(kinds) for column, kinds in self.kinds.items()}
         return all(

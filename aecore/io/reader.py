@@ -30,7 +30,7 @@ _PEEK_BLOCK_SIZE = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 # pyarrow's defaults, written out so the pandas fallback reads missing cells the same way.
 # "None" is deliberately absent: in label columns it often means "no attack", not missing.
-_NULL_VALUES = [
+NULL_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
     "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
 ]  # fmt: skip
@@ -324,12 +324,7 @@ def _check_field_counts(facts: CsvFile) -> None:
         use_threads=False, block_size=_SCAN_BLOCK, skip_rows=1, column_names=names,
         encoding="utf8" if facts.encoding == "utf-8" else facts.encoding,
     )  # fmt: skip
-    parse_options = pacsv.ParseOptions(
-        delimiter=facts.delimiter,
-        quote_char='"' if facts.quoted else False,
-        newlines_in_values=facts.quoted,
-        ignore_empty_lines=True,
-    )
+    parse_options = parse_options_for(facts.delimiter, facts.quoted)
     convert_options = pacsv.ConvertOptions(
         include_columns=names[:1], column_types={names[0]: pa.string()}
     )
@@ -481,23 +476,18 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
     inference); should a later row not fit them, the file is parsed again with inference.
     """
     read_options = pacsv.ReadOptions(use_threads=True, block_size=_BLOCK_SIZE)
-    parse_options = pacsv.ParseOptions(
-        delimiter=delimiter,
-        quote_char='"' if b'"' in payload else False,
-        newlines_in_values=b'"' in payload,
-        ignore_empty_lines=True,
-    )
+    parse_options = parse_options_for(delimiter, b'"' in payload)
     try:
         with pacsv.open_csv(
             pa.BufferReader(payload),
             read_options=pacsv.ReadOptions(use_threads=False, block_size=_PEEK_BLOCK_SIZE),
             parse_options=parse_options,
-            convert_options=_convert_options({}),
+            convert_options=convert_options({}),
         ) as reader:
             schema = reader.schema
         names = _clean_names(schema.names)
         text = {field.name: pa.string() for field in schema if pa.types.is_temporal(field.type)}
-        peeked = {field.name: field.type for field in schema if _is_plain_type(field.type)}
+        peeked = {field.name: field.type for field in schema if is_plain_type(field.type)}
         attempts = [{**peeked, **text}, text] if peeked else [text]
         table = None
         while table is None:
@@ -507,7 +497,7 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
                     pa.BufferReader(payload),
                     read_options=read_options,
                     parse_options=parse_options,
-                    convert_options=_convert_options(forced),
+                    convert_options=convert_options(forced),
                 )
             except pa.ArrowInvalid as error:
                 if not attempts or _FIELD_COUNT.search(str(error)):
@@ -543,17 +533,29 @@ def _parse_with_arrow(payload: bytes, delimiter: str) -> pd.DataFrame:
 _FIELD_COUNT = re.compile(r"Expected \d+ columns, got \d+.*", flags=re.S)
 
 
-def _is_plain_type(data_type: pa.DataType) -> bool:
+def is_plain_type(data_type: pa.DataType) -> bool:
     """Numbers and booleans: types the first block can fix for the rest of the file."""
     return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or (
         pa.types.is_boolean(data_type)
     )
 
 
-def _convert_options(column_types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+def parse_options_for(delimiter: str, quoted: bool) -> pacsv.ParseOptions:
+    """How pyarrow splits the file into fields: the same for a whole read and a chunked one."""
+    return pacsv.ParseOptions(
+        delimiter=delimiter,
+        quote_char='"' if quoted else False,
+        newlines_in_values=quoted,
+        ignore_empty_lines=True,
+    )
+
+
+def convert_options(column_types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+    """How pyarrow turns fields into values (missing cells, forced types): the same for a
+    whole read and a chunked one."""
     return pacsv.ConvertOptions(
         column_types=column_types,
-        null_values=_NULL_VALUES,
+        null_values=NULL_VALUES,
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
@@ -567,7 +569,7 @@ def _parse_with_pandas(payload: bytes, delimiter: str, header: list[str] | None)
             sep=delimiter,
             header=0,
             keep_default_na=False,
-            na_values=_NULL_VALUES,
+            na_values=NULL_VALUES,
             skip_blank_lines=True,
             low_memory=False,
             encoding="utf-8",

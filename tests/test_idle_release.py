@@ -70,3 +70,23 @@ def test_an_upload_released_points_to_the_data_page():
     )
     assert problem.reload_sample is None and problem.page == session.DATA_PAGE
     assert "big.csv" in problem.message and "1,000,000 rows" in problem.message
+
+
+def test_the_sweeper_releases_the_idle_sessions_the_server_holds(monkeypatch):
+    from ui import runtime
+
+    def session(last):
+        return {state.DATA_FRAME: pd.DataFrame({"a": [1, 2]}), state.DATA_NAME: "x.csv",
+                state.DATA_SOURCE: "upload", state.LAST_ACTIVITY: last}  # fmt: skip
+
+    idle, active = session(0.0), session(time.time())
+    monkeypatch.setattr(runtime, "active_session_states", lambda: [idle, active])
+    assert state.sweep_idle_sessions() == 1
+    assert idle[state.DATA_FRAME] is None and len(active[state.DATA_FRAME]) == 2
+
+
+def test_outside_a_running_server_there_are_no_sessions_to_sweep():
+    from ui import runtime
+
+    assert runtime.active_session_states() == []
+    assert state.sweep_idle_sessions() == 0

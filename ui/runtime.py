@@ -1,4 +1,7 @@
-"""One change to how Streamlit runs this app's scripts, made once per server process.
+"""The two places this app reaches into Streamlit's internals, kept in one module: one change
+to how Streamlit runs the app's scripts (made once per server process), and the list of the
+server's sessions (for the idle release, ``ui.state.sweep_idle_sessions``). Either falls back
+to doing nothing when Streamlit's internals change.
 
 After every script run, fragment runs included, Streamlit calls ``keras.backend.clear_session()``
 when Keras is imported (``streamlit.runtime.scriptrunner.script_runner._clean_problem_modules``,
@@ -42,3 +45,18 @@ def keep_keras_session() -> bool:
     setattr(clean_problem_modules_but_keras, _PATCHED, True)
     script_runner._clean_problem_modules = clean_problem_modules_but_keras
     return True
+
+
+def active_session_states() -> list:
+    """The session state of every session this server holds; empty outside a running server
+    (tests, scripts) or when Streamlit's internal session manager is not found (Streamlit
+    has no public list of sessions)."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return []
+        sessions = Runtime.instance()._session_mgr.list_active_sessions()
+        return [info.session.session_state for info in sessions]
+    except Exception:  # an internal API: without it, release waits for the session's next run
+        return []

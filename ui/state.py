@@ -179,19 +179,13 @@ def sweep_idle_sessions(now: float | None = None) -> int:
     """Release the data of every idle session of this server (see ``release_if_idle``), also
     while nobody looks at it; returns how many were released. Nothing outside a running
     Streamlit server (tests, scripts)."""
-    try:
-        from streamlit.runtime import Runtime
+    from . import runtime
 
-        if not Runtime.exists():
-            return 0
-        sessions = Runtime.instance()._session_mgr.list_active_sessions()
-    except Exception:  # an internal API: without it, release waits for the session's next run
-        return 0
     released = 0
-    for info in sessions:
+    for session_state in runtime.active_session_states():
         try:
             with _IDLE_LOCK:
-                released += release_if_idle(info.session.session_state, now)
+                released += release_if_idle(session_state, now)
         except Exception:
             log.exception("Idle release failed for a session")
     return released

@@ -208,6 +208,7 @@ class FewLabelClassifier(BaseEstimator):
             learning_rate=self.learning_rate,
             patience=self.patience,
             seed=self.random_state,
+            should_stop=should_stop,
         )
         fine_history = None
         if self.fine_tune and self.pretrained:
@@ -224,6 +225,7 @@ class FewLabelClassifier(BaseEstimator):
                 learning_rate=self.fine_tune_learning_rate,
                 patience=self.patience,
                 seed=self.random_state,
+                should_stop=should_stop,
             )
 
         self.detector_ = detector
@@ -602,6 +604,7 @@ def _train(
     learning_rate: float,
     patience: int,
     seed: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Class-weighted cross-entropy, early stopping on the (equally class-weighted) validation
     loss with the best weights restored.
@@ -644,6 +647,8 @@ def _train(
         current = _weighted_loss(model, x[monitored], codes[monitored], weights[monitored])
         val_losses.append(current)
         if monitor.end_epoch(epoch + 1, current):
+            break
+        if should_stop is not None and should_stop():  # Cancel: the best weights so far
             break
     monitor.restore()
     best_epoch = monitor.best_epoch

@@ -280,3 +280,12 @@ def test_a_budget_that_cannot_be_scored_is_skipped_with_a_note(attack_log, monke
     )
     assert set(result["budget"]) == {50} and len(result) == 3
     assert result.attrs["notes"] == ["Budget 10 skipped: no threshold for these 10 rows"]
+
+
+def test_cancel_stops_the_head_after_its_current_epoch_with_a_usable_classifier(partial, detector):
+    frame, _ = partial
+    stopped = FewLabelClassifier(label_column="label", epochs=50).fit(
+        frame, detector=detector, should_stop=lambda: True
+    )
+    assert stopped.history_["head"]["epochs_run"] == 1
+    assert stopped.predict_proba(frame.head(5)).shape == (5, len(stopped.classes_))

@@ -750,9 +750,9 @@ class AnomalyDetector(BaseEstimator):
 
     def record_retraining(self, record: Mapping, *, label_column: str | None = None):
         """Record how this detector was retrained (``retraining_``; see
-        ``aecore.workflows.retraining.retrain``)
-        and, for one trained without labels on an unlabelled batch, the label column
-        (``label_column``) that later batches may still hold. Returns self."""
+        ``aecore.workflows.retraining.retrain``) and, for one trained without labels on an
+        unlabelled batch, the label column (``label_column``) that later batches may still
+        hold. Returns self."""
         self.check_fitted()
         updates: dict = {"retraining_": dict(record)}
         if label_column is not None and self.roles_.label is None:
@@ -991,8 +991,8 @@ class AnomalyDetector(BaseEstimator):
 
     def score_rows(self, X, *, latent: bool = True, reconstruction: bool = False) -> Scores:
         """Row errors, per-feature errors, codes and flags in one pass (see
-        ``aecore.model.scoring``);
-        errors are weighted and reconstructions code-limited as ``score_calibration_`` says."""
+        ``aecore.model.scoring``); errors are weighted and reconstructions code-limited as
+        ``score_calibration_`` says."""
         frame = as_frame(X)
         x = self.transform_inputs(frame)
         result = self._score_encoded(x, frame, latent=latent, reconstruction=reconstruction)

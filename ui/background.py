@@ -103,9 +103,8 @@ def classifier_work(
 ) -> Callable[[Task], dict]:
     """Train the final classifier on every labelled row (``approach``: "pretrained",
     "fine_tune" or "scratch"; pre-training first when no ``detector`` is given) and predict the
-    unlabelled rows. Result: {"classifier", "predictions", "csv"
-    (``aecore.workflows.export.to_safe_csv``
-    of the predictions), "detector"}."""
+    unlabelled rows. Result: {"classifier", "predictions", "csv" (the predictions through
+    ``aecore.workflows.export.to_safe_csv``), "detector"}."""
 
     def work(task: Task) -> dict:
         model = detector
@@ -119,7 +118,7 @@ def classifier_work(
             fine_tune=approach == "fine_tune",
             random_state=random_state,
             **({"epochs": int(classifier_epochs)} if classifier_epochs else {}),
-        ).fit(frame, detector=model)
+        ).fit(frame, detector=model, should_stop=task.should_stop)
         task.say("Predicting the unlabelled rows")
         predictions = predict_unlabelled(classifier, frame, label_column)
         csv = to_safe_csv(predictions)

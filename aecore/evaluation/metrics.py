@@ -1,9 +1,9 @@
 """Detection quality of scores against known labels: at one threshold, and as a ranking.
 
 Same conventions as :mod:`aecore.evaluation.thresholds`: flagged means ``error > threshold``;
-labels are
-1 (anomaly), 0 (normal), -1 (unknown, left out); the time tolerance is in rows of the data as
-given. Every value returned is a plain Python int or float, so results go straight into JSON.
+labels are 1 (anomaly), 0 (normal), -1 (unknown, left out); the time tolerance is in rows of
+the data as given. Every value returned is a plain Python int or float, so results go straight
+into JSON.
 """
 
 from __future__ import annotations

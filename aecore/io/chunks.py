@@ -67,10 +67,9 @@ _NATIVE = {"int": "int64", "float": "float64", "bool": "bool", "text": "str"}
 
 
 def open_csv_chunks(path: str | os.PathLike, chunksize: int = 100_000) -> ChunkedCsv:
-    """Check a CSV file by ``aecore.io.reader.read_csv``'s rules (without loading it) and open it
-    for
-    ``score_csv`` (pass the result as its ``source_path``): a bad file fails here, before a
-    model is loaded."""
+    """Check a CSV file by ``aecore.io.reader.read_csv``'s rules (without loading it) and open
+    it for ``score_csv`` (pass the result as its ``source_path``): a bad file fails here,
+    before a model is loaded."""
     return ChunkedCsv(Path(path), chunksize)
 
 
@@ -82,10 +81,10 @@ class ChunkedCsv:
     types, so a chunk's values print exactly as they would from one read of the whole file.
 
     Opening it checks the whole file by ``read_csv``'s rules, in blocks
-    (``reader.inspect_csv_file``:
-    text, the encoding over the whole file, delimiter, header, every row's field count, trailing
-    blank lines), so a file is refused, or read, alike whole or in chunks. A UTF-16 file is first
-    written out as UTF-8 to a temporary file, removed by ``close()``.
+    (``reader.inspect_csv_file``: text, the encoding over the whole file, delimiter, header,
+    every row's field count, trailing blank lines), so a file is refused, or read, alike whole
+    or in chunks. A UTF-16 file is first written out as UTF-8 to a temporary file, removed by
+    ``close()``.
     """
 
     def __init__(self, path: Path, chunksize: int):

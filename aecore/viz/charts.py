@@ -741,8 +741,7 @@ APPROACH_STYLES = {
 def label_budget_curves(table: pd.DataFrame, *, metric: str = "f1") -> go.Figure:
     """Labels used (log axis) against F1 (or ``metric``) on the same held-out rows, one line per
     approach of ``aecore.workflows.label_budgets.compare_label_budgets``; the spread over draws as
-    error
-    bars when there was more than one draw, PR-AUC, precision and recall on hover."""
+    error bars when there was more than one draw, PR-AUC, precision and recall on hover."""
     names = {"f1": "F1", "pr_auc": "PR-AUC"}
     data = []
     for approach, rows in table.groupby("approach", sort=False):

@@ -52,6 +52,8 @@ FITTED_ATTRIBUTES = (
     "score_calibration_", "reference_errors_", "reference_feature_errors_", "threshold_choice_",
     "threshold_", "evaluation_", "retraining_", "decision_scores_", "labels_",
 )  # fmt: skip
+# The fitted attributes the compiled scorers are built from: setting one builds them again.
+SCORED_BY = {"preprocessor_", "autoencoder_", "second_autoencoder_", "score_calibration_"}
 
 
 @dataclass
@@ -601,7 +603,8 @@ class AnomalyDetector(BaseEstimator):
     def _set_state(self, **values) -> None:
         """The one place fitted attributes are set (``FITTED_ATTRIBUTES``). ``threshold_`` follows
         ``threshold_choice_`` and ``labels_`` follows ``decision_scores_`` and the threshold;
-        the compiled scorers are built again on next use."""
+        the compiled scorers are built again on next use when what they are built from
+        (``SCORED_BY``) changes."""
         derived = {"threshold_", "labels_"} & set(values)
         unknown = sorted((set(values) - set(FITTED_ATTRIBUTES)) | derived)
         if unknown:
@@ -613,8 +616,9 @@ class AnomalyDetector(BaseEstimator):
         scores = getattr(self, "decision_scores_", None)
         if scores is not None and hasattr(self, "threshold_"):
             self.labels_ = (np.asarray(scores) > self.threshold_).astype(np.int8)
-        self._scorer = None
-        self._member_scorers = None
+        if SCORED_BY & set(values):  # what the compiled scorers are built from
+            self._scorer = None
+            self._member_scorers = None
 
     def check_fitted(self) -> None:
         """Raise ``NotFittedError`` (a scikit-learn ``NotFittedError`` too) unless fitted."""
@@ -625,6 +629,12 @@ class AnomalyDetector(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "autoencoder_")
+
+    def __getstate__(self) -> dict:
+        """Without the compiled scorers (rebuilt on next use), so that scikit-learn's tools can
+        copy a fitted detector between processes; this project itself saves bundles only."""
+        fields = super().__getstate__()
+        return {k: v for k, v in fields.items() if k not in ("_scorer", "_member_scorers")}
 
     def network(self):
         """The Keras model a bundle stores: the autoencoder, or with a second model one network
@@ -1106,9 +1116,7 @@ class AnomalyDetector(BaseEstimator):
             threshold = thresholds.fixed_threshold(float(threshold))
         if not math.isfinite(threshold.value):
             raise AecoreError("The threshold must be a finite number.")
-        scorer = getattr(self, "_scorer", None)
         self._set_state(threshold_choice_=threshold)
-        self._scorer = scorer  # the score does not depend on the threshold
         return self
 
 

@@ -74,3 +74,31 @@ def test_pandas_reads_what_pyarrow_cannot_as_the_whole_read_does(tmp_path, monke
     joined = pd.concat(list(chunks)).reset_index(drop=True)
     assert chunks.pandas_fallback
     pd.testing.assert_frame_equal(joined, read_csv(path), check_dtype=False)
+
+
+def test_pandas_goes_on_where_pyarrow_fails_part_way_and_the_pass_is_scored_again(
+    tmp_path, monkeypatch
+):
+    frame = pd.DataFrame({"a": range(40), "b": [f"t{i % 3}" for i in range(40)]})
+    path = tmp_path / "plain.csv"
+    frame.to_csv(path, index=False)
+    chunks = open_csv_chunks(path, 9)
+    real = chunks._arrow_chunks
+
+    def fail_after_two(types, skip, *, settled):
+        for number, part in enumerate(real(types, skip, settled=settled)):
+            if number == 2:
+                raise pa.ArrowInvalid("straddling object straddles two block boundaries")
+            yield part
+
+    monkeypatch.setattr(chunks, "_arrow_chunks", fail_after_two)
+    first = list(chunks)
+    for part in first[2:]:
+        chunks.observe(part)  # as score_csv observes the chunks of its first pass
+    assert chunks.pandas_fallback and [len(p) for p in first] == [9, 9, 9, 9, 4]
+    pd.testing.assert_frame_equal(pd.concat(first).reset_index(drop=True), read_csv(path),
+                                  check_dtype=False)  # fmt: skip
+    assert not chunks.settle(["b"])  # the pass that used pyarrow's chunks is scored again
+    second = pd.concat(list(chunks)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(second, read_csv(path), check_dtype=False)
+    assert chunks.settle(["b"])

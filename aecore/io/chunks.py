@@ -115,6 +115,7 @@ class ChunkedCsv:
         self._types: dict[str, pa.DataType] | None = None
         self._changed: set[str] = set()
         self._decimal_converted: set[str] = set()
+        self._switched = False
         self.rows_given = 0
         self.pandas_fallback = False
         self._decimal_seen: set[str] = set()
@@ -137,12 +138,12 @@ class ChunkedCsv:
                 yield from self._arrow_pass()
                 return
             except (pa.ArrowException, OverflowError):
-                if self.rows_given:  # pyarrow failed part-way: it cannot read this file
-                    raise AecoreError(
-                        f"{self.path.name} could not be read in chunks; save it as UTF-8 CSV "
-                        "and try again."
-                    ) from None
+                # pandas goes on after the chunks already given (whole chunks, so they align);
+                # the pass that used them is scored again (``settle``).
                 self.pandas_fallback = True
+                self._switched = self.rows_given > 0
+                yield from self._pandas_chunks(given=self.rows_given // self.chunksize)
+                return
         yield from self._pandas_chunks()
 
     # ---- pyarrow ---------------------------------------------------------------------------
@@ -233,27 +234,12 @@ class ChunkedCsv:
                 )
         frame = table.rename_columns(self.names).to_pandas()
         frame.index = pd.RangeIndex(first_row, first_row + len(frame))
-        if self.delimiter != ";":
-            return frame
-        if settled:
-            columns = self.decimal
-        else:
-            columns = set()
-            for column in frame.columns:
-                if column in self._decimal_failed or _kind(frame[column]) != "text":
-                    continue
-                verdict = reader.decimal_comma_verdict(frame[column], strict=True)
-                if verdict:
-                    columns.add(column)
-                    self._decimal_seen.add(column)
-                elif verdict is False:
-                    self._decimal_failed.add(column)
-            self._decimal_converted |= columns
-        converted = {column: reader.decimal_comma_numbers(frame[column]) for column in columns}
-        return frame.assign(**converted) if converted else frame
+        return self._decimal_commas(frame, settled=settled)
 
     # ---- pandas (where pyarrow cannot read the file) ---------------------------------------
-    def _pandas_chunks(self):
+    def _pandas_chunks(self, given: int = 0):
+        """The chunks as pandas reads them; the first ``given`` ones (already given from
+        pyarrow) are only observed, for ``settle``."""
         read_types = self.dtypes
         if read_types is not None and self.decimal:
             read_types = {**read_types, **dict.fromkeys(self.decimal, "str")}
@@ -271,8 +257,12 @@ class ChunkedCsv:
                 dtype=read_types,
             )
             with parser:
-                for chunk in parser:
-                    yield self._decimal_commas(chunk)
+                for number, chunk in enumerate(parser):
+                    chunk = self._decimal_commas(chunk, settled=self.dtypes is not None)
+                    if number < given:
+                        self.observe(chunk)
+                        continue
+                    yield chunk
         except UnicodeDecodeError:
             raise AecoreError(
                 f"{self.path.name} is not consistently {self.encoding} text; "
@@ -282,11 +272,13 @@ class ChunkedCsv:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else "bad row"
             raise AecoreError(f"{self.path.name} could not be read as CSV: {reason}") from None
 
-    def _decimal_commas(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Semicolon files from European spreadsheets write 1,5 for 1.5: read them as numbers."""
+    def _decimal_commas(self, chunk: pd.DataFrame, *, settled: bool) -> pd.DataFrame:
+        """Semicolon files from European spreadsheets write 1,5 for 1.5: read them as numbers.
+        Settled, the columns found over the whole file; on the first pass, those this chunk
+        says hold decimal commas (``reader.decimal_comma_verdict``), noted for ``settle``."""
         if self.delimiter != ";":
             return chunk
-        if self.dtypes is not None:
+        if settled:
             columns = self.decimal
         else:
             columns = set()
@@ -299,6 +291,7 @@ class ChunkedCsv:
                     self._decimal_seen.add(column)
                 elif verdict is False:
                     self._decimal_failed.add(column)
+            self._decimal_converted |= columns
         converted = {column: reader.decimal_comma_numbers(chunk[column]) for column in columns}
         return chunk.assign(**converted) if converted else chunk
 
@@ -323,11 +316,15 @@ class ChunkedCsv:
         """Fix every column's type from what the first pass saw; False when one of
         ``stable_columns`` (inputs whose text form matters) was read differently by chunk.
         When pyarrow reads the file: False when one of them was promoted, or its decimal
-        commas read differently, after some of its rows were given."""
+        commas read differently, after some of its rows were given; always False once when
+        pyarrow failed part-way and pandas read the rest."""
         if not self.pandas_fallback:
             return not (set(stable_columns) & self._changed)
         self.decimal = self._decimal_seen - self._decimal_failed
         self.dtypes = {column: _unified(kinds) for column, kinds in self.kinds.items()}
+        if self._switched:  # pyarrow gave the first chunks: score them again, read by pandas
+            self._switched = False
+            return False
         return all(
             {_NATIVE[kind] for kind in self.kinds[column] if kind != "empty"}
             <= {self.dtypes[column]}

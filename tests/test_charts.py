@@ -458,3 +458,28 @@ def test_long_titles_wrap_instead_of_running_off_a_narrow_chart():
     histogram = charts.error_histogram(np.array([1, 2]), np.array([0.1, 1.0, 10.0]), 1.0,
                                        log_x=True)  # fmt: skip
     assert "<br>" not in histogram.layout.xaxis.title.text  # short enough for half a page
+
+
+def test_detector_agreement_marks_both_cuts_and_draws_the_disagreeing_rows_on_top(large_errors):
+    rng = np.random.default_rng(3)
+    classical = large_errors + rng.normal(scale=0.05, size=N_LARGE)
+    ranks = np.argsort(np.argsort(-large_errors)) + 1
+    classical_ranks = np.argsort(np.argsort(-classical)) + 1
+    top_n = N_LARGE // 100
+    flagged, top = ranks <= top_n, classical_ranks <= top_n
+    groups = np.select([flagged & top, top, flagged], [1, 2, 3], 0)
+    rows = charts.downsample(groups > 0)
+    figure = _valid(charts.detector_agreement(
+        ranks[rows], classical_ranks[rows], rows + 2, groups[rows], large_errors[rows],
+        classical[rows], detector="IsolationForest", n_flagged=top_n, top_n=top_n,
+        n_rows=N_LARGE,
+    ))  # fmt: skip
+    names = [trace.name for trace in figure.data]
+    assert names[0] == "other rows" and len(names) == 4
+    assert names[2] == f"IsolationForest's top {top_n:,}, not flagged"
+    assert sum(len(trace.x) for trace in figure.data[1:]) == int((groups > 0).sum())
+    assert [shape.x0 for shape in _line_shapes(figure) if shape.xref == "x"] == [top_n + 0.5]
+    assert [shape.y0 for shape in _line_shapes(figure) if shape.yref == "y"] == [top_n + 0.5]
+    assert figure.layout.xaxis.type == "log" and figure.layout.xaxis.autorange == "reversed"
+    assert "row %{customdata[0]" in figure.data[2].hovertemplate
+    assert charts.payload_bytes(figure) <= 5 * MB

@@ -615,6 +615,80 @@ def scatter_2d(
     return _figure(data, layout), trace_rows
 
 
+# ---------------------------------------------------------------- classical detectors
+
+
+AGREEMENT_STYLES = (  # per group of aecore.evaluation.compare.GROUPS: other, both, one, other one
+    {"size": 4, "color": NORMAL_COLOR, "opacity": 0.35},
+    {"size": 7, "color": FLAGGED_COLOR, "opacity": 0.85},
+    {"size": 8, "color": LABEL_COLOR, "opacity": 0.95, "symbol": "diamond"},
+    {"size": 8, "color": "#7B3FA0", "opacity": 0.95, "symbol": "square"},
+)
+
+
+def detector_agreement(
+    ranks: np.ndarray,
+    classical_ranks: np.ndarray,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    scores: np.ndarray,
+    classical_scores: np.ndarray,
+    *,
+    detector: str,
+    n_flagged: int,
+    top_n: int,
+    n_rows: int,
+) -> go.Figure:
+    """Each row's rank by the autoencoder's error (x) against its rank by a classical
+    ``detector``'s score (y), already down-sampled: 1 = the most unusual, on reversed log axes
+    so the top rows, where the two disagree, get the room. ``groups`` (0-3, as
+    ``aecore.evaluation.compare.GROUPS``) colour the rows in both top sets and in one only;
+    dashed lines mark the autoencoder's threshold (``n_flagged`` rows above it) and the
+    detector's top ``top_n``. ``rows``
+    are the rows' numbers in the file, shown on hover."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    classical_ranks = np.asarray(classical_ranks, dtype=np.float64)
+    groups = np.asarray(groups)
+    custom = np.column_stack([np.asarray(rows, dtype=np.float64), np.asarray(scores, np.float64),
+                              np.asarray(classical_scores, np.float64)])  # fmt: skip
+    names = (
+        "other rows",
+        f"flagged and in the {detector}'s top {top_n:,}",
+        f"{detector}'s top {top_n:,}, not flagged",
+        f"flagged, not in the {detector}'s top {top_n:,}",
+    )
+    data = []
+    for group in (0, 1, 2, 3):  # the disagreeing rows drawn last, on top
+        picked = np.flatnonzero(groups == group)
+        if len(picked) == 0:
+            continue
+        data.append(
+            {
+                "type": "scattergl", "x": ranks[picked], "y": classical_ranks[picked],
+                "mode": "markers", "name": names[group], "marker": AGREEMENT_STYLES[group],
+                "customdata": custom[picked],
+                "hovertemplate": "row %{customdata[0]:.0f}<br>autoencoder: rank %{x:,.0f}, "
+                "error %{customdata[1]:.4g}<br>" + detector + ": rank %{y:,.0f}, score "
+                "%{customdata[2]:.4g}<extra></extra>",
+            }
+        )  # fmt: skip
+    span = [1, max(int(n_rows), 2)]
+    shapes = [
+        _threshold_shape(n_flagged + 0.5, f"threshold ({n_flagged:,} flagged)", vertical=True,
+                         label_left=True),
+        _threshold_shape(top_n + 0.5, f"top {top_n:,}", vertical=False),
+    ]  # fmt: skip
+    layout = _layout(
+        title=f"Autoencoder vs {detector}: row ranks",
+        x_axis=_axis("rank by the autoencoder's error (1 = the most unusual; log scale)",
+                     log=True, values=span, autorange="reversed"),
+        y_axis=_axis(f"rank by the {detector} (log scale)", log=True, values=span,
+                     autorange="reversed"),
+        height=460, shapes=shapes,
+    )  # fmt: skip
+    return _figure(data, layout)
+
+
 # ---------------------------------------------------------------- explain page
 
 

@@ -12,10 +12,11 @@ import streamlit as st
 from streamlit.logger import get_logger
 
 from aecore.errors import AecoreError
+from aecore.evaluation.compare import AUTOENCODER, DETECTORS
 from aecore.evaluation.metrics import low_recall_note
 from aecore.viz import charts
-from aecore.workflows.export import id_columns
-from ui import session, state, widgets
+from aecore.workflows.export import SOURCE_ROW, id_columns
+from ui import cache, session, state, widgets
 
 log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
 TOP_ROWS = 20
@@ -215,8 +216,114 @@ def threshold_panel() -> None:
         )
     else:
         st.caption("No row is above the threshold.")
+    classical_panel(threshold)
     log.debug(
         "threshold panel: %d rows in %.1f ms", scored.n_rows, 1e3 * (time.perf_counter() - started)
+    )
+
+
+def disagreement_table(table, name: str, heading: str, shown_of: int) -> None:
+    """Rows one detector ranks high and the other does not, named by ``source_row``, beside
+    the classical detector ``name``."""
+    st.markdown(f"**{heading}** ({len(table):,} of {shown_of:,} shown)")
+    if not len(table):
+        st.caption("None.")
+        return
+    positions = table.index.to_numpy()
+    shown = table[[c for c in table.columns if not c.endswith(" percentile")]]
+    shown = shown.reset_index(drop=True)
+    shown.insert(0, SOURCE_ROW, scored.source_rows[positions])
+    for offset, column in enumerate(ids, start=1):
+        shown.insert(offset, column, scored.frame[column].iloc[positions].to_numpy())
+    number = st.column_config.NumberColumn
+    title, short = DETECTORS[name], "k-NN" if name == "knn" else "forest"
+    config = {
+        "autoencoder score": number("error", format="%.4g", help="The autoencoder's "
+                                    "reconstruction error."),
+        "autoencoder rank": number("error rank", format="%d", help="Rank by the autoencoder's "
+                                   f"error: 1 = the highest of the {scored.n_rows:,} rows."),
+        f"{title} score": number(f"{short} score", format="%.4g", help=f"The {title}'s score "
+                                 "(higher = more unusual)."),
+        f"{title} rank": number(f"{short} rank", format="%d", help=f"Rank by the {title}'s "
+                                f"score: 1 = the highest of the {scored.n_rows:,} rows."),
+    }  # fmt: skip
+    st.dataframe(shown, hide_index=True, height=min(320, 38 + 35 * len(shown)),
+                 column_config=config)  # fmt: skip
+
+
+def classical_panel(threshold: float) -> None:
+    """The autoencoder beside an IsolationForest and a k-NN distance, fitted on demand."""
+    st.subheader("Beside classical detectors")
+    st.caption(
+        "An IsolationForest and the k-nearest-neighbours distance learn from the same rows as "
+        "the autoencoder and score the same rows. They are a comparison only: the "
+        "autoencoder's error, threshold and flags stay as they are."
+    )
+    trained_here = model.kind == "session" and model.data_key == state.get(state.DATA_KEY)
+    args = (model.key, state.get(state.DATA_KEY), model.detector, scored.frame, scored.errors)
+    classical = cache.classical_scores_for(*args, trained_on_frame=trained_here, fit=False)
+    if classical is None:
+        slot = st.empty()
+        if not slot.button("Compare with classical detectors", key="compare_classical",
+                           icon=":material/compare_arrows:"):  # fmt: skip
+            st.caption("Fitting them takes a few seconds on large data.")
+            return
+        slot.empty()
+        try:
+            classical = cache.classical_scores_for(*args, trained_on_frame=trained_here, fit=True)
+        except AecoreError as error:
+            st.warning(str(error))
+            return
+    comparison = classical.compare(threshold)
+    flags = (
+        f"the {comparison.n_flagged:,} rows the autoencoder flags"
+        if comparison.n_flagged
+        else "the autoencoder's highest row (none is flagged)"
+    )
+    for column, (name, title) in zip(st.columns(2, gap="medium"), DETECTORS.items(), strict=True):
+        rho = comparison.spearman[name]
+        column.markdown(f"**{title}**")
+        left, right = column.columns(2)
+        left.metric("Rank correlation", "n/a" if math.isnan(rho) else f"{rho:.2f}",
+                    help="Spearman's, over all rows: 1 = both rank "
+                    "every row in the same order, 0 = no relation.")  # fmt: skip
+        shared = comparison.overlap[name]
+        right.metric("Shared flags", "n/a" if math.isnan(shared) else f"{shared:.0%}",
+                     help=f"Share of {flags} that the {title} "
+                     f"also ranks among its {comparison.top_n:,} highest; a random ranking would "
+                     f"share about {comparison.chance_overlap:.1%}.")  # fmt: skip
+    st.markdown(comparison.summary)
+    st.caption(comparison.fit_note + ".")
+    name = st.radio("Compare the autoencoder with", list(DETECTORS), format_func=DETECTORS.get,
+                    horizontal=True, key="classical_detector")  # fmt: skip
+    title = DETECTORS[name]
+    groups = comparison.groups(name)
+    rows = charts.downsample(groups > 0)
+    scores = comparison.knn if name == "knn" else comparison.isolation_forest
+    st.plotly_chart(
+        charts.detector_agreement(
+            comparison.ranks[AUTOENCODER][rows] + 1, comparison.ranks[name][rows] + 1,
+            scored.source_rows[rows], groups[rows], comparison.autoencoder[rows], scores[rows],
+            detector=title, n_flagged=comparison.n_flagged, top_n=comparison.top_n,
+            n_rows=scored.n_rows,
+        ),
+        key="classical_chart",
+    )  # fmt: skip
+    disagreement_table(
+        comparison.only_classical[name], name,
+        f"Ranked in the {title}'s top {comparison.top_n:,}, not flagged by the autoencoder",
+        comparison.n_only_classical[name],
+    )  # fmt: skip
+    if comparison.n_flagged:
+        disagreement_table(
+            comparison.only_autoencoder[name], name,
+            f"Flagged by the autoencoder, outside the {title}'s top {comparison.top_n:,}",
+            comparison.n_only_autoencoder[name],
+        )  # fmt: skip
+    st.caption(
+        f"Rank 1 is the row each detector finds the most unusual of the {scored.n_rows:,}. "
+        "`source_row` is the row's number in the file (header = row 1), as in the table above "
+        "and the export."
     )
 
 

@@ -24,7 +24,7 @@ import aecore
 from aecore import store
 from aecore.classifier import encode_labels
 from aecore.datasets import SAMPLES
-from aecore.evaluation import drift
+from aecore.evaluation import compare, drift
 from aecore.io import inference, reader
 from aecore.scored import content_key, pca_comparison
 from aecore.workflows.label_budgets import hide_labels
@@ -170,6 +170,27 @@ def drift_report_for(
         )
     state.put(state.DRIFT_REPORT, (key, report))
     return report
+
+
+def classical_scores_for(
+    model_key: str, data_key: str, detector, frame: pd.DataFrame, errors, *,
+    trained_on_frame: bool, fit: bool,
+):  # fmt: skip
+    """This session's ``aecore.evaluation.compare.fit_classical`` of ``frame`` beside
+    ``detector``'s ``errors``: kept in session state for the last (model, data). None when it
+    has not been fitted yet and ``fit`` is False (the page fits it on demand)."""
+    key = (model_key, data_key, trained_on_frame)
+    cached = state.get(state.CLASSICAL)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if not fit:
+        return None
+    with st.spinner(f"Fitting an IsolationForest and a k-NN distance on {len(frame):,} rows…"):
+        result = compare.fit_classical(
+            detector, frame, autoencoder_scores=errors, trained_on_frame=trained_on_frame
+        )
+    state.put(state.CLASSICAL, (key, result))
+    return result
 
 
 def clear_model_caches() -> None:

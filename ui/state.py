@@ -49,6 +49,8 @@ DRIFT_UPLOAD_ERROR = "drift_upload_error"  # (file id, message) of the last batc
 DRIFT_REPORT = "drift_report"
 DRIFT_TASK = "drift_task"  # ui.background.Task retraining a model
 DRIFT_RETRAINED = "drift_retrained"  # what the last retraining produced, for the page to say
+# (key, aecore.evaluation.compare.ClassicalScores) for the current model and data, once asked for
+CLASSICAL = "classical_scores"
 LAST_ACTIVITY = "last_activity"  # time.time() of this session's last page run (idle release)
 RELEASED = "released"  # {"name", "source", "rows", "minutes"}: the data released while idle
 
@@ -83,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     DRIFT_REPORT: None,
     DRIFT_TASK: None,
     DRIFT_RETRAINED: None,
+    CLASSICAL: None,
     LAST_ACTIVITY: None,
     RELEASED: None,
 }
@@ -93,7 +96,7 @@ IDLE_ENV = "AECORE_IDLE_RELEASE_MINUTES"
 DEFAULT_IDLE_RELEASE_MINUTES = 30
 RELEASED_KEYS = (
     DATA_FRAME, DATA_KEY, ROLES, SCORES, SCORED, DRIFT_BATCH, DRIFT_REPORT,
-    FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER,
+    FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER, CLASSICAL,
 )  # fmt: skip
 SWEEP_SECONDS = 60
 _TASK_KEYS = (JOB, FEW_LABELS_TASK, DRIFT_TASK)

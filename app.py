@@ -29,7 +29,8 @@ def home() -> None:
     st.markdown(
         "1. **Data**: upload a CSV (or pick a sample) and check each column's role.\n"
         "2. **Train**: choose an architecture and train it (or load a saved model).\n"
-        "3. **Threshold**: drag the threshold over the error histogram.\n"
+        "3. **Threshold**: drag the threshold over the error histogram (and compare the flags "
+        "with classical detectors).\n"
         "4. **Latent space & PCA**: see the rows as the model sees them.\n"
         "5. **Explain**: which features make each flagged row unusual.\n"
         "6. **Export**: download the flagged rows, or the model.\n"

@@ -9,7 +9,15 @@ and two settings, prints ROC-AUC, PR-AUC (average precision) and fit+score secon
 - ``iforest``: scikit-learn ``IsolationForest(random_state=0)``;
 - ``pca``: PCA reconstruction error on standardised inputs, components explaining 90% of variance;
 - ``textbook``: standardise with training statistics, Dense(64, relu) -> Dense(n, linear), Adam,
-  MSE, batch 32, 20% validation split, EarlyStopping(patience=3, restore_best_weights=True).
+  MSE, batch 32, 20% validation split, EarlyStopping(patience=3, restore_best_weights=True);
+- ``knn``: distance to the 5th nearest training row on standardised inputs (PyOD's ``KNN``
+  default, ``method="largest"``; in the unsupervised setting a row is not its own neighbour);
+- ``pyod_ae``: PyOD's ``AutoEncoder`` with its defaults (PyTorch; ``verbose=0``, seeded);
+- ``adengine``: PyOD 3's ``ADEngine().detect(x_train, x_test)``, which picks a detector per
+  data set from its benchmark knowledge.
+
+``pyod_ae`` and ``adengine`` need PyOD, a benchmark-only dependency
+(``pip install -r bench/requirements-bench.txt``); without it they are skipped with a message.
 
 Settings: ``novelty`` trains on a random 70% of the normal rows and scores the other 30% plus all
 anomalies; ``unsupervised`` fits on all rows (anomalies included, no labels used) and scores them.
@@ -49,7 +57,7 @@ DATA_DIR = ROOT.parent / "shared" / "bench_data"
 MAX_ROWS = 10_000
 QUICK_ROWS = 2_000
 SEED = 0
-METHODS = ("default", "iforest", "pca", "textbook")
+METHODS = ("default", "iforest", "pca", "textbook", "knn", "pyod_ae", "adengine")
 SETTINGS = ("novelty", "unsupervised")
 TEXTBOOK_MAX_EPOCHS = 100
 QUICK_TEXTBOOK_EPOCHS = 30
@@ -102,6 +110,39 @@ def run_textbook(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     )
     reconstruction = model.predict(z_test, verbose=0)
     return np.mean((z_test - reconstruction) ** 2, axis=1)
+
+
+def run_knn(x_train: np.ndarray, x_test: np.ndarray, k: int = 5) -> np.ndarray:
+    from sklearn.neighbors import NearestNeighbors
+
+    z_train, z_test = _standardise(x_train, x_test)
+    same = x_test is x_train  # unsupervised: skip each row itself, as PyOD's fit does
+    neighbours = NearestNeighbors(n_neighbors=k + same).fit(z_train)
+    distances, _ = neighbours.kneighbors(z_test)
+    return distances[:, -1]
+
+
+def run_pyod_ae(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    from pyod.models.auto_encoder import AutoEncoder
+
+    detector = AutoEncoder(random_state=SEED, verbose=0)
+    detector.fit(x_train)
+    return detector.decision_function(x_test)
+
+
+def run_adengine(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    import random
+
+    from pyod.utils.ad_engine import ADEngine
+
+    random.seed(SEED)
+    np.random.seed(SEED)  # the detector it picks may draw from the global generators
+    result = ADEngine().detect(x_train, x_test)
+    ADENGINE_PICKS.append(str(result["plan"].get("detector_name", "?")))
+    return np.asarray(result["scores_test"], dtype=np.float64)
+
+
+ADENGINE_PICKS: list[str] = []
 
 
 # ---- data and settings ------------------------------------------------------------------------
@@ -286,12 +327,22 @@ def main(argv: list[str] | None = None) -> int:
         "iforest": run_iforest,
         "pca": run_pca,
         "textbook": run_textbook,
+        "knn": run_knn,
+        "pyod_ae": run_pyod_ae,
+        "adengine": run_adengine,
     }
     methods = [m for m in args.methods.split(",") if m]
     settings_run = [s for s in args.settings.split(",") if s]
     unknown = sorted(set(methods) - set(runners)) + sorted(set(settings_run) - set(SETTINGS))
     if unknown:
         parser.error(f"unknown method or setting: {', '.join(unknown)}")
+    if {"pyod_ae", "adengine"} & set(methods):
+        try:
+            import pyod  # noqa: F401
+        except ImportError:
+            print("PyOD is not installed (pip install -r bench/requirements-bench.txt): "
+                  "pyod_ae and adengine are skipped.", file=sys.stderr)  # fmt: skip
+            methods = [m for m in methods if m not in ("pyod_ae", "adengine")]
     max_rows = QUICK_ROWS if args.quick else MAX_ROWS
     if args.quick:
         TEXTBOOK_MAX_EPOCHS = QUICK_TEXTBOOK_EPOCHS
@@ -318,10 +369,13 @@ def main(argv: list[str] | None = None) -> int:
                 for method in methods:
                     result = measure(runners[method], x_train, x_test, y_test)
                     result.update(dataset=name, setting=setting, method=method, seed=SEED)
+                    if method == "adengine" and ADENGINE_PICKS:
+                        result["picked"] = ADENGINE_PICKS[-1]
                     results.append(result)
                     print(
                         f"{name:14s} {setting:12s} {method:9s} ROC-AUC {result['roc_auc']:.3f}  "
-                        f"PR-AUC {result['pr_auc']:.3f}  {result['seconds']:6.1f} s",
+                        f"PR-AUC {result['pr_auc']:.3f}  {result['seconds']:6.1f} s"
+                        + (f"  ({result['picked']})" if "picked" in result else ""),
                         flush=True,
                     )
         return results

@@ -313,9 +313,9 @@ def _train_summary(detector, frame, name: str, folder: Path, versions_before: in
         + (f": {_params_text(choice.params)}" if choice.params else "")
         + ").",
     ]
-    second = detector.second_model_summary()
-    if second:
-        lines.insert(3, second)
+    for summary in (detector.memory_summary(), detector.second_model_summary()):
+        if summary:
+            lines.insert(3, summary)
     lines += [f"Note: {note}" for note in getattr(detector.preprocessor_, "notes_", [])]
     evaluation = getattr(detector, "evaluation_", None)
     if evaluation:

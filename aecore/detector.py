@@ -110,6 +110,16 @@ class AnomalyDetector(BaseEstimator):
     ``"auto"`` is ``defaults.SECOND_MODEL_SHARE`` when training on all rows (no labels) with a
     single-row, non-variational model, else None (one model). Codes (the latent view, the
     few-label encoder) come from the first model.
+
+    ``memory`` (True, False/None or ``"auto"``): after the autoencoder(s), keep a memory of
+    normal prototypes (k-means centres of the training rows, less those the model scores far
+    above the rest: ``aecore.model.memory``). A row's nearest prototype is one more
+    reconstruction, and the score is the mean of the autoencoder's error (or two models') and
+    the prototype's squared difference (scaled to the same median on training rows; plain
+    distances, as k-NN measures them): a row the network rebuilds
+    well but that is far from every normal prototype (a class of its own) still scores high,
+    and its per-feature errors still add up to its score. ``"auto"`` keeps one for single-row models
+    but ``linear`` (kept equivalent to PCA) and ``variational``.
     """
 
     def __init__(
@@ -140,6 +150,7 @@ class AnomalyDetector(BaseEstimator):
         normalise_errors: bool | str = "auto",
         code_limit: float | str | None = "auto",
         second_model: float | str | None = "auto",
+        memory: bool | str | None = "auto",
         roles: ColumnRoles | Mapping[str, str] | None = None,
         random_state: int = 0,
     ):
@@ -168,6 +179,7 @@ class AnomalyDetector(BaseEstimator):
         self.normalise_errors = normalise_errors
         self.code_limit = code_limit
         self.second_model = second_model
+        self.memory = memory
         self.roles = roles
         self.random_state = random_state
 
@@ -195,7 +207,7 @@ class AnomalyDetector(BaseEstimator):
         schedule = self._schedule(len(x_train), n_inputs, second_share)
         self._check_memory(n_inputs, code_size, schedule, len(x_train), second_share)
 
-        autoencoder = self._build(n_inputs, code_size, self.window)
+        autoencoder = self._build(n_inputs, code_size, self.window, x_train)
         train_in, val_in = self._network_inputs(x_all, order, split, self.window)
         history = self._train(autoencoder, train_in, val_in, schedule, progress, should_stop)
 
@@ -219,8 +231,61 @@ class AnomalyDetector(BaseEstimator):
         cancelled = bool(history.get("cancelled")) or (should_stop is not None and should_stop())
         if second_share is not None and not cancelled:
             self._fit_second(frame, x_all, split, second_share, progress, should_stop)
+        self._fit_memory(x_all, split)
         self._finish_fit(frame, x_all, labels, order, split)
         return self
+
+    def _uses_memory(self) -> bool:
+        memory = self.memory
+        if memory is None or memory is False:
+            return False
+        if memory not in (True, "auto"):
+            raise AecoreError("memory must be True, False, None or 'auto'.")
+        plain = self.window == 1 and self.architecture != "variational"
+        if memory == "auto":
+            return plain and self.architecture != "linear"
+        if not plain:
+            raise AecoreError(
+                "A memory of prototypes is only kept for single-row, non-variational models."
+            )
+        return True
+
+    def _fit_memory(self, x_all, split: Split) -> None:
+        """Keep the memory of normal prototypes (``aecore.model.memory``) from the training
+        rows the score so far keeps (below ``calibration.second_model_cut``), scaled to that
+        score's median on them (see ``memory``)."""
+        from aecore.model.memory import build_memory
+
+        settings = dict(getattr(self, "score_calibration_", None) or {})
+        settings.pop("memory", None)
+        if not self._uses_memory() or len(split.train) == 0:
+            if "memory" in (self.score_calibration_ or {}):
+                self._set_state(score_calibration_=settings or None)
+            return
+        if settings != (self.score_calibration_ or {}):
+            self._set_state(score_calibration_=settings or None)
+        x_train = x_all[split.train]
+        scores = self._score_with(self.scorer_, x_train, None, latent=False).row_error
+        kept = scores <= calibration.second_model_cut(scores)
+        # Plain distances in model units, as k-NN measures them: the column weights that help
+        # the network's error made the nearest normal rows harder to find (bench/RESULTS.md).
+        memory = build_memory(
+            x_train[kept], np.ones(x_train.shape[1]), scores[kept], seed=self.random_state
+        )
+        if memory is not None:
+            self._set_state(score_calibration_={**settings, "memory": memory})
+
+    def memory_summary(self) -> str | None:
+        """One sentence on the memory of prototypes (dashboard, CLI), None without one."""
+        memory = (getattr(self, "score_calibration_", None) or {}).get("memory")
+        if not memory:
+            return None
+        return (
+            f"The score also compares each row with its nearest of {len(memory['prototypes'])} "
+            f"normal prototypes (typical rows summarised from {memory['n_rows']:,} training "
+            "rows): a row far from all of them scores high even when the network rebuilds it "
+            "well. Every score is the mean of the network's error and the nearest prototype's."
+        )
 
     def _network_inputs(self, x_all, order, split: Split, window: int):
         """(training, validation) network inputs: the encoded rows, or for a model over
@@ -379,7 +444,7 @@ class AnomalyDetector(BaseEstimator):
         x_second = x_all * input_scale + input_shift
         x_train = x_second[train]
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
-        autoencoder = self._build(x_second.shape[1], code_size, 1)
+        autoencoder = self._build(x_second.shape[1], code_size, 1, x_train)
         history = self._train(
             autoencoder, x_train, x_second[validation], self.training_,
             _second_stage(progress), should_stop,
@@ -407,12 +472,13 @@ class AnomalyDetector(BaseEstimator):
         )
         self._rescale_pair(x_all, split)
 
-    def _build(self, n_inputs: int, code_size: int, window: int):
+    def _build(self, n_inputs: int, code_size: int, window: int, train_rows=None):
         """An untrained autoencoder with this detector's settings, its initial weights from
-        ``random_state`` alone (``architectures.SeededLayers``: no process-wide seed)."""
-        from aecore.model.architectures import build_autoencoder
+        ``random_state`` alone (``architectures.SeededLayers``: no process-wide seed); a linear
+        one starts from the PCA solution of ``train_rows`` (``architectures.start_from_pca``)."""
+        from aecore.model.architectures import build_autoencoder, start_from_pca
 
-        return build_autoencoder(
+        autoencoder = build_autoencoder(
             self.architecture,
             n_inputs,
             code_size=code_size,
@@ -425,6 +491,9 @@ class AnomalyDetector(BaseEstimator):
             kl_weight=self.kl_weight,
             seed=self.random_state,
         )
+        if train_rows is not None and window == 1:
+            start_from_pca(autoencoder, train_rows)
+        return autoencoder
 
     def _train(self, autoencoder, train_in, val_in, schedule, progress, should_stop) -> dict:
         from aecore.model.training import train_autoencoder
@@ -865,6 +934,8 @@ class AnomalyDetector(BaseEstimator):
                     score_calibration_={**(self.score_calibration_ or {}), "second": stored},
                 )
                 self._rescale_pair(x_all, split)
+        if not history.get("cancelled"):
+            self._fit_memory(x_all, split)
         errors = self.reconstruction_error(rows)
         reference_rows = split.validation if len(split.validation) else split.train
         self._set_state(reference_errors_=errors[reference_rows])
@@ -937,12 +1008,16 @@ class AnomalyDetector(BaseEstimator):
                 settings,
                 second=second,
                 second_calibration=settings.get("second") if second is not None else None,
+                memory=settings.get("memory"),
             )
         return self._scorer
 
-    def _member_scorer(self, autoencoder, settings, *, second=None, second_calibration=None):
+    def _member_scorer(
+        self, autoencoder, settings, *, second=None, second_calibration=None, memory=None
+    ):
         """A Scorer for ``autoencoder`` calibrated as ``settings`` says (code limit, column
-        weights; None = the plain MSE), optionally averaged with a second calibrated model."""
+        weights; None = the plain MSE), optionally averaged with a second calibrated model,
+        and with a ``memory`` of prototypes."""
         from aecore.model.architectures import with_code_limit
         from aecore.model.scoring import Scorer
 
@@ -968,7 +1043,11 @@ class AnomalyDetector(BaseEstimator):
             second=second,
             second_weights=second_weights,
             second_inputs=second_inputs,
-        )
+            memory=None if not memory else (
+                np.asarray(memory["prototypes"], dtype=np.float32), np.ones(self._n_encoded),
+                float(memory["scale"]),
+            ),
+        )  # fmt: skip
 
     @property
     def _n_encoded(self) -> int:
@@ -1044,8 +1123,12 @@ class AnomalyDetector(BaseEstimator):
             plan.append((second, second_settings, scaling))
         if getattr(self, "_member_scorers", None) is None:
             self._member_scorers = [self._member_scorer(m, member) for m, member, _ in plan]
+        memory = settings.pop("memory", None)
         members = []
-        for (_, member, scaling), scorer in zip(plan, self._member_scorers, strict=True):
+        share = (0.5 if memory else 1.0) / len(plan)  # the prototype holds the other half
+        for k, ((_, member, scaling), scorer) in enumerate(
+            zip(plan, self._member_scorers, strict=True), start=1
+        ):
             scale = np.ones(x.shape[1]) if scaling is None else scaling[0]
             shift = np.zeros(x.shape[1]) if scaling is None else scaling[1]
             own = (x * scale + shift).astype(np.float32)
@@ -1056,6 +1139,25 @@ class AnomalyDetector(BaseEstimator):
                     "input_scale": scale,
                     "input_shift": shift,
                     "reconstruction": result.reconstruction,
+                    "share": share,
+                    "label": f"model {k}",
+                }
+            )
+        if memory:
+            from aecore.model.memory import nearest_prototypes
+
+            members.append(
+                {
+                    "settings": {
+                        "feature_weights": [float(memory["scale"])] * len(self.feature_names_in_)
+                    },
+                    "input_scale": np.ones(x.shape[1]),
+                    "input_shift": np.zeros(x.shape[1]),
+                    "reconstruction": nearest_prototypes(
+                        x, memory["prototypes"], np.ones(x.shape[1])
+                    ).astype(np.float32),
+                    "share": 0.5,
+                    "label": "nearest prototype",
                 }
             )
         return members

@@ -24,15 +24,20 @@ if len(ranked) == 0:
 feature_errors = scored.scores.feature_errors
 mean_errors = scored.mean_feature_errors(threshold)
 pair = getattr(model.detector, "second_autoencoder_", None) is not None
+remembered = model.detector.memory_summary() is not None
 st.caption(
     f"{len(ranked):,} rows are flagged at threshold {threshold:.4g}. Errors are squared "
     "differences between a row and its reconstruction, in the model's standardised units"
     + (
-        ", weighted per column and averaged over the model's two autoencoders (the "
-        "reconstruction shown is their mean)."
+        ", weighted per column and averaged over the model's two autoencoders"
         if pair
-        else "."
+        else ""
     )
+    + (
+        ", averaged with the squared differences to the row's nearest normal prototype (a "
+        "typical training row)" if remembered else ""
+    )
+    + (" (the reconstruction shown is their mean)." if pair or remembered else ".")
 )
 
 controls = st.columns(2)
@@ -162,21 +167,46 @@ st.caption(
     f"up to {n_columns} × {scored.errors[int(row)]:.4g} = "
     f"{n_columns * scored.errors[int(row)]:.4g}."
 )
-if "weight, model 2" in detail:
-    with st.expander("The two autoencoders, column by column"):
-        st.caption(
-            "This model scores every row with two autoencoders and averages them: error = "
-            "(weight 1 × squared difference 1 + weight 2 × squared difference 2) / 2, all in "
-            "the first model's units. In the table above, *reconstruction* is their mean, "
-            "*weight* the mean of their weights and *squared difference* their squared "
-            "differences' mean weighted by those weights."
-        )
+members = [m for m in ("model 1", "model 2", "nearest prototype") if f"weight, {m}" in detail]
+if len(members) > 1:
+    two = "model 2" in members
+    remembered = "nearest prototype" in members
+    with st.expander(
+        "The two autoencoders, column by column" if two and not remembered
+        else "The reconstructions, column by column"
+    ):
+        if remembered:
+            network = "the two autoencoders' mean error" if two else "the autoencoder's error"
+            formula = (
+                "error = ((weight 1 × squared diff. 1 + weight 2 × squared diff. 2) / 2 + "
+                "weight p × squared diff. p) / 2" if two
+                else "error = (weight 1 × squared diff. 1 + weight p × squared diff. p) / 2"
+            )
+            st.caption(
+                f"This model's score is the mean of {network} and the error of the row's "
+                "nearest **normal prototype** (a typical training row; *p* below): a row far "
+                f"from every prototype scores high even when the network rebuilds it well. "
+                f"{formula}, all in the first model's units. In the table above, "
+                "*reconstruction* is the mean of the reconstructions, *weight* their mean "
+                "weight and *squared difference* their squared differences' mean weighted by "
+                "those weights."
+            )
+        else:
+            st.caption(
+                "This model scores every row with two autoencoders and averages them: error = "
+                "(weight 1 × squared difference 1 + weight 2 × squared difference 2) / 2, all in "
+                "the first model's units. In the table above, *reconstruction* is their mean, "
+                "*weight* the mean of their weights and *squared difference* their squared "
+                "differences' mean weighted by those weights."
+            )
         pair = {}
-        for k in (1, 2):
-            pair[f"reconstruction (model units), model {k}"] = number(
-                f"reconstr. {k}", format="%.4g")
-            pair[f"squared difference, model {k}"] = number(f"squared diff. {k}", format="%.4g")
-            pair[f"weight, model {k}"] = number(f"weight {k}", format="%.3g")
+        for k, member in enumerate(members, start=1):
+            short = "p" if member == "nearest prototype" else str(k)
+            pair[f"reconstruction (model units), {member}"] = number(
+                f"reconstr. {short}", format="%.4g")
+            pair[f"squared difference, {member}"] = number(
+                f"squared diff. {short}", format="%.4g")
+            pair[f"weight, {member}"] = number(f"weight {short}", format="%.3g")
         st.dataframe(
             detail[["input (model units)", *pair, "error"]],
             width="stretch",

@@ -164,9 +164,9 @@ if job is not None:
             f"{min(int(used['batch_size']), detector.n_train_rows_):,}, learning rate "
             f"{used['learning_rate']:.4g}, early-stopping patience {used['patience']}."
         )
-        second = detector.second_model_summary()
-        if second:
-            st.caption(second)
+        for summary in (detector.second_model_summary(), detector.memory_summary()):
+            if summary:
+                st.caption(summary)
         # Infinite cells and sentinels (3.4e38) in the training rows: imputed, one note a column.
         notes = getattr(detector.preprocessor_, "notes_", None) or []
         if notes:

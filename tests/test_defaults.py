@@ -12,7 +12,7 @@ from aecore.model.calibration import code_limit, feature_weights
 from aecore.model.defaults import default_code_size, default_training
 
 FAST = {"epochs": 30, "batch_size": 32, "patience": 5}
-PLAIN = {"normalise_errors": False, "code_limit": None, "second_model": None}
+PLAIN = {"normalise_errors": False, "code_limit": None, "second_model": None, "memory": None}
 
 
 def _factor_data(n_rows=600, seed=0, noise=0.05):
@@ -68,7 +68,7 @@ def test_a_loud_noisy_column_no_longer_hides_anomalies_in_quiet_columns():
     test.loc[planted, "f0"] += 0.6  # breaks f0's tie to the factor; small next to the noise
     labels = np.isin(np.arange(len(test)), planted)
 
-    weighted = AnomalyDetector(code_size=1, code_limit=None, **FAST).fit(train)
+    weighted = AnomalyDetector(code_size=1, code_limit=None, memory=None, **FAST).fit(train)
     plain = AnomalyDetector(code_size=1, **FAST, **PLAIN).fit(train)
     assert roc_auc_score(labels, weighted.reconstruction_error(test)) > 0.95
     assert roc_auc_score(labels, plain.reconstruction_error(test)) < 0.8
@@ -88,7 +88,7 @@ def test_the_code_limit_flags_rows_extreme_along_the_main_direction():
     labels = np.isin(np.arange(len(test)), planted)
 
     limited = AnomalyDetector(code_size=1, **FAST).fit(train)
-    unlimited = AnomalyDetector(code_size=1, code_limit=None, **FAST).fit(train)
+    unlimited = AnomalyDetector(code_size=1, code_limit=None, memory=None, **FAST).fit(train)
     assert roc_auc_score(labels, limited.reconstruction_error(test)) > 0.97
     assert roc_auc_score(labels, unlimited.reconstruction_error(test)) < 0.8
     # The reconstruction shown is the limited one the score is based on: it stays in range.
@@ -97,8 +97,10 @@ def test_the_code_limit_flags_rows_extreme_along_the_main_direction():
 
 
 def test_held_out_rows_score_their_plain_mse_on_average():
+    # The network's calibrated error; with the memory of prototypes (the default), the score
+    # is its mean with the prototype's error, scaled to the same median on training rows.
     frame = _factor_data(400, seed=3)
-    detector = AnomalyDetector(code_size=1, **FAST).fit(frame)
+    detector = AnomalyDetector(code_size=1, memory=None, **FAST).fit(frame)
     held_out = frame.iloc[detector.split_.validation]
     plain = AnomalyDetector(code_size=1, **FAST, **PLAIN).fit(frame)
     # Same seed, same split, same network: only the score's calibration differs.

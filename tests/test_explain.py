@@ -62,8 +62,8 @@ def detectors():
         roles=ColumnRoles(features=features, categorical=["protocol"]),
     ).fit(frame)  # fmt: skip
     labelled = frame.assign(label=(frame.index.isin([11, 40])).astype(int))
-    single = AnomalyDetector(
-        epochs=3, code_size=2, hidden_sizes=[8],
+    single = AnomalyDetector(  # one autoencoder, no memory of prototypes
+        epochs=3, code_size=2, hidden_sizes=[8], memory=None,
         roles=ColumnRoles(features=features, categorical=["protocol"], label="label"),
     ).fit(labelled)  # fmt: skip
     return frame, unlabelled, labelled, single
@@ -92,11 +92,14 @@ def test_model_unit_columns_reproduce_each_features_error_exactly(detectors):
     assert (detail["weight"] * difference**2).to_numpy() == pytest.approx(
         detail["error"].to_numpy(), rel=1e-5, abs=1e-9
     )  # one model: error = weight * (input - reconstruction)^2 in model units
+    # Two autoencoders (a quarter of the score each) and the nearest prototype (half).
+    assert pair.memory_summary() is not None
     detail = row_detail(pair, frame, 11)
-    halves = 0.5 * sum(
-        detail[f"weight, model {k}"] * detail[f"squared difference, model {k}"] for k in (1, 2)
+    parts = sum(
+        share * detail[f"weight, {name}"] * detail[f"squared difference, {name}"]
+        for name, share in (("model 1", 0.25), ("model 2", 0.25), ("nearest prototype", 0.5))
     )
-    assert halves.to_numpy() == pytest.approx(detail["error"].to_numpy(), rel=1e-5, abs=1e-9)
+    assert parts.to_numpy() == pytest.approx(detail["error"].to_numpy(), rel=1e-5, abs=1e-9)
 
 
 def test_why_a_large_difference_carries_a_small_error_names_the_reasons():

@@ -109,8 +109,10 @@ def test_explain_shows_both_autoencoders_of_a_model_trained_without_labels(tmp_p
     at = open_app("explain")
     no_exception(at)
     pair = next(f for f in frames(at) if "weight, model 2" in f.columns)
-    halves = 0.5 * sum(
-        pair[f"weight, model {k}"] * pair[f"squared difference, model {k}"] for k in (1, 2)
+    parts = sum(  # two autoencoders, a quarter each, and the nearest prototype, half
+        share * pair[f"weight, {m}"] * pair[f"squared difference, {m}"]
+        for m, share in (("model 1", 0.25), ("model 2", 0.25), ("nearest prototype", 0.5))
     )
-    assert np.allclose(halves, pair["error"], rtol=1e-5, atol=1e-9)
-    assert any("two autoencoders" in e.label for e in at.expander)
+    assert np.allclose(parts, pair["error"], rtol=1e-5, atol=1e-9)
+    assert any("The reconstructions, column by column" in e.label for e in at.expander)
+    assert any("nearest normal prototype" in c.value for c in at.caption)

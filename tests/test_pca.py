@@ -18,12 +18,10 @@ def _three_dimensional_subspace(n_rows=2000, n_features=10, seed=0):
 
 def test_linear_autoencoder_finds_the_principal_subspace():
     frame = _three_dimensional_subspace()
-    detector = AnomalyDetector(
-        architecture="linear", code_size=3, scaling="standard", log_transform=False,
-        epochs=60, patience=8, batch_size=64, learning_rate=0.01,
-    ).fit(frame)
+    # Default settings, no hand-set schedule: it starts from the PCA solution.
+    detector = AnomalyDetector(architecture="linear", code_size=3).fit(frame)
     result = compare_with_pca(detector, frame)
-    assert max(result["principal_angles_deg"]) < 10
+    assert max(result["principal_angles_deg"]) < 5
     assert result["autoencoder_train_mse"] <= 1.05 * result["pca_train_mse"]
     table = comparison_table(result)
     assert "Largest principal angle (deg)" in table.index

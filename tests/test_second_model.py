@@ -35,11 +35,12 @@ def _hidden_group(seed=0, n_normal=1000, n_hidden=50):
 
 @pytest.fixture(scope="module")
 def pair():
-    """The default (two models) and the same settings with one model; the first models are the
-    same network (same seed, rows and split)."""
+    """The default (two models) and the same settings with one model (and no memory of
+    prototypes: the first model's score alone); the first models are the same network (same
+    seed, rows and split)."""
     frame, labels = _hidden_group()
     both = AnomalyDetector(random_state=0, **FAST).fit(frame)
-    one = AnomalyDetector(random_state=0, second_model=None, **FAST).fit(frame)
+    one = AnomalyDetector(random_state=0, second_model=None, memory=None, **FAST).fit(frame)
     return frame, labels, both, one
 
 

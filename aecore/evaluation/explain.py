@@ -85,7 +85,10 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     second's in the first's units) and ``squared difference`` their squared differences'
     mean weighted by those weights; each model's own reconstruction, squared difference and
     weight are in the columns ending ``, model 1`` and ``, model 2``, and ``reconstruction``
-    is the two models' mean, as scoring reports it.
+    is the two models' mean, as scoring reports it. With a memory of normal prototypes
+    (``AnomalyDetector.memory``), the row's nearest prototype is one more reconstruction
+    (columns ending ``, nearest prototype``) holding half the score, the autoencoder(s) the
+    other half: ``weight`` and ``reconstruction`` are weighed by those shares.
 
     For a model over windows of consecutive rows, the row is reconstructed with the rows that
     precede it in time, as when the whole frame is scored.
@@ -111,13 +114,14 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     x_row = x[-1].astype(np.float64)
     numeric = {p["name"]: p for p in preprocessor.numeric_}
     n_members = len(members)
-    shares_w = np.stack([m["weight"] / n_members for m in members])  # (members, n_inputs)
+    shares = np.array([m["share"] for m in members])  # each member's part of the score
+    shares_w = np.stack([m["weight"] * m["share"] for m in members])  # (members, n_inputs)
     squared = np.stack([m["squared"] for m in members])  # (members, n_inputs)
     weight = shares_w.sum(axis=0)
     squared_mean = np.divide(
         (shares_w * squared).sum(axis=0), weight, out=squared.mean(axis=0), where=weight > 0
     )
-    mean_recon = np.mean([m["reconstruction"] for m in members], axis=0)
+    mean_recon = np.tensordot(shares, np.stack([m["reconstruction"] for m in members]), axes=1)
 
     def at_category(values: np.ndarray, j: int) -> float:
         """A categorical column's one-hot value for the input's category (else the
@@ -163,9 +167,9 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     table["scale"] = [float(numeric[c]["scale"]) if c in numeric else np.nan for c in columns]
     if n_members > 1:
         for k, m in enumerate(members, start=1):
-            table[f"reconstruction (model units), model {k}"] = member_recon[k - 1]
-            table[f"squared difference, model {k}"] = m["squared"]
-            table[f"weight, model {k}"] = m["weight"]
+            table[f"reconstruction (model units), {m['label']}"] = member_recon[k - 1]
+            table[f"squared difference, {m['label']}"] = m["squared"]
+            table[f"weight, {m['label']}"] = m["weight"]
     return table.sort_values("error", ascending=False, kind="stable")
 
 
@@ -191,8 +195,12 @@ def _member_parts(detector, x: np.ndarray, part: pd.DataFrame) -> list[dict]:
         column_scale = np.ones(n_inputs)
         column_scale[groups] = scale
         parts.append(
-            {"reconstruction": recon, "squared": squared, "weight": weights * column_scale**2}
-        )
+            {
+                "reconstruction": recon, "squared": squared,
+                "weight": weights * column_scale**2,
+                "share": float(member["share"]), "label": member["label"],
+            }
+        )  # fmt: skip
     return parts
 
 

@@ -216,6 +216,33 @@ def build_autoencoder(
     return Autoencoder(model, encoder, decoder, architecture, window)
 
 
+def start_from_pca(autoencoder: Autoencoder, rows: np.ndarray, max_rows: int = 50_000) -> bool:
+    """Set a linear autoencoder's weights to the PCA solution of ``rows`` (the training rows):
+    the encoder projects the centred rows on the leading principal directions and the decoder
+    maps back, which is the minimum of the reconstruction MSE that training seeks. Training
+    then starts at the optimum (and early stopping keeps it unless it improves on it), so the
+    linear model matches PCA with default settings instead of only after a hand-tuned schedule.
+    False (nothing changed) for any other architecture or too few rows."""
+    if autoencoder.architecture != "linear" or autoencoder.window != 1:
+        return False
+    rows = np.asarray(rows, dtype=np.float64)
+    code_size = int(autoencoder.encoder.output_shape[-1])
+    if rows.ndim != 2 or len(rows) < 2 or not np.isfinite(rows).all():
+        return False
+    if len(rows) > max_rows:
+        rows = rows[np.random.default_rng(0).choice(len(rows), max_rows, replace=False)]
+    mean = rows.mean(axis=0)
+    _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
+    basis = np.zeros((rows.shape[1], code_size))
+    k = min(code_size, vt.shape[0])
+    basis[:, :k] = vt[:k].T
+    encode = autoencoder.encoder.get_layer("code")
+    decode = autoencoder.decoder.get_layer("output")
+    encode.set_weights([basis.astype(np.float32), (-mean @ basis).astype(np.float32)])
+    decode.set_weights([basis.T.astype(np.float32), mean.astype(np.float32)])
+    return True
+
+
 def _linear(n_inputs: int, code_size: int, make) -> tuple[keras.Model, keras.Model]:
     inputs = keras.Input(shape=(n_inputs,))
     code = make(layers.Dense, code_size, name="code")(inputs)

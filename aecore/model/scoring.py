@@ -14,6 +14,12 @@ Definitions (in the model's standardised units):
   the mean of the two models' (weighted) errors, so the row error is the mean of their row
   errors and a row's per-feature errors still add up to it; the reconstruction is the mean of
   the two (in the first model's units) and the code is the first model's.
+- with a ``memory`` of normal prototypes (``aecore.model.memory``: prototypes in the first
+  model's units, one weight per encoded column for the distance, and a scale), each row's
+  nearest prototype is one more reconstruction: every per-feature error is the mean of the
+  autoencoder part (above) and the prototype's squared difference times the memory's scale,
+  so a row's per-feature errors still add up to its row error; the reconstruction is the
+  mean of the autoencoder part's and the prototype.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class Scorer:
         second: Autoencoder | None = None,
         second_weights: np.ndarray | None = None,
         second_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+        memory: tuple[np.ndarray, np.ndarray, float] | None = None,
     ):
         self.window = autoencoder.window
         self.include_kl = include_kl and autoencoder.is_variational
@@ -79,6 +86,17 @@ class Scorer:
         )
         if second_inputs is not None:  # (scale, shift): the second model's own input scaling
             in_scale, in_shift = constant(second_inputs[0]), constant(second_inputs[1])
+        if memory is not None:
+            if self.window != 1 or variational:
+                raise ValueError("A memory is only scored beside a single-row, plain model.")
+            prototypes = np.asarray(memory[0], dtype=np.float64)
+            root = np.sqrt(np.asarray(memory[1], dtype=np.float64))
+            memory_rows = constant(prototypes)
+            memory_root = constant(root)
+            scaled = prototypes * root
+            memory_scaled_t = constant(scaled.T)
+            memory_norms = constant(np.sum(scaled**2, axis=1))
+            memory_scale = float(memory[2])
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
@@ -108,6 +126,14 @@ class Scorer:
                 if second_inputs is not None:
                     other = (other - in_shift) / in_scale
                 recon = 0.5 * (recon + other)
+            if memory is not None:  # the nearest normal prototype, a second reconstruction
+                distance = memory_norms[None, :] - 2.0 * ops.matmul(x * memory_root,
+                                                                     memory_scaled_t)
+                nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
+                remembered = errors(x, nearest, None) * memory_scale
+                # Half the score: the autoencoder part's and the prototype's errors, averaged.
+                per_feature = 0.5 * (per_feature + remembered)
+                recon = 0.5 * (recon + nearest)
             # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
             # i.e. the MSE when there are no weights.
             row = ops.sum(per_feature, axis=1) / n_encoded

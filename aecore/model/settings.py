@@ -304,5 +304,7 @@ def check_settings(params: Mapping[str, Any]) -> None:
         _share_or_auto("code_limit", p["code_limit"])
     if "second_model" in p:
         _share_or_auto("second_model", p["second_model"])
+    if "memory" in p and p["memory"] not in (True, False, None, "auto"):
+        raise AecoreError(f"memory must be True, False, None or 'auto', got {p['memory']!r}.")
     if "random_state" in p:
         _whole("The random seed", p["random_state"], 0, 2**32 - 1)

@@ -114,12 +114,12 @@ class AnomalyDetector(BaseEstimator):
     ``memory`` (True, False/None or ``"auto"``): after the autoencoder(s), keep a memory of
     normal prototypes (k-means centres of the training rows, less those the model scores far
     above the rest: ``aecore.model.memory``). A row's nearest prototype is one more
-    reconstruction, and the score is the mean of the autoencoder's error (or two models') and
-    the prototype's squared difference (scaled to the same median on training rows; plain
-    distances, as k-NN measures them): a row the network rebuilds
-    well but that is far from every normal prototype (a class of its own) still scores high,
-    and its per-feature errors still add up to its score. ``"auto"`` keeps one for single-row models
-    but ``linear`` (kept equivalent to PCA) and ``variational``.
+    reconstruction, and the score is the mean of the reconstructions' errors: the
+    autoencoder's (or the two models') and the prototype's squared difference (scaled to the
+    same median on training rows; plain distances, as k-NN measures them). A row the network
+    rebuilds well but that is far from every normal prototype (a class of its own) still
+    scores high, and its per-feature errors still add up to its score. ``"auto"`` keeps one
+    for single-row models but ``linear`` (kept equivalent to PCA) and ``variational``.
     """
 
     def __init__(
@@ -284,7 +284,8 @@ class AnomalyDetector(BaseEstimator):
             f"The score also compares each row with its nearest of {len(memory['prototypes'])} "
             f"normal prototypes (typical rows summarised from {memory['n_rows']:,} training "
             "rows): a row far from all of them scores high even when the network rebuilds it "
-            "well. Every score is the mean of the network's error and the nearest prototype's."
+            "well. Every score is the mean of the reconstructions' errors: the network's (or the "
+            "two networks') and the nearest prototype's."
         )
 
     def _network_inputs(self, x_all, order, split: Split, window: int):
@@ -748,6 +749,7 @@ class AnomalyDetector(BaseEstimator):
             "reference_errors_count": int(reference.size),
             "reference_errors_dtype": str(reference.dtype),
             "reference_feature_errors": getattr(self, "reference_feature_errors_", None),
+            "feature_errors_add_up": True,  # per-feature errors add up to the score
         }
         if getattr(self, "retraining_", None) is not None:
             fitted["retraining"] = self.retraining_
@@ -804,6 +806,9 @@ class AnomalyDetector(BaseEstimator):
             evaluation_=state.nan_for_none(fitted.get("evaluation")),
         )
         profile = state.float_series(fitted.get("reference_feature_errors"))
+        if profile is not None and not fitted.get("feature_errors_add_up"):
+            # Saved when per-feature errors added up to the score times the encoded columns.
+            profile = profile / float(self.preprocessor_.n_encoded)
         if profile is not None:
             self._set_state(reference_feature_errors_=profile)
         if retraining is not None:
@@ -1089,10 +1094,14 @@ class AnomalyDetector(BaseEstimator):
         if reconstruction:
             recon = self.preprocessor_.inverse_transform(result.reconstruction)
             recon.index = frame.index
+        # Each feature's part of the row's score: they add up to it exactly (the scorer's
+        # per-feature errors add up to the score times the number of encoded columns).
+        per_feature = result.feature_errors
+        per_feature /= np.float32(self._n_encoded)
         return Scores(
             row_error=result.row_error,
             feature_errors=pd.DataFrame(
-                result.feature_errors, columns=list(self.feature_names_in_), index=frame.index
+                per_feature, columns=list(self.feature_names_in_), index=frame.index
             ),
             latent=result.latent,
             flags=(result.row_error > self.threshold_).astype(np.int8),
@@ -1125,7 +1134,7 @@ class AnomalyDetector(BaseEstimator):
             self._member_scorers = [self._member_scorer(m, member) for m, member, _ in plan]
         memory = settings.pop("memory", None)
         members = []
-        share = (0.5 if memory else 1.0) / len(plan)  # the prototype holds the other half
+        share = 1.0 / (len(plan) + bool(memory))  # every reconstruction counts the same
         for k, ((_, member, scaling), scorer) in enumerate(
             zip(plan, self._member_scorers, strict=True), start=1
         ):
@@ -1156,7 +1165,7 @@ class AnomalyDetector(BaseEstimator):
                     "reconstruction": nearest_prototypes(
                         x, memory["prototypes"], np.ones(x.shape[1])
                     ).astype(np.float32),
-                    "share": 0.5,
+                    "share": share,
                     "label": "nearest prototype",
                 }
             )

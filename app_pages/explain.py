@@ -151,8 +151,10 @@ st.dataframe(
         "squared difference": number("sq. diff.", format="%.4g", width=66, help="(input − "
             "reconstruction)² in model units, summed over a categorical column's one-hot "
             "columns."),
-        "weight": number("weight", format="%.3g", width=58, help="The column's weight: columns the "
-            "model rebuilds loosely on training rows count less."),
+        "weight": number("weight", format="%.3g", width=58, help="What one unit of squared "
+            "difference adds to the row's error: the column's weight (columns the model "
+            "rebuilds loosely on training rows count less) divided by the number of model "
+            "columns, since the row's error is their mean."),
         "error": number("error", format="%.4g", width=58, help="weight × squared difference"),
         "share of row error": number("share", format="%.1f%%", width=54, help="Share of the row's "
             "error."),
@@ -162,10 +164,9 @@ n_columns = int(model.detector.preprocessor_.n_encoded)
 st.caption(
     "Features sorted by error, largest first. In model units, **error = weight × squared "
     "difference** for every feature; categorical columns show the most likely category. "
-    f"The row's error ({scored.errors[int(row)]:.4g}) is the mean over the model's {n_columns} "
-    f"input columns (a categorical column counts one per category), so the feature errors add "
-    f"up to {n_columns} × {scored.errors[int(row)]:.4g} = "
-    f"{n_columns * scored.errors[int(row)]:.4g}."
+    f"The feature errors add up to the row's error ({scored.errors[int(row)]:.4g}), the mean "
+    f"over the model's {n_columns} input columns (a categorical column counts one per "
+    "category)."
 )
 members = [m for m in ("model 1", "model 2", "nearest prototype") if f"weight, {m}" in detail]
 if len(members) > 1:
@@ -176,10 +177,10 @@ if len(members) > 1:
         else "The reconstructions, column by column"
     ):
         if remembered:
-            network = "the two autoencoders' mean error" if two else "the autoencoder's error"
+            network = "the two autoencoders' errors" if two else "the autoencoder's error"
             formula = (
-                "error = ((weight 1 × squared diff. 1 + weight 2 × squared diff. 2) / 2 + "
-                "weight p × squared diff. p) / 2" if two
+                "error = (weight 1 × squared diff. 1 + weight 2 × squared diff. 2 + "
+                "weight p × squared diff. p) / 3" if two
                 else "error = (weight 1 × squared diff. 1 + weight p × squared diff. p) / 2"
             )
             st.caption(

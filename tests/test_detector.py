@@ -54,9 +54,9 @@ def test_every_architecture_fits_and_scores(architecture):
     assert scores.feature_errors.shape == (200, 7)
     assert scores.latent.shape == (200, 2)
     assert list(scores.reconstruction.columns) == list(frame.columns)
-    # The row error is the mean of the per-feature squared errors (all numeric here).
+    # The per-feature errors add up to the row error.
     np.testing.assert_allclose(
-        scores.feature_errors.to_numpy().mean(axis=1), scores.row_error, rtol=1e-4, atol=1e-6
+        scores.feature_errors.to_numpy().sum(axis=1), scores.row_error, rtol=1e-4, atol=1e-6
     )
 
 
@@ -87,9 +87,8 @@ def test_unseen_category_scores_without_error_and_groups_add_back():
     scores = detector.score_rows(new)
     assert np.isfinite(scores.row_error).all()
     assert list(scores.feature_errors.columns) == ["bytes", "packets", "duration", "protocol"]
-    n_encoded = detector.preprocessor_.n_encoded
     np.testing.assert_allclose(
-        scores.feature_errors.sum(axis=1).to_numpy() / n_encoded, scores.row_error, rtol=1e-4
+        scores.feature_errors.sum(axis=1).to_numpy(), scores.row_error, rtol=1e-4
     )
 
 

@@ -92,12 +92,12 @@ def test_model_unit_columns_reproduce_each_features_error_exactly(detectors):
     assert (detail["weight"] * difference**2).to_numpy() == pytest.approx(
         detail["error"].to_numpy(), rel=1e-5, abs=1e-9
     )  # one model: error = weight * (input - reconstruction)^2 in model units
-    # Two autoencoders (a quarter of the score each) and the nearest prototype (half).
+    # Two autoencoders and the nearest prototype: a third of the score each.
     assert pair.memory_summary() is not None
     detail = row_detail(pair, frame, 11)
     parts = sum(
         share * detail[f"weight, {name}"] * detail[f"squared difference, {name}"]
-        for name, share in (("model 1", 0.25), ("model 2", 0.25), ("nearest prototype", 0.5))
+        for name, share in (("model 1", 1 / 3), ("model 2", 1 / 3), ("nearest prototype", 1 / 3))
     )
     assert parts.to_numpy() == pytest.approx(detail["error"].to_numpy(), rel=1e-5, abs=1e-9)
 

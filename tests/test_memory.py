@@ -54,8 +54,7 @@ def test_rows_between_the_normal_modes_score_high_with_the_memory(detectors):
 def test_the_memory_keeps_each_rows_errors_adding_up_to_its_score(detectors):
     frame, detector, _ = detectors
     scores = detector.score_rows(frame, reconstruction=True)
-    n_encoded = detector.preprocessor_.n_encoded
-    assert scores.feature_errors.sum(axis=1).to_numpy() / n_encoded == pytest.approx(
+    assert scores.feature_errors.sum(axis=1).to_numpy() == pytest.approx(
         scores.row_error, rel=1e-4
     )
     # The score is the mean of the network's error and the nearest prototype's.

@@ -59,10 +59,10 @@ def test_explain_names_the_row_as_the_export_does_and_shows_model_units(models_d
         f"{detail.loc[first_feature, 'reconstruction (model units)']:.3g}"
     )
     assert any("small error" in m.value or "carries" in m.value for m in at.markdown)
-    # The row's error and its feature errors agree: they add up to (input columns) x error.
+    # The row's error and its feature errors agree: they add up to it.
     n_columns = detector.preprocessor_.n_encoded
     row_error = float(result.errors[position])
-    assert np.isclose(shown["error"].sum(), n_columns * row_error, rtol=1e-4)
+    assert np.isclose(shown["error"].sum(), row_error, rtol=1e-4)  # they add up to the error
     assert any(f"mean over the model's {n_columns} input columns" in c.value
                for c in at.caption)  # fmt: skip
 
@@ -109,9 +109,9 @@ def test_explain_shows_both_autoencoders_of_a_model_trained_without_labels(tmp_p
     at = open_app("explain")
     no_exception(at)
     pair = next(f for f in frames(at) if "weight, model 2" in f.columns)
-    parts = sum(  # two autoencoders, a quarter each, and the nearest prototype, half
+    parts = sum(  # two autoencoders and the nearest prototype, a third each
         share * pair[f"weight, {m}"] * pair[f"squared difference, {m}"]
-        for m, share in (("model 1", 0.25), ("model 2", 0.25), ("nearest prototype", 0.5))
+        for m, share in (("model 1", 1 / 3), ("model 2", 1 / 3), ("nearest prototype", 1 / 3))
     )
     assert np.allclose(parts, pair["error"], rtol=1e-5, atol=1e-9)
     assert any("The reconstructions, column by column" in e.label for e in at.expander)

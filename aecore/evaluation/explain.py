@@ -79,16 +79,18 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     detector's per-feature error) and ``share of row error``; plus ``log transformed`` and
     ``scale`` (one model unit, in original units or on the log1p scale).
 
-    The numbers agree exactly: ``error = weight * squared difference``. With one model that is
-    ``weight * (input - reconstruction)^2`` in model units. With a second model, the error is
+    The numbers agree exactly: ``error = weight * squared difference``, and the errors add up
+    to the row's score. With one model that is ``weight * (input - reconstruction)^2`` in
+    model units, where ``weight`` is the column's weight divided by the number of encoded
+    columns (the score is their mean). With a second model, the error is
     the mean of both models' weighted errors; ``weight`` is then the mean of their weights (the
     second's in the first's units) and ``squared difference`` their squared differences'
     mean weighted by those weights; each model's own reconstruction, squared difference and
     weight are in the columns ending ``, model 1`` and ``, model 2``, and ``reconstruction``
     is the two models' mean, as scoring reports it. With a memory of normal prototypes
     (``AnomalyDetector.memory``), the row's nearest prototype is one more reconstruction
-    (columns ending ``, nearest prototype``) holding half the score, the autoencoder(s) the
-    other half: ``weight`` and ``reconstruction`` are weighed by those shares.
+    (columns ending ``, nearest prototype``); every reconstruction holds the same share of the
+    score, and ``weight`` and ``reconstruction`` are weighed by those shares.
 
     For a model over windows of consecutive rows, the row is reconstructed with the rows that
     precede it in time, as when the whole frame is scored.
@@ -114,8 +116,11 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     x_row = x[-1].astype(np.float64)
     numeric = {p["name"]: p for p in preprocessor.numeric_}
     n_members = len(members)
+    n_encoded = float(preprocessor.n_encoded)
     shares = np.array([m["share"] for m in members])  # each member's part of the score
-    shares_w = np.stack([m["weight"] * m["share"] for m in members])  # (members, n_inputs)
+    # (members, n_inputs); a weight is what one unit of squared difference adds to the row's
+    # score, the mean over the encoded columns: the column weight / the number of columns.
+    shares_w = np.stack([m["weight"] * m["share"] / n_encoded for m in members])
     squared = np.stack([m["squared"] for m in members])  # (members, n_inputs)
     weight = shares_w.sum(axis=0)
     squared_mean = np.divide(
@@ -169,7 +174,7 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
         for k, m in enumerate(members, start=1):
             table[f"reconstruction (model units), {m['label']}"] = member_recon[k - 1]
             table[f"squared difference, {m['label']}"] = m["squared"]
-            table[f"weight, {m['label']}"] = m["weight"]
+            table[f"weight, {m['label']}"] = m["weight"] / n_encoded
     return table.sort_values("error", ascending=False, kind="stable")
 
 

@@ -16,10 +16,10 @@ Definitions (in the model's standardised units):
   the two (in the first model's units) and the code is the first model's.
 - with a ``memory`` of normal prototypes (``aecore.model.memory``: prototypes in the first
   model's units, one weight per encoded column for the distance, and a scale), each row's
-  nearest prototype is one more reconstruction: every per-feature error is the mean of the
-  autoencoder part (above) and the prototype's squared difference times the memory's scale,
-  so a row's per-feature errors still add up to its row error; the reconstruction is the
-  mean of the autoencoder part's and the prototype.
+  nearest prototype is one more reconstruction: every per-feature error is the mean over the
+  reconstructions (the autoencoder, or the two, and the prototype, whose squared difference
+  is times the memory's scale), so a row's per-feature errors still add up to its row error;
+  the reconstruction is the mean of all of them.
 """
 
 from __future__ import annotations
@@ -92,11 +92,12 @@ class Scorer:
             prototypes = np.asarray(memory[0], dtype=np.float64)
             root = np.sqrt(np.asarray(memory[1], dtype=np.float64))
             memory_rows = constant(prototypes)
-            memory_root = constant(root)
+            memory_root = None if np.all(root == 1.0) else constant(root)
             scaled = prototypes * root
             memory_scaled_t = constant(scaled.T)
             memory_norms = constant(np.sum(scaled**2, axis=1))
             memory_scale = float(memory[2])
+        n_autoencoders = 1.0 + (second is not None)
         window = self.window
         include_kl = self.include_kl
         n_encoded = float(autoencoder.encoder.input_shape[-1])
@@ -127,13 +128,14 @@ class Scorer:
                     other = (other - in_shift) / in_scale
                 recon = 0.5 * (recon + other)
             if memory is not None:  # the nearest normal prototype, a second reconstruction
-                distance = memory_norms[None, :] - 2.0 * ops.matmul(x * memory_root,
-                                                                     memory_scaled_t)
+                scaled_x = x if memory_root is None else x * memory_root
+                distance = memory_norms[None, :] - 2.0 * ops.matmul(scaled_x, memory_scaled_t)
                 nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
                 remembered = errors(x, nearest, None) * memory_scale
-                # Half the score: the autoencoder part's and the prototype's errors, averaged.
-                per_feature = 0.5 * (per_feature + remembered)
-                recon = 0.5 * (recon + nearest)
+                # Every reconstruction counts the same: the autoencoder(s) and the prototype.
+                keep = n_autoencoders / (n_autoencoders + 1.0)
+                per_feature = keep * per_feature + (1.0 - keep) * remembered
+                recon = keep * recon + (1.0 - keep) * nearest
             # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
             # i.e. the MSE when there are no weights.
             row = ops.sum(per_feature, axis=1) / n_encoded

@@ -484,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model on a CSV file and save it",
         description="Train an autoencoder on DATA.csv and save it as a model bundle.",
     )
-    train.add_argument("data", metavar="DATA.csv", help="training data (CSV)")
+    train.add_argument("data", metavar="DATA", help="training data (CSV or Parquet)")
     train.add_argument("--name", required=True, help="model name (letters, digits, - _ .)")
     train.add_argument("--architecture", choices=ARCHITECTURES, default="dense")
     train.add_argument("--code-size", type=int, metavar="N", help="latent size (default: auto)")
@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
         "spreadsheet shows it: the header is row 1) and the model's id columns, then the "
         "original columns, the error, rank, flag, top features, model and threshold.",
     )
-    score.add_argument("data", metavar="DATA.csv", help="data to score (CSV, any size)")
+    score.add_argument("data", metavar="DATA", help="data to score (CSV or Parquet, any size)")
     score.add_argument("--model", required=True, help="name of a saved model")
     score.add_argument("--output", required=True, metavar="OUT.csv", help="export file to write")
     score.add_argument("--all", action="store_true", help="export every row, not only flagged")

@@ -18,11 +18,11 @@ limit_mb = int(st.get_option("server.maxUploadSize"))
 upload_column, sample_column = st.columns([3, 2], gap="large")
 with upload_column:
     uploaded = st.file_uploader(
-        f"Upload a CSV file (up to {limit_mb:,} MB)",
-        type=["csv", "tsv", "txt"],
+        f"Upload a CSV or Parquet file (up to {limit_mb:,} MB)",
+        type=["csv", "tsv", "txt", "parquet", "pq"],
         key="data_upload",
-        help="Comma, semicolon, tab or pipe separated; UTF-8, Windows-1252 or Latin-1. "
-        "The first line names the columns.",
+        help="CSV: comma, semicolon, tab or pipe separated; UTF-8, Windows-1252 or Latin-1; "
+        "the first line names the columns. Parquet: flat columns (no nested or binary ones).",
     )
     if uploaded is not None and uploaded.file_id != state.get(state.UPLOAD_SEEN):
         state.put(state.UPLOAD_SEEN, uploaded.file_id)

@@ -71,7 +71,7 @@ with bar_column:
         charts.feature_bars(
             mean_errors,
             title=f"Mean error per feature over the {len(ranked):,} flagged rows",
-            x_title="mean squared error (standardised units)",
+            x_title="mean error (part of the row's score)",
         ),
         key="explain_mean_bars",
     )

@@ -66,10 +66,15 @@ def _unified(kinds: set) -> str:
 _NATIVE = {"int": "int64", "float": "float64", "bool": "bool", "text": "str"}
 
 
-def open_csv_chunks(path: str | os.PathLike, chunksize: int = 100_000) -> ChunkedCsv:
+def open_csv_chunks(path: str | os.PathLike, chunksize: int = 100_000):
     """Check a CSV file by ``aecore.io.reader.read_csv``'s rules (without loading it) and open
     it for ``score_csv`` (pass the result as its ``source_path``): a bad file fails here,
-    before a model is loaded."""
+    before a model is loaded. A Parquet file (its magic bytes) opens as
+    ``aecore.io.parquet.ChunkedParquet``, read in row batches."""
+    from aecore.io import parquet
+
+    if parquet.is_parquet_path(path):
+        return parquet.ChunkedParquet(Path(path), chunksize)
     return ChunkedCsv(Path(path), chunksize)
 
 

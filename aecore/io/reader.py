@@ -54,8 +54,14 @@ def read_csv(source: Any, *, max_bytes: int | None = None) -> pd.DataFrame:
 
     Detects the encoding (UTF-8, UTF-8 with BOM, Windows-1252, Latin-1) and the delimiter
     (comma, semicolon, tab, pipe); every unreadable input raises one clear ``AecoreError``.
+    A Parquet file (recognised by its magic bytes, whatever its name) is read as its table
+    (``aecore.io.parquet.read_parquet``), by the same rules.
     """
     data = _read_source(source, max_bytes)
+    from aecore.io import parquet
+
+    if parquet.starts_as_parquet(data):
+        return parquet.read_parquet(data)
     payload, sample = _to_utf8(data)
     delimiter = detect_delimiter(sample)
     header = header_names(sample, delimiter)

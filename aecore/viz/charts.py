@@ -711,7 +711,7 @@ def feature_heatmap(
         {
             "type": "heatmap", "z": values, "x": [str(f) for f in feature_names], "y": row_names,
             "colorscale": "Reds", "zmin": 0, "zmax": top if top > 0 else None,
-            "colorbar": {"title": {"text": "squared error", "side": "right"}},
+            "colorbar": {"title": {"text": "error", "side": "right"}},
             "hovertemplate": "%{y}<br>%{x}<br>error %{z:.4g}<extra></extra>",
         }
     ]  # fmt: skip
@@ -731,7 +731,7 @@ def feature_bars(
     values: pd.Series,
     *,
     title: str,
-    x_title: str = "squared error (standardised units)",
+    x_title: str = "error (part of the row's score)",
     color: str = FLAGGED_COLOR,
     max_bars: int = 25,
 ) -> go.Figure:

@@ -16,7 +16,8 @@ import pandas as pd
 
 from aecore.errors import AecoreError
 from aecore.io import inference
-from aecore.io.chunks import ChunkedCsv
+from aecore.io.chunks import ChunkedCsv, open_csv_chunks
+from aecore.io.parquet import ChunkedParquet
 from aecore.workflows.export import (
     MIN_BATCH,
     UTF8_BOM,
@@ -134,12 +135,12 @@ def score_csv(
     detector.check_fitted()
     if not isinstance(chunksize, int) or chunksize < 1:
         raise AecoreError(f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}.")
-    if isinstance(source_path, ChunkedCsv):  # from open_csv_chunks: already checked
+    if isinstance(source_path, ChunkedCsv | ChunkedParquet):  # from open_csv_chunks: checked
         reader = source_path
         source, output = reader.path, Path(output_path)
     else:
         source, output = Path(source_path), Path(output_path)
-        reader = ChunkedCsv(source, chunksize)
+        reader = open_csv_chunks(source, chunksize)
     if output.exists() and output.resolve() == source.resolve():
         raise AecoreError("The output file must not be the input file.")
     if not output.parent.is_dir():

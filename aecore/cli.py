@@ -347,7 +347,16 @@ def _score(args: argparse.Namespace) -> int:
     from aecore import store
 
     store.check_name(args.model)
-    source = _existing_file(args.data)
+    if args.engine == "dask":
+        return _score_dask(args)
+    if args.workers is not None or args.scheduler or args.resume:
+        raise AecoreError("--workers, --scheduler and --resume go with --engine dask.")
+    if len(args.data) > 1:
+        raise AecoreError(
+            f"{len(args.data)} inputs given: one file is scored on this machine; score several "
+            "files, folders or globs with --engine dask."
+        )
+    source = _existing_file(args.data[0])
     output = Path(args.output)
     if not output.parent.is_dir():
         raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
@@ -388,6 +397,56 @@ def _score(args: argparse.Namespace) -> int:
     for column, values in result["unseen_categories"].items():
         shown = ", ".join(map(repr, values[:5])) + (", ..." if len(values) > 5 else "")
         print(f"Categories of {column!r} the model never saw (encoded as none): {shown}.")
+    return 0
+
+
+def _score_dask(args: argparse.Namespace) -> int:
+    """``score PATH... --engine dask``: every file on a Dask cluster (see
+    ``aecore.workflows.distributed``); exit code 2 if any file failed."""
+    from aecore.workflows import distributed
+
+    files = distributed.expand_inputs(args.data)  # bad paths fail before a cluster starts
+    out = Path(args.output)
+    terminal = sys.stderr.isatty()
+
+    def started(link):
+        where = f"scheduler {args.scheduler}" if args.scheduler else "a local cluster"
+        plural = "s" if len(files) != 1 else ""
+        print(f"Scoring {len(files)} file{plural} on {where}; Dask dashboard: "
+              f"{link or 'not available'}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def progress(result, done, total):
+        width = 30
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        if "failed" in result:
+            line = f"failed: {result['failed']}"
+        else:
+            line = (f"{Path(result['file']).name}: {result['rows']:,} rows, "
+                    f"{result['flagged']:,} flagged")  # fmt: skip
+            line += " (resumed)" if result.get("resumed") else ""
+        end = "\n" if not terminal or done == total or "failed" in result else "\r"
+        print(f"[{bar}] {done}/{total} {line}", file=sys.stderr, end=end, flush=True)
+
+    summary = distributed.score_on_dask(
+        args.data, model=args.model, output=out, models_dir=args.models_dir,
+        version=args.version, workers=args.workers, scheduler=args.scheduler,
+        all_rows=args.all, resume=args.resume, chunksize=args.chunksize, top_n=args.top,
+        progress=progress, on_start=started,
+    )  # fmt: skip
+    print(
+        f"Scored {summary['rows_scored']:,} rows in {summary['files'] - len(summary['failures'])}"
+        f" of {summary['files']} files with model {args.model!r}: "
+        f"{summary['rows_flagged']:,} flagged."
+    )
+    print(f"Wrote Parquet parts to {out / distributed.PARTS}, {distributed.SUMMARY} and "
+          f"{distributed.TOP} (the {args.top} highest-scoring rows) to {out}.")  # fmt: skip
+    for failure in summary["failures"]:
+        print(f"Failed: {failure['reason']}", file=sys.stderr)
+    if summary["failures"]:
+        print("Run the same command with --resume after fixing them: the files already scored "
+              "are skipped.", file=sys.stderr)  # fmt: skip
+        return 2
     return 0
 
 
@@ -535,9 +594,22 @@ def build_parser() -> argparse.ArgumentParser:
         "spreadsheet shows it: the header is row 1) and the model's id columns, then the "
         "original columns, the error, rank, flag, top features, model and threshold.",
     )
-    score.add_argument("data", metavar="DATA", help="data to score (CSV or Parquet, any size)")
+    score.add_argument("data", nargs="+", metavar="PATH", help="data to score (CSV or "
+                       "Parquet, any size); with --engine dask, files, folders or globs")
     score.add_argument("--model", required=True, help="name of a saved model")
-    score.add_argument("--output", required=True, metavar="OUT.csv", help="export file to write")
+    score.add_argument("--output", required=True, metavar="OUT", help="export file to write "
+                       "(a CSV); with --engine dask, a folder for Parquet parts and the summary")
+    score.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="local (default): one file in this process; dask: many files on a "
+                       "Dask cluster (needs dask[distributed])")
+    score.add_argument("--workers", type=int, metavar="N", help="with --engine dask and no "
+                       "--scheduler: worker processes of the local cluster (default: the cores)")
+    score.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: an "
+                       "existing cluster's scheduler, e.g. tcp://host:8786")
+    score.add_argument("--resume", action="store_true", help="with --engine dask: keep the "
+                       "files already scored in OUT and score the rest")
+    score.add_argument("--top", type=int, default=100, metavar="N", help="with --engine dask: "
+                       "rows in top_flagged.csv (default 100)")
     score.add_argument("--all", action="store_true", help="export every row, not only flagged")
     score.add_argument("--version", help="a previous version of the model (see 'show')")
     score.add_argument("--chunksize", type=int, default=100_000, metavar="ROWS",

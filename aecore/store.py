@@ -671,6 +671,18 @@ class Bundle:
     folder: Path
 
 
+def bundle_files(
+    name: str, *, models_dir: str | os.PathLike | None = None, version: str | None = None
+) -> dict[str, bytes]:
+    """The files of bundle ``name`` (newest version, or ``version``) by name, as bytes: what a
+    machine without the models folder needs to load it (``meta.json`` and ``model.keras``;
+    written into a folder of its own, they load with ``read_bundle`` there). Only the files
+    travel: the model is never serialised any other way."""
+    folder = _resolve(models_dir_path(models_dir), name, version)
+    _checked_meta(folder, name)
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
 def read_bundle(
     name: str,
     *,

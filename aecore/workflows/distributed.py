@@ -1,0 +1,346 @@
+"""Scoring many files on a Dask cluster with one saved bundle (``python -m aecore score PATH...
+--engine dask``).
+
+Each input file (CSV or Parquet; files, folders and globs) is one task. A worker reads its file
+in chunks by the single-machine reader's rules (``aecore.io.chunks.open_csv_chunks``: the same
+checks and messages, naming the file), scores every chunk with the bundle's detector and writes
+one Parquet part per chunk into the output folder: ``parts/NNNNN/part-KKKKK.parquet``, each row
+with ``source_file`` and ``row`` (the single-machine export's ``source_row``: the row's number in
+the file as a spreadsheet shows it) and the export's columns (error, flag, top features, model,
+threshold; the rank is across all files, so it is given in ``top_flagged.csv`` only).
+
+**The bundle travels as its files.** The client reads the bundle's ``meta.json`` and
+``model.keras`` as bytes (``store.bundle_files``); each worker writes them into a folder of its
+own once and loads them with the same checks and Keras safe mode as on one machine. The model is
+never pickled.
+
+**Failures stay per file.** A file that cannot be read or scored (missing or retyped columns,
+unreadable) is reported with its name and reason; the other files are still scored, and their
+parts are kept. A file's parts appear under their final folder only once the file is done (with
+``_DONE.json``), so ``resume=True`` skips the files already done and scores the rest.
+
+The client writes ``summary.json`` (rows scored and flagged, per-file counts, failures) and a
+spreadsheet-safe ``top_flagged.csv`` of the ``top_n`` highest-scoring rows over all files.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aecore.errors import AecoreError
+
+INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+PARTS = "parts"
+DONE = "_DONE.json"
+SUMMARY = "summary.json"
+TOP = "top_flagged.csv"
+TOP_K = 3
+
+_LOADED: dict[str, Any] = {}  # per worker process: bundle key -> detector
+
+
+# ---------------------------------------------------------------------------- inputs
+def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The files named by ``paths``: files as given, folders' CSV and Parquet files (sorted,
+    recursively), globs' matches (sorted); one ``AecoreError`` for a path that names none."""
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        if any(c in text for c in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                raise AecoreError(f"No file matches {text}.")
+            found += matches
+        elif Path(text).is_dir():
+            inside = sorted(
+                p for p in Path(text).rglob("*")
+                if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES and not p.name.startswith(".")
+            )  # fmt: skip
+            if not inside:
+                raise AecoreError(f"The folder {text} holds no CSV or Parquet files.")
+            found += inside
+        elif Path(text).is_file():
+            found.append(Path(text))
+        else:
+            raise AecoreError(f"No such file or folder: {text}.")
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), None)
+    return list(unique)
+
+
+# ---------------------------------------------------------------------------- the bundle
+def bundle_payload(name: str, *, models_dir=None, version: str | None = None) -> dict:
+    """What every worker needs to load bundle ``name``: its name, its files' bytes and a key
+    (their SHA-256), checked here so a bad name fails before any cluster starts."""
+    from aecore import store
+
+    files = store.bundle_files(name, models_dir=models_dir, version=version)
+    digest = hashlib.sha256()
+    for file_name, data in files.items():
+        digest.update(file_name.encode() + b"\0" + data)
+    return {"name": store.check_name(name), "files": files, "key": digest.hexdigest()}
+
+
+def worker_detector(bundle: dict, *, threads: int | None = None):
+    """The bundle's detector in this process, loaded once from its files (written to a
+    folder of its own; Keras safe mode, the store's checks)."""
+    key = bundle["key"]
+    if key not in _LOADED:
+        if threads:
+            _limit_threads(threads)
+        from aecore.detector import AnomalyDetector
+
+        root = Path(tempfile.mkdtemp(prefix="aecore-bundle-"))
+        folder = root / bundle["name"]
+        folder.mkdir()
+        for file_name, data in bundle["files"].items():
+            (folder / file_name).write_bytes(data)
+        _LOADED[key] = AnomalyDetector.load(bundle["name"], models_dir=root)
+    return _LOADED[key]
+
+
+def _limit_threads(threads: int) -> None:
+    """TensorFlow's thread pools sized to this worker's share of the cores (several worker
+    processes on one machine would otherwise each use them all)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process (an in-process cluster)
+
+
+# ---------------------------------------------------------------------------- one file
+def score_file(
+    index: int,
+    path: str,
+    bundle: dict,
+    output: str,
+    *,
+    model_name: str,
+    all_rows: bool = False,
+    chunksize: int = 100_000,
+    top_n: int = 100,
+    threads: int | None = None,
+) -> dict:
+    """Score one file into ``output/parts/<index>/`` (see the module's docstring). Returns its
+    counts, its ``top_n`` highest-scoring rows (as records) and, when it failed, the reason."""
+    from aecore.io.chunks import open_csv_chunks
+    from aecore.workflows.export import assemble, check_columns, id_columns, source_rows
+
+    folder = Path(output) / PARTS / f"{index:05d}"
+    done = folder / DONE
+    if done.is_file():
+        return {**json.loads(done.read_text(encoding="utf-8")), "resumed": True}
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    name = Path(path).name
+    try:
+        detector = worker_detector(bundle, threads=threads)
+        if int(getattr(detector.autoencoder_, "window", 1)) > 1:
+            raise AecoreError(
+                "A model over windows of consecutive rows reads rows across chunk edges; score "
+                "it on one machine (without --engine dask)."
+            )
+        chunks = open_csv_chunks(path, chunksize)
+        ids = id_columns(chunks.names, detector.roles_)
+        partial.mkdir(parents=True)
+        rows = flagged = parts = 0
+        top: list[pd.DataFrame] = []
+        for number, chunk in enumerate(chunks):
+            check_columns(chunk, detector)
+            scores = detector.score_rows(chunk, latent=False)
+            errors = scores.row_error
+            flags = scores.flags
+            keep = np.arange(len(chunk)) if all_rows else np.flatnonzero(flags == 1)
+            numbers = source_rows(np.arange(len(chunk)), offset=rows)
+            part = assemble(
+                chunk.iloc[keep], errors[keep], np.zeros(len(keep), np.int64), flags[keep],
+                scores.feature_errors.iloc[keep], float(detector.threshold_), model_name,
+                TOP_K, numbers[keep], ids,
+            ).drop(columns="rank")  # fmt: skip
+            part = part.rename(columns={"source_row": "row"})
+            part.insert(0, "source_file", str(path))
+            if len(part):
+                _write_part(part, partial / f"part-{number:05d}.parquet")
+                parts += 1
+            best = np.argsort(-errors, kind="stable")[:top_n]
+            top.append(
+                assemble(
+                    chunk.iloc[best], errors[best], np.zeros(len(best), np.int64), flags[best],
+                    scores.feature_errors.iloc[best], float(detector.threshold_), model_name,
+                    TOP_K, numbers[best], ids,
+                ).drop(columns="rank").rename(columns={"source_row": "row"})
+            )  # fmt: skip
+            rows += len(chunk)
+            flagged += int(np.count_nonzero(flags))
+        if rows == 0:
+            raise AecoreError("it has a header but no data rows.")
+    except Exception as error:  # noqa: BLE001 - one file's failure must not stop the others
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = str(error)
+        if not isinstance(error, AecoreError):
+            reason = f"{type(error).__name__}: {error}"
+        return {"index": index, "file": str(path), "failed": f"{name}: {reason}"}
+    best_rows = pd.concat(top, ignore_index=True)
+    best_rows = best_rows.iloc[
+        np.argsort(-best_rows["reconstruction_error"].to_numpy(), kind="stable")[:top_n]
+    ]
+    best_rows.insert(0, "source_file", str(path))
+    result = {
+        "index": index, "file": str(path), "rows": rows, "flagged": flagged, "parts": parts,
+        "seconds": round(time.perf_counter() - started, 3),
+    }  # fmt: skip
+    (partial / "top.parquet").parent.mkdir(exist_ok=True)
+    _write_part(best_rows, partial / "top.parquet")
+    (partial / DONE).write_text(json.dumps(result), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return result
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path)
+
+
+# ---------------------------------------------------------------------------- the run
+def score_on_dask(
+    paths: Sequence[str | os.PathLike],
+    *,
+    model: str,
+    output: str | os.PathLike,
+    models_dir=None,
+    version: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    all_rows: bool = False,
+    resume: bool = False,
+    chunksize: int = 100_000,
+    top_n: int = 100,
+    progress: Callable[[dict, int, int], None] | None = None,
+    on_start: Callable[[str | None], None] | None = None,
+) -> dict:
+    """Score the files named by ``paths`` with bundle ``model`` on a Dask cluster and write
+    ``output`` (a folder; see the module's docstring). The cluster: ``client`` (an existing
+    ``distributed.Client``), else the scheduler at ``scheduler``, else a ``LocalCluster`` of
+    ``workers`` processes (default: the number of cores). ``progress(result, done, total)``
+    after every file; ``on_start(dashboard_link)`` once the cluster is up. Returns the
+    summary written to ``summary.json``."""
+    files = expand_inputs(paths)
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise AecoreError(f"{out} is a file; --output names a folder for the Parquet parts.")
+    if not out.parent.is_dir():
+        raise AecoreError(f"Cannot write {out}: the folder {out.parent} does not exist.")
+    if (out / PARTS).is_dir() and any((out / PARTS).iterdir()) and not resume:
+        raise AecoreError(
+            f"{out} already holds scored parts: pass --resume to go on from them, or choose "
+            "another output folder."
+        )
+    if not isinstance(chunksize, int) or chunksize < 1:
+        raise AecoreError(f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}.")
+    bundle = bundle_payload(model, models_dir=models_dir, version=version)
+    (out / PARTS).mkdir(parents=True, exist_ok=True)
+
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    threads = None
+    if client is None:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            n_workers = int(workers or os.cpu_count() or 1)
+            if n_workers < 1:
+                raise AecoreError(f"--workers must be at least 1, got {n_workers}.")
+            threads = max(1, (os.cpu_count() or 1) // n_workers)
+            cluster = LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0",
+            )  # fmt: skip
+            client = Client(cluster)
+        own_client = True
+    else:
+        own_client = False
+    try:
+        if on_start is not None:
+            on_start(getattr(client, "dashboard_link", None))
+        shared = client.scatter(bundle, broadcast=True)
+        futures = [
+            client.submit(
+                score_file, index, str(path), shared, str(out), model_name=model,
+                all_rows=all_rows, chunksize=chunksize, top_n=top_n, threads=threads,
+                pure=False, key=f"aecore-score-{index:05d}-{bundle['key'][:8]}",
+            )
+            for index, path in enumerate(files)
+        ]  # fmt: skip
+        results = []
+        for done, future in enumerate(as_completed(futures), start=1):
+            result = future.result()
+            results.append(result)
+            if progress is not None:
+                progress(result, done, len(files))
+    finally:
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return _summarise(sorted(results, key=lambda r: r["index"]), out, model, top_n)
+
+
+def _summarise(results: list[dict], out: Path, model: str, top_n: int) -> dict:
+    import pyarrow.parquet as pq
+
+    from aecore.workflows.export import write_safe_csv
+
+    scored = [r for r in results if "failed" not in r]
+    failures = [{"file": r["file"], "reason": r["failed"]} for r in results if "failed" in r]
+    tops = []
+    for r in scored:
+        top = out / PARTS / f"{r['index']:05d}" / "top.parquet"
+        if top.is_file():
+            tops.append(pq.read_table(top).to_pandas())
+    best = pd.concat(tops, ignore_index=True) if tops else pd.DataFrame()
+    if len(best):
+        order = np.argsort(-best["reconstruction_error"].to_numpy(), kind="stable")[:top_n]
+        best = best.iloc[order].reset_index(drop=True)
+        best.insert(0, "rank", np.arange(1, len(best) + 1))
+    write_safe_csv(best, out / TOP)
+    summary = {
+        "model": model,
+        "files": len(results),
+        "rows_scored": int(sum(r["rows"] for r in scored)),
+        "rows_flagged": int(sum(r["flagged"] for r in scored)),
+        "per_file": [
+            {"file": r["file"], "rows": r["rows"], "flagged": r["flagged"], "parts": r["parts"],
+             "resumed": bool(r.get("resumed"))}
+            for r in scored
+        ],  # fmt: skip
+        "failures": failures,
+        "top_flagged": TOP,
+    }
+    temp = out / f".{SUMMARY}.partial"
+    temp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    os.replace(temp, out / SUMMARY)
+    return summary

@@ -1,0 +1,160 @@
+"""Scoring many files on Dask with one bundle (issue 17): the same scores as one machine, row
+for row, over CSV and Parquet parts; per-file failures; resume; the bundle travels as files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aecore import AnomalyDetector, store
+from aecore.errors import AecoreError
+from aecore.io import reader
+from aecore.workflows import distributed
+from tests.test_cli import error_lines, run_cli
+from tests.test_parquet import _flows, _parquet_bytes
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A saved model and a folder of parts: two Parquet files (several row groups), one CSV."""
+    root = tmp_path_factory.mktemp("dask")
+    frame = _flows(1600, seed=3)
+    detector = AnomalyDetector(epochs=3, random_state=0).fit(frame.iloc[:800])
+    store.save(detector, "flows", models_dir=root / "models")
+    data = root / "data"
+    data.mkdir()
+    (data / "a.parquet").write_bytes(_parquet_bytes(frame.iloc[800:1100], row_group_size=70))
+    (data / "b.parquet").write_bytes(_parquet_bytes(frame.iloc[1100:1400], row_group_size=300))
+    frame.iloc[1400:].to_csv(data / "c.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A small in-process cluster (one worker, threads), closed after the module."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                           dashboard_address=None)  # fmt: skip
+    with Client(cluster) as connected:
+        yield connected
+    cluster.close()
+
+
+def _parts(out):
+    import pyarrow.parquet as pq
+
+    files = sorted((out / distributed.PARTS).glob("*/part-*.parquet"))
+    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+
+
+def test_dask_scores_equal_single_machine_scores_row_for_row(folder, client, tmp_path):
+    out = tmp_path / "out"
+    summary = distributed.score_on_dask(
+        [folder / "data"], model="flows", output=out, models_dir=folder / "models",
+        client=client, all_rows=True, chunksize=64, top_n=10,
+    )  # fmt: skip
+    assert summary["files"] == 3 and not summary["failures"]
+    assert summary["rows_scored"] == 800
+    detector = AnomalyDetector.load("flows", models_dir=folder / "models")
+    parts = _parts(out)
+    assert len(parts) == 800
+    flagged = 0
+    for name in ("a.parquet", "b.parquet", "c.csv"):
+        path = folder / "data" / name
+        whole = reader.read_csv(path)
+        expected = detector.decision_function(whole)
+        got = parts[parts["source_file"] == str(path.resolve())]
+        # row is the single-machine export's source_row: the header is row 1.
+        np.testing.assert_allclose(
+            got["reconstruction_error"].to_numpy(), expected[got["row"].to_numpy() - 2],
+            rtol=1e-6,
+        )  # fmt: skip
+        assert sorted(got["row"]) == list(range(2, len(whole) + 2))
+        flagged += int(detector.predict(whole).sum())
+    assert summary["rows_flagged"] == flagged
+    top = pd.read_csv(out / distributed.TOP, encoding="utf-8-sig")
+    assert len(top) == 10 and top["rank"].tolist() == list(range(1, 11))
+    assert top["reconstruction_error"].is_monotonic_decreasing
+    assert top["reconstruction_error"].iloc[0] == pytest.approx(parts["reconstruction_error"].max())
+    saved = json.loads((out / distributed.SUMMARY).read_text())
+    assert [f["rows"] for f in saved["per_file"]] == [300, 300, 200]
+
+
+def test_a_failing_file_is_reported_while_the_others_are_scored_and_resume_skips_them(
+    folder, client, tmp_path
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    good = _flows(300, seed=5)
+    good.to_csv(data / "good.csv", index=False)
+    good.drop(columns="dst_bytes").to_csv(data / "lacks.csv", index=False)
+    (data / "broken.parquet").write_bytes(_parquet_bytes(good)[:200])
+    out = tmp_path / "out"
+    summary = distributed.score_on_dask(
+        [data / "*.csv", data / "*.parquet"], model="flows", output=out,
+        models_dir=folder / "models", client=client,
+    )  # fmt: skip
+    reasons = {f["file"].rsplit("/", 1)[-1]: f["reason"] for f in summary["failures"]}
+    assert set(reasons) == {"lacks.csv", "broken.parquet"}
+    assert "dst_bytes" in reasons["lacks.csv"] and "lacks.csv" in reasons["lacks.csv"]
+    assert "Parquet" in reasons["broken.parquet"]
+    assert summary["rows_scored"] == 300  # the good file is scored all the same
+    with pytest.raises(AecoreError, match="--resume"):
+        distributed.score_on_dask([data], model="flows", output=out,
+                                  models_dir=folder / "models", client=client)  # fmt: skip
+    good.to_csv(data / "lacks.csv", index=False)  # fixed
+    (data / "broken.parquet").unlink()
+    again = distributed.score_on_dask(
+        [data], model="flows", output=out, models_dir=folder / "models", client=client,
+        resume=True,
+    )  # fmt: skip
+    assert not again["failures"] and again["rows_scored"] == 600
+    resumed = {f["file"].rsplit("/", 1)[-1]: f["resumed"] for f in again["per_file"]}
+    assert resumed == {"good.csv": True, "lacks.csv": False}
+
+
+def test_the_bundle_travels_as_its_files_and_loads_in_safe_mode(folder, tmp_path):
+    payload = distributed.bundle_payload("flows", models_dir=folder / "models")
+    assert set(payload["files"]) == {store.META_FILE, store.MODEL_FILE}
+    assert all(isinstance(v, bytes) for v in payload["files"].values())
+    detector = distributed.worker_detector(payload)
+    assert detector is distributed.worker_detector(payload)  # loaded once per process
+    frame = _flows(50, seed=9)
+    expected = AnomalyDetector.load("flows", models_dir=folder / "models").decision_function(frame)
+    np.testing.assert_allclose(detector.decision_function(frame), expected, rtol=1e-6)
+
+
+def test_paths_that_name_no_file_are_refused_before_any_cluster_starts(tmp_path):
+    with pytest.raises(AecoreError, match="No file matches"):
+        distributed.expand_inputs([tmp_path / "*.parquet"])
+    with pytest.raises(AecoreError, match="holds no CSV or Parquet files"):
+        distributed.expand_inputs([tmp_path])
+    with pytest.raises(AecoreError, match="No such file or folder"):
+        distributed.expand_inputs([tmp_path / "missing.csv"])
+
+
+def test_the_command_line_scores_a_folder_on_a_local_cluster_and_exits_2_on_a_failure(folder):
+    data = folder / "data"
+    (data / "zz_lacks.csv").write_text("flow_id,src_bytes\n1,2\n", encoding="utf-8")
+    try:
+        result = run_cli(
+            "score", str(data), "--model", "flows", "--engine", "dask", "--workers", "1",
+            "--output", str(folder / "cli_out"), "--models-dir", str(folder / "models"),
+            cwd=folder,
+        )  # fmt: skip
+    finally:
+        (data / "zz_lacks.csv").unlink()
+    assert result.returncode == 2
+    assert "Dask dashboard: http" in result.stderr
+    assert "3/4" in result.stderr or "4/4" in result.stderr
+    assert "Failed: zz_lacks.csv:" in result.stderr and "Traceback" not in result.stderr
+    assert "Scored 800 rows in 3 of 4 files" in result.stdout
+    several = run_cli("score", "a.csv", "b.csv", "--model", "flows", "--output", "x.csv",
+                      cwd=folder)  # fmt: skip
+    assert several.returncode == 2
+    assert error_lines(several.stderr) == [
+        "error: 2 inputs given: one file is scored on this machine; score several files, "
+        "folders or globs with --engine dask."
+    ]

@@ -168,7 +168,14 @@ def _train(args: argparse.Namespace) -> int:
     from aecore.io import inference, reader
 
     store.check_name(args.name)
-    source = _existing_file(args.data)
+    if args.sample is None and (len(args.data) > 1 or args.engine == "dask"):
+        raise AecoreError(
+            "Several inputs (or --engine dask) train on a sample: pass --sample N, the number "
+            "of rows to draw uniformly over the files."
+        )
+    if args.sample is None and (args.workers is not None or args.scheduler):
+        raise AecoreError("--workers and --scheduler go with --engine dask.")
+    source = _existing_file(args.data[0]) if args.sample is None else None
     overrides = _key_values(args.role, "--role")
     for column, role in overrides.items():
         if role not in ROLE_NAMES:
@@ -186,7 +193,22 @@ def _train(args: argparse.Namespace) -> int:
 
     network = _network_settings(args)  # every setting checked before the file is read
 
-    frame = reader.read_csv(source)  # a bad file fails before TensorFlow loads
+    training_data = None
+    if source is not None:
+        frame = reader.read_csv(source)  # a bad file fails before TensorFlow loads
+    else:
+        from aecore.workflows import distributed
+
+        frame, training_data = distributed.sample_rows(
+            args.data, args.sample, seed=args.seed, scheduler=args.scheduler,
+            workers=(args.workers if args.engine == "dask" else 0),
+        )  # fmt: skip
+        print(
+            f"Sampled {training_data['sample_rows']:,} of {training_data['rows_available']:,} "
+            f"rows from {len(training_data['files'])} files"
+            + (" on Dask." if args.engine == "dask" else "."),
+            file=sys.stderr,
+        )
     _need_tensorflow()
     from aecore.detector import AnomalyDetector
 
@@ -215,7 +237,8 @@ def _train(args: argparse.Namespace) -> int:
         bar.close()
     versions_before = _version_count(args.name, args.models_dir)
     folder = store.save(
-        detector, args.name, models_dir=args.models_dir, description=args.description
+        detector, args.name, models_dir=args.models_dir, description=args.description,
+        training_data=training_data,
     )
     print(_train_summary(detector, frame, args.name, folder, versions_before))
     for column, why in inference.label_like_inputs(frame, detector.roles_).items():
@@ -543,7 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model on a CSV file and save it",
         description="Train an autoencoder on DATA.csv and save it as a model bundle.",
     )
-    train.add_argument("data", metavar="DATA", help="training data (CSV or Parquet)")
+    train.add_argument("data", nargs="+", metavar="PATH", help="training data (CSV or "
+                       "Parquet); with --sample, files, folders or globs")
+    train.add_argument("--sample", type=int, metavar="N", help="train on N rows drawn "
+                       "uniformly at random over all the files (the bundle records N and the "
+                       "files)")
+    train.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="with --sample: draw it in this process (local) or on a Dask "
+                       "cluster (dask); training itself runs here")
+    train.add_argument("--workers", type=int, metavar="N", help="with --engine dask: worker "
+                       "processes of the local cluster (default: the cores)")
+    train.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: an "
+                       "existing cluster's scheduler")
     train.add_argument("--name", required=True, help="model name (letters, digits, - _ .)")
     train.add_argument("--architecture", choices=ARCHITECTURES, default="dense")
     train.add_argument("--code-size", type=int, metavar="N", help="latent size (default: auto)")

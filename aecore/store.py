@@ -564,14 +564,19 @@ def save(
     *,
     models_dir: str | os.PathLike | None = None,
     description: str = "",
+    training_data: Mapping | None = None,
 ) -> Path:
     """Save a fitted detector as bundle ``name``; returns the bundle folder. The detector hands
     over its state (``get_state()``) and its network (``network()``); nothing else is read.
+    ``training_data`` (JSON-able) says where the training rows came from, e.g. the sample size
+    and files of ``train --sample`` (``meta.json``'s ``training_data``).
 
     An existing bundle of that name is kept as a previous version (see ``list_versions``).
     """
     check_name(name)
     meta = build_meta(detector, name, description=description)  # raises when not fitted
+    if training_data is not None:
+        meta["training_data"] = json_safe(dict(training_data))
     return write_bundle(detector.network(), meta, name, models_dir=models_dir)
 
 

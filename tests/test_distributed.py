@@ -158,3 +158,38 @@ def test_the_command_line_scores_a_folder_on_a_local_cluster_and_exits_2_on_a_fa
         "error: 2 inputs given: one file is scored on this machine; score several files, "
         "folders or globs with --engine dask."
     ]
+
+
+def test_a_sample_is_drawn_uniformly_over_the_files(folder, client):
+    sample, info = distributed.sample_rows([folder / "data"], 400, seed=1, client=client)
+    assert len(sample) == 400 and info["sample_rows"] == 400
+    assert info["rows_available"] == 800 and len(info["files"]) == 3
+    # Every row is one of the files' rows, none twice, and each file gives about its share.
+    assert not sample.duplicated().any()
+    ids = sample["flow_id"].to_numpy()
+    shares = [np.mean((ids >= lo) & (ids < hi)) for lo, hi in
+              ((1800, 2100), (2100, 2400), (2400, 2600))]  # fmt: skip
+    assert shares == pytest.approx([0.375, 0.375, 0.25], abs=0.08)
+    same, _ = distributed.sample_rows([folder / "data"], 400, seed=1, workers=0)
+    pd.testing.assert_frame_equal(sample, same)  # the same draw in this process
+    everything, info = distributed.sample_rows([folder / "data"], 10_000, client=client)
+    assert len(everything) == 800 and info["sample_rows"] == 800
+
+
+def test_training_on_a_sample_records_its_size_and_files(folder):
+    result = run_cli(
+        "train", str(folder / "data"), "--sample", "300", "--engine", "dask", "--workers", "1",
+        "--name", "sampled", "--epochs", "2", "--models-dir", str(folder / "models"),
+        cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Sampled 300 of 800 rows from 3 files on Dask." in result.stderr
+    assert "Trained 'sampled' on 300 rows" in result.stdout
+    meta = store.read_meta("sampled", models_dir=folder / "models")
+    assert meta["training_data"]["sample_rows"] == 300
+    assert meta["training_data"]["rows_available"] == 800
+    assert [p.rsplit("/", 1)[-1] for p in meta["training_data"]["files"]] == [
+        "a.parquet", "b.parquet", "c.csv"
+    ]
+    several = run_cli("train", "a.csv", "b.csv", "--name", "x", cwd=folder)
+    assert several.returncode == 2 and "--sample N" in several.stderr

@@ -197,9 +197,9 @@ def _train(args: argparse.Namespace) -> int:
     if source is not None:
         frame = reader.read_csv(source)  # a bad file fails before TensorFlow loads
     else:
-        from aecore.workflows import distributed
+        from aecore.workflows import sampling
 
-        frame, training_data = distributed.sample_rows(
+        frame, training_data = sampling.sample_rows(
             args.data, args.sample, seed=args.seed, scheduler=args.scheduler,
             workers=(args.workers if args.engine == "dask" else 0),
         )  # fmt: skip

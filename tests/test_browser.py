@@ -346,7 +346,7 @@ def test_intrusion_sample_end_to_end_with_inferred_roles(server, browser):
     context, page = new_page(browser)
     try:
         page.goto(f"{server}/data")  # straight to the Data page: the home page is not needed
-        page.get_by_text("Upload a CSV file").wait_for(timeout=120_000)
+        page.get_by_text("Upload a CSV or Parquet file").wait_for(timeout=120_000)
         settle(page)
         upload(page, train_csv)
         main = page.locator("[data-testid='stMain']")

@@ -10,7 +10,7 @@ import pytest
 from aecore import AnomalyDetector, store
 from aecore.errors import AecoreError
 from aecore.io import reader
-from aecore.workflows import distributed
+from aecore.workflows import distributed, sampling
 from tests.test_cli import error_lines, run_cli
 from tests.test_parquet import _flows, _parquet_bytes
 
@@ -161,7 +161,7 @@ def test_the_command_line_scores_a_folder_on_a_local_cluster_and_exits_2_on_a_fa
 
 
 def test_a_sample_is_drawn_uniformly_over_the_files(folder, client):
-    sample, info = distributed.sample_rows([folder / "data"], 400, seed=1, client=client)
+    sample, info = sampling.sample_rows([folder / "data"], 400, seed=1, client=client)
     assert len(sample) == 400 and info["sample_rows"] == 400
     assert info["rows_available"] == 800 and len(info["files"]) == 3
     # Every row is one of the files' rows, none twice, and each file gives about its share.
@@ -170,9 +170,9 @@ def test_a_sample_is_drawn_uniformly_over_the_files(folder, client):
     shares = [np.mean((ids >= lo) & (ids < hi)) for lo, hi in
               ((1800, 2100), (2100, 2400), (2400, 2600))]  # fmt: skip
     assert shares == pytest.approx([0.375, 0.375, 0.25], abs=0.08)
-    same, _ = distributed.sample_rows([folder / "data"], 400, seed=1, workers=0)
+    same, _ = sampling.sample_rows([folder / "data"], 400, seed=1, workers=0)
     pd.testing.assert_frame_equal(sample, same)  # the same draw in this process
-    everything, info = distributed.sample_rows([folder / "data"], 10_000, client=client)
+    everything, info = sampling.sample_rows([folder / "data"], 10_000, client=client)
     assert len(everything) == 800 and info["sample_rows"] == 800
 
 

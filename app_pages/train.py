@@ -326,6 +326,16 @@ with st.container(border=True):
             "the training time. Not used with labelled normal rows, windows or the variational "
             "model. Turn it off when you know every training row is normal.",
         )
+        memory = st.checkbox(
+            "Compare with normal prototypes",
+            value=True,
+            help="Keep up to 256 typical training rows (k-means centres) and score each row "
+            "also by its difference from the nearest one: a row unlike every normal row scores "
+            "high even when the network rebuilds it well, and Explain shows which columns "
+            "differ from that prototype. Not used with the linear or variational model. It "
+            "helps most when the training rows are normal; when they hide a whole group of "
+            "anomalies, the group gets prototypes of its own (bench/RESULTS.md).",
+        )
     with threshold_column:
         st.markdown("**Threshold**")
         methods = ["percentile", "mean_std"] + (["best_f1", "min_cost"] if labelled else [])
@@ -383,6 +393,7 @@ with st.container(border=True):
         "test_share": "auto" if test_share == auto_test_share else float(test_share),
         "train_on": train_on,
         "second_model": "auto" if second_model else None,
+        "memory": "auto" if memory else None,
         "threshold_method": threshold_method,
         "threshold_params": (
             {"percentile": float(percentile)} if threshold_method == "percentile"

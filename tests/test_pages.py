@@ -77,6 +77,18 @@ def test_method_buttons_set_the_threshold(models_dir):
     no_exception(at)
 
 
+def test_training_without_the_prototypes_when_the_analyst_unticks_them(models_dir):
+    at = open_app("train")
+    widget(at.number_input, "Epochs (at most)").set_value(2)
+    widget(at.number_input, "Batch size").set_value(512)
+    widget(at.checkbox, "Compare with normal prototypes").uncheck()
+    at.button(key="train_submit").click().run()
+    no_exception(at)
+    job = wait_for(at, state.JOB)
+    assert job.detector.memory_summary() is None
+    assert "memory" not in (job.detector.score_calibration_ or {})
+
+
 def test_a_short_training_run_completes_and_its_model_is_used_and_saved(models_dir):
     at = open_app("train")
     widget(at.number_input, "Epochs (at most)").set_value(2)
@@ -92,6 +104,7 @@ def test_a_short_training_run_completes_and_its_model_is_used_and_saved(models_d
     ref = at.session_state[state.MODEL_REF]
     assert ref["kind"] == "session"
     assert job.detector.code_size_ == 2
+    assert any("normal prototypes" in c.value for c in at.caption)  # the memory, said
     held_out = len(job.detector.split_.held_out)  # the sample has labels: 20 % held out
     assert any(
         f"measured on {held_out:,} held-out rows the model never trained on" in c.value

@@ -109,14 +109,13 @@ def main() -> int:
     ).stdout.split()[-1])  # fmt: skip
     print(f"single-process Scorer, one thread: {reference:,.0f} rows/s")
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     rates = {}
     for workers in (1, 2):
         out = args.dir / f"out-{workers}"
         shutil.rmtree(out, ignore_errors=True)
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+        cluster = distributed.local_cluster(workers, dashboard_address=None)
         with cluster, Client(cluster) as client:
             payload = distributed.bundle_payload("bench", models_dir=models)
             client.run(distributed.worker_detector, payload, threads=1)  # loaded once each

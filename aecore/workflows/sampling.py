@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from aecore.errors import AecoreError
-from aecore.workflows.distributed import expand_inputs
+from aecore.workflows.distributed import expand_inputs, local_cluster
 
 
 def count_rows(path: str, chunksize: int = 200_000) -> int:
@@ -102,7 +102,7 @@ def _runner(client: Any, workers: int | None, scheduler: str | None):
     if client is None and not scheduler and workers == 0:
         return (lambda function, *lists: [function(*args) for args in zip(*lists, strict=True)],
                 lambda: None)  # fmt: skip
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     cluster = None
     own = client is None
@@ -110,10 +110,7 @@ def _runner(client: Any, workers: int | None, scheduler: str | None):
         if scheduler:
             client = Client(scheduler)
         else:
-            cluster = LocalCluster(
-                n_workers=int(workers or os.cpu_count() or 1), threads_per_worker=1,
-                processes=True, dashboard_address=":0",
-            )  # fmt: skip
+            cluster = local_cluster(int(workers or os.cpu_count() or 1))
             client = Client(cluster)
 
     def run(function, *lists):

@@ -257,13 +257,10 @@ class AnomalyDetector(BaseEstimator):
         from aecore.model.memory import build_memory
 
         settings = dict(getattr(self, "score_calibration_", None) or {})
-        settings.pop("memory", None)
-        if not self._uses_memory() or len(split.train) == 0:
-            if "memory" in (self.score_calibration_ or {}):
-                self._set_state(score_calibration_=settings or None)
-            return
-        if settings != (self.score_calibration_ or {}):
+        if settings.pop("memory", None) is not None:  # the score before any memory
             self._set_state(score_calibration_=settings or None)
+        if not self._uses_memory() or len(split.train) == 0:
+            return
         x_train = x_all[split.train]
         scores = self._score_with(self.scorer_, x_train, None, latent=False).row_error
         kept = scores <= calibration.second_model_cut(scores)

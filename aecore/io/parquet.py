@@ -120,8 +120,6 @@ class ChunkedParquet:
     over DataFrames, ``observe`` / ``settle`` (nothing to settle: the file fixes each column's
     type) and ``close``."""
 
-    pandas_fallback = False
-
     def __init__(self, path: str | os.PathLike, chunksize: int):
         if not isinstance(chunksize, int) or chunksize < 1:
             raise AecoreError(

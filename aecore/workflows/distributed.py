@@ -4,8 +4,8 @@
 Each input file (CSV or Parquet; files, folders and globs) is one task. A worker reads its file
 in chunks by the single-machine reader's rules (``aecore.io.chunks.open_csv_chunks``: the same
 checks and messages, naming the file), scores every chunk with the bundle's detector and writes
-one Parquet part per chunk into the output folder: ``parts/NNNNN/part-KKKKK.parquet``, each row
-with ``source_file`` and ``row`` (the single-machine export's ``source_row``: the row's number in
+one Parquet part per chunk into the output folder: ``parts/<file>-<hash>/part-KKKKK.parquet``
+(a folder a file, named by its path), each row with ``source_file`` and ``row`` (the single-machine export's ``source_row``: the row's number in
 the file as a spreadsheet shows it) and the export's columns (error, flag, top features, model,
 threshold; the rank is across all files, so it is given in ``top_flagged.csv`` only).
 
@@ -143,10 +143,10 @@ def score_file(
     from aecore.io.chunks import open_csv_chunks
     from aecore.workflows.export import assemble, check_columns, id_columns, source_rows
 
-    folder = Path(output) / PARTS / f"{index:05d}"
+    folder = Path(output) / PARTS / part_folder(path)
     done = folder / DONE
     if done.is_file():
-        return {**json.loads(done.read_text(encoding="utf-8")), "resumed": True}
+        return {**json.loads(done.read_text(encoding="utf-8")), "index": index, "resumed": True}
     partial = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
@@ -159,37 +159,37 @@ def score_file(
                 "it on one machine (without --engine dask)."
             )
         chunks = open_csv_chunks(path, chunksize)
-        ids = id_columns(chunks.names, detector.roles_)
-        partial.mkdir(parents=True)
-        rows = flagged = parts = 0
-        top: list[pd.DataFrame] = []
-        for number, chunk in enumerate(chunks):
-            check_columns(chunk, detector)
-            scores = detector.score_rows(chunk, latent=False)
-            errors = scores.row_error
-            flags = scores.flags
-            keep = np.arange(len(chunk)) if all_rows else np.flatnonzero(flags == 1)
-            numbers = source_rows(np.arange(len(chunk)), offset=rows)
-            part = assemble(
-                chunk.iloc[keep], errors[keep], np.zeros(len(keep), np.int64), flags[keep],
-                scores.feature_errors.iloc[keep], float(detector.threshold_), model_name,
-                TOP_K, numbers[keep], ids,
-            ).drop(columns="rank")  # fmt: skip
-            part = part.rename(columns={"source_row": "row"})
-            part.insert(0, "source_file", str(path))
-            if len(part):
-                _write_part(part, partial / f"part-{number:05d}.parquet")
-                parts += 1
-            best = np.argsort(-errors, kind="stable")[:top_n]
-            top.append(
-                assemble(
-                    chunk.iloc[best], errors[best], np.zeros(len(best), np.int64), flags[best],
-                    scores.feature_errors.iloc[best], float(detector.threshold_), model_name,
-                    TOP_K, numbers[best], ids,
-                ).drop(columns="rank").rename(columns={"source_row": "row"})
-            )  # fmt: skip
-            rows += len(chunk)
-            flagged += int(np.count_nonzero(flags))
+        try:
+            ids = id_columns(chunks.names, detector.roles_)
+            partial.mkdir(parents=True)
+            rows = flagged = parts = 0
+            top: list[pd.DataFrame] = []
+            for number, chunk in enumerate(chunks):
+                check_columns(chunk, detector)
+                scores = detector.score_rows(chunk, latent=False)
+                numbers = source_rows(np.arange(len(chunk)), offset=rows)
+
+                def exported(positions, chunk=chunk, scores=scores, numbers=numbers):
+                    """The export's rows at ``positions`` (no rank: it is across files)."""
+                    part = assemble(
+                        chunk.iloc[positions], scores.row_error[positions],
+                        np.zeros(len(positions), np.int64), scores.flags[positions],
+                        scores.feature_errors.iloc[positions], float(detector.threshold_),
+                        model_name, TOP_K, numbers[positions], ids,
+                    )  # fmt: skip
+                    part = part.drop(columns="rank").rename(columns={"source_row": "row"})
+                    part.insert(0, "source_file", str(path))
+                    return part
+
+                keep = np.arange(len(chunk)) if all_rows else np.flatnonzero(scores.flags == 1)
+                if len(keep):
+                    _write_part(exported(keep), partial / f"part-{number:05d}.parquet")
+                    parts += 1
+                top.append(exported(np.argsort(-scores.row_error, kind="stable")[:top_n]))
+                rows += len(chunk)
+                flagged += int(np.count_nonzero(scores.flags))
+        finally:
+            chunks.close()  # a UTF-16 file's UTF-8 copy is removed
         if rows == 0:
             raise AecoreError("it has a header but no data rows.")
     except Exception as error:  # noqa: BLE001 - one file's failure must not stop the others
@@ -202,17 +202,22 @@ def score_file(
     best_rows = best_rows.iloc[
         np.argsort(-best_rows["reconstruction_error"].to_numpy(), kind="stable")[:top_n]
     ]
-    best_rows.insert(0, "source_file", str(path))
     result = {
-        "index": index, "file": str(path), "rows": rows, "flagged": flagged, "parts": parts,
-        "seconds": round(time.perf_counter() - started, 3),
+        "index": index, "file": str(path), "folder": folder.name, "rows": rows,
+        "flagged": flagged, "parts": parts, "seconds": round(time.perf_counter() - started, 3),
     }  # fmt: skip
-    (partial / "top.parquet").parent.mkdir(exist_ok=True)
     _write_part(best_rows, partial / "top.parquet")
     (partial / DONE).write_text(json.dumps(result), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     return result
+
+
+def part_folder(path: str | os.PathLike) -> str:
+    """The folder of a file's parts: its name and a hash of its full path, so that a file keeps
+    its folder (and ``--resume`` finds it) however the list of inputs changes."""
+    resolved = str(Path(path).resolve())
+    return f"{Path(resolved).stem[:40]}-{hashlib.sha256(resolved.encode()).hexdigest()[:10]}"
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
@@ -263,23 +268,12 @@ def score_on_dask(
     bundle = bundle_payload(model, models_dir=models_dir, version=version)
     (out / PARTS).mkdir(parents=True, exist_ok=True)
 
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    cluster = None
     threads = None
-    if client is None:
-        if scheduler:
-            client = Client(scheduler)
-        else:
-            n_workers = int(workers or os.cpu_count() or 1)
-            if n_workers < 1:
-                raise AecoreError(f"--workers must be at least 1, got {n_workers}.")
-            threads = max(1, (os.cpu_count() or 1) // n_workers)
-            cluster = local_cluster(n_workers)
-            client = Client(cluster)
-        own_client = True
-    else:
-        own_client = False
+    if client is None and not scheduler:
+        threads = max(1, (os.cpu_count() or 1) // int(workers or os.cpu_count() or 1))
+    client, close = connect(client, scheduler, workers)
     try:
         if on_start is not None:
             on_start(getattr(client, "dashboard_link", None))
@@ -301,10 +295,7 @@ def score_on_dask(
             if progress is not None:
                 progress(result, done, len(files))
     finally:
-        if own_client:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        close()
     return _summarise(sorted(results, key=lambda r: r["index"]), out, model, top_n)
 
 
@@ -313,6 +304,30 @@ def score_on_dask(
 # errors) is mapped and unmapped afresh: scoring ran at 108,000 rows/s a worker with it and
 # 198,000 without (bench/RESULTS.md). The other variables keep Dask's defaults.
 WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
+def connect(client: Any = None, scheduler: str | None = None, workers: int | None = None):
+    """``(client, close)``: ``client`` as given (``close`` leaves it open), else a client of the
+    scheduler at ``scheduler``, else of a new ``local_cluster`` of ``workers`` processes
+    (default: the number of cores); ``close()`` ends what was opened here."""
+    from distributed import Client
+
+    if client is not None:
+        return client, lambda: None
+    if scheduler:
+        client = Client(scheduler)
+        return client, client.close
+    n_workers = int(workers or os.cpu_count() or 1)
+    if n_workers < 1:
+        raise AecoreError(f"--workers must be at least 1, got {n_workers}.")
+    cluster = local_cluster(n_workers)
+    client = Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+
+    return client, close
 
 
 def local_cluster(n_workers: int, *, dashboard_address: str | None = ":0"):
@@ -337,7 +352,7 @@ def _summarise(results: list[dict], out: Path, model: str, top_n: int) -> dict:
     failures = [{"file": r["file"], "reason": r["failed"]} for r in results if "failed" in r]
     tops = []
     for r in scored:
-        top = out / PARTS / f"{r['index']:05d}" / "top.parquet"
+        top = out / PARTS / r["folder"] / "top.parquet"
         if top.is_file():
             tops.append(pq.read_table(top).to_pandas())
     best = pd.concat(tops, ignore_index=True) if tops else pd.DataFrame()

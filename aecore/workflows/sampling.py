@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from aecore.errors import AecoreError
-from aecore.workflows.distributed import expand_inputs, local_cluster
+from aecore.workflows.distributed import connect, expand_inputs
 
 
 def count_rows(path: str, chunksize: int = 200_000) -> int:
@@ -102,24 +102,9 @@ def _runner(client: Any, workers: int | None, scheduler: str | None):
     if client is None and not scheduler and workers == 0:
         return (lambda function, *lists: [function(*args) for args in zip(*lists, strict=True)],
                 lambda: None)  # fmt: skip
-    from distributed import Client
-
-    cluster = None
-    own = client is None
-    if own:
-        if scheduler:
-            client = Client(scheduler)
-        else:
-            cluster = local_cluster(int(workers or os.cpu_count() or 1))
-            client = Client(cluster)
+    client, close = connect(client, scheduler, workers)
 
     def run(function, *lists):
         return client.gather(client.map(function, *lists, pure=False))
-
-    def close():
-        if own:
-            client.close()
-        if cluster is not None:
-            cluster.close()
 
     return run, close

@@ -5,8 +5,9 @@ Each input file (CSV or Parquet; files, folders and globs) is one task. A worker
 in chunks by the single-machine reader's rules (``aecore.io.chunks.open_csv_chunks``: the same
 checks and messages, naming the file), scores every chunk with the bundle's detector and writes
 one Parquet part per chunk into the output folder: ``parts/<file>-<hash>/part-KKKKK.parquet``
-(a folder a file, named by its path), each row with ``source_file`` and ``row`` (the single-machine export's ``source_row``: the row's number in
-the file as a spreadsheet shows it) and the export's columns (error, flag, top features, model,
+(a folder a file, named by its path), each row with ``source_file`` and ``row`` (the
+single-machine export's ``source_row``: the row's number in the file as a spreadsheet shows it)
+and the export's columns (error, flag, top features, model,
 threshold; the rank is across all files, so it is given in ``top_flagged.csv`` only).
 
 **The bundle travels as its files.** The client reads the bundle's ``meta.json`` and

@@ -281,8 +281,10 @@ class AnomalyDetector(BaseEstimator):
             f"The score also compares each row with its nearest of {len(memory['prototypes'])} "
             f"normal prototypes (typical rows summarised from {memory['n_rows']:,} training "
             "rows): a row far from all of them scores high even when the network rebuilds it "
-            "well. Every score is the mean of the reconstructions' errors: the network's (or the "
-            "two networks') and the nearest prototype's."
+            "well. Every score is the mean of the reconstructions' errors: "
+            + ("the two networks'" if getattr(self, "second_autoencoder_", None) is not None
+               else "the network's")
+            + " and the nearest prototype's."
         )
 
     def _network_inputs(self, x_all, order, split: Split, window: int):

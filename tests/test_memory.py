@@ -48,6 +48,7 @@ def test_rows_between_the_normal_modes_score_high_with_the_memory(detectors):
     assert found > 0.95
     assert found > missed + 0.05
     assert "normal prototypes" in with_memory.memory_summary()
+    assert "the network's and the nearest prototype's" in with_memory.memory_summary()
     assert without.memory_summary() is None
 
 

@@ -1,4 +1,4 @@
-"""``python -m aecore``: train, score, list and show saved models from the command line.
+"""``python -m aecore``: train, score, report, list and show saved models from the command line.
 
 Bad input ends with one line on stderr and exit code 2, never a traceback. TensorFlow is only
 imported by the commands that need it, after their arguments and files have been checked.
@@ -391,6 +391,9 @@ def _score(args: argparse.Namespace) -> int:
     chunks = open_csv_chunks(source, args.chunksize)
     detector = _load(args.model, args.models_dir, args.version)
 
+    from aecore.workflows.review import ReviewLookup
+
+    marks = ReviewLookup(chunks.names, models_dir=args.models_dir)
     counter = RowCounter()
     try:
         result = score_csv(
@@ -401,6 +404,7 @@ def _score(args: argparse.Namespace) -> int:
             all_rows=args.all,
             chunksize=args.chunksize,
             progress=counter,
+            reviews=marks if marks.has_marks else None,
         )
     finally:
         counter.close()
@@ -415,6 +419,8 @@ def _score(args: argparse.Namespace) -> int:
         f"{source.name} as a spreadsheet shows it (the header is row 1, so the first data row "
         "is 2)."
     )
+    if marks.has_marks:
+        print("Review marks of this data set are in review_status and review_note.")
     if result["extra_columns"]:
         print(f"Not used by the model: {', '.join(result['extra_columns'])}.")
     for column, values in result["unseen_categories"].items():
@@ -470,6 +476,35 @@ def _score_dask(args: argparse.Namespace) -> int:
         print("Run the same command with --resume after fixing them: the files already scored "
               "are skipped.", file=sys.stderr)  # fmt: skip
         return 2
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from aecore import store
+    from aecore.io import reader
+
+    store.check_name(args.model)
+    source = _existing_file(args.data)
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
+    if args.top < 0:
+        raise AecoreError(f"--top must be 0 or more, got {args.top}.")
+    meta = store.read_meta(args.model, models_dir=args.models_dir, version=args.version)
+    frame = reader.read_csv(source)  # a bad file fails before TensorFlow loads
+    detector = _load(args.model, args.models_dir, args.version)
+    from aecore.workflows import report
+    from aecore.workflows.review import ReviewBook
+
+    book = ReviewBook(frame, models_dir=args.models_dir, data_name=source.name)
+    text, summary = report.render_report(
+        detector, frame, model_name=args.model, data_name=source.name, reviews=book,
+        drift=report.latest_drift_verdict(args.model, models_dir=args.models_dir),
+        top_n=args.top, model_meta=meta,
+    )  # fmt: skip
+    report.write_report(text, output)
+    print(f"Report written to {output} ({summary['flagged']:,} flagged rows, "
+          f"{summary['reviewed']:,} reviewed)")  # fmt: skip
     return 0
 
 
@@ -551,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m aecore`` argument parser (one sub-parser per command)."""
     parser = _Parser(
         prog="python -m aecore",
-        description="Autoencoder anomaly detection for CSV files: train, score, list, show.",
+        description="Autoencoder anomaly detection for CSV files: train, score, report, list, "
+        "show.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -650,6 +686,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rows per chunk; bounds the memory used (default 100000)")
     models_dir(score)
     score.set_defaults(handler=_score)
+
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report of a model on a data file",
+        description="Score PATH with a saved model and write one HTML file to attach to a "
+        "ticket: the data summary, the model card, the error histogram with the threshold, the "
+        "top flagged rows (each with its source_row, id columns, top features and review mark), "
+        "the review summary and the latest drift verdict. Nothing in it loads from the network.",
+    )
+    report.add_argument("data", metavar="PATH", help="data to report on (CSV or Parquet)")
+    report.add_argument("--model", required=True, help="name of a saved model")
+    report.add_argument("--version", help="a previous version of the model (see 'show')")
+    report.add_argument("--output", default="report.html", metavar="OUT",
+                        help="HTML file to write (default: report.html)")
+    report.add_argument("--top", type=int, default=25, metavar="N",
+                        help="flagged rows listed, highest error first (default 25)")
+    models_dir(report)
+    report.set_defaults(handler=_report)
 
     listing = commands.add_parser(
         "list", help="list saved models", description="List the saved models."

@@ -1,4 +1,5 @@
-"""``python -m aecore``: train, score, report, list and show saved models from the command line.
+"""``python -m aecore``: train, score, report, review marks, list and show saved models from the
+command line.
 
 Bad input ends with one line on stderr and exit code 2, never a traceback. TensorFlow is only
 imported by the commands that need it, after their arguments and files have been checked.
@@ -508,6 +509,43 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reviews(args: argparse.Namespace) -> int:
+    """``reviews export DATA --output marks.csv`` / ``reviews import DATA marks.csv``: the
+    analyst's marks on DATA's rows as CSV (``row``, ``status``, ``note``)."""
+    from aecore.io import reader
+    from aecore.workflows.review import ReviewBook
+
+    source = _existing_file(args.data)
+    if args.action == "import":
+        marks = _existing_file(args.marks)
+    else:
+        output = Path(args.output)
+        if not output.parent.is_dir():
+            raise AecoreError(f"Cannot write {output}: the folder {output.parent} does not exist.")
+    book = ReviewBook(reader.read_csv(source), models_dir=args.models_dir, data_name=source.name)
+    if args.action == "export":
+        data = book.to_csv()
+        temporary = output.with_name(f".{output.name}.partial")
+        temporary.write_bytes(data)
+        os.replace(temporary, output)
+        counts = book.counts()
+        print(f"Wrote {counts['reviewed']:,} marks of {source.name} to {output} "
+              f"({counts['anomaly']:,} confirmed anomalies, {counts['normal']:,} false alarms, "
+              f"{counts['unsure']:,} unsure).")  # fmt: skip
+        if book.unmatched:
+            print(f"{book.unmatched:,} more marks of this data set are on rows not in "
+                  f"{source.name}; they are kept.")  # fmt: skip
+        return 0
+    result = book.import_csv(marks, replace=args.replace)
+    print(f"{result['imported']:,} marks imported into {source.name}'s reviews "
+          f"(saved in {book.path.parent}).")  # fmt: skip
+    for row, reason in result["skipped"][:5]:
+        print(f"warning: row {row} skipped: {reason}", file=sys.stderr)
+    if len(result["skipped"]) > 5:
+        print(f"warning: {len(result['skipped']) - 5:,} more rows skipped", file=sys.stderr)
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from aecore import store
 
@@ -703,6 +741,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flagged rows listed, highest error first (default 25)")
     models_dir(report)
     report.set_defaults(handler=_report)
+
+    reviews = commands.add_parser(
+        "reviews", help="move the review marks of a data file as CSV (export or import)",
+        description="Export or import the analyst's review marks on the rows of DATA as a CSV "
+        "with the columns row (the row's number in DATA as a spreadsheet shows it: the header "
+        "is row 1), status (anomaly, normal = a false alarm, or unsure) and note. Marks are "
+        "kept in the models folder per data set and apply to a row while its values are "
+        "unchanged.",
+    )
+    actions = reviews.add_subparsers(dest="action", required=True, metavar="ACTION")
+    exporting = actions.add_parser("export", help="write the marks of DATA to a CSV",
+                                   description="Write the review marks of DATA's rows to a "
+                                   "spreadsheet-safe CSV (row, status, note).")  # fmt: skip
+    exporting.add_argument("data", metavar="DATA", help="the data file (CSV or Parquet)")
+    exporting.add_argument("--output", required=True, metavar="OUT", help="CSV file to write")
+    models_dir(exporting)
+    importing = actions.add_parser("import", help="read marks for DATA from a CSV",
+                                   description="Read review marks (row, status, note) for "
+                                   "DATA's rows from a CSV and save them.")  # fmt: skip
+    importing.add_argument("data", metavar="DATA", help="the data file (CSV or Parquet)")
+    importing.add_argument("marks", metavar="MARKS", help="CSV with row, status and note")
+    importing.add_argument("--replace", action="store_true",
+                           help="forget DATA's other marks first")  # fmt: skip
+    models_dir(importing)
+    reviews.set_defaults(handler=_reviews)
 
     listing = commands.add_parser(
         "list", help="list saved models", description="List the saved models."

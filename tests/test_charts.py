@@ -483,3 +483,20 @@ def test_detector_agreement_marks_both_cuts_and_draws_the_disagreeing_rows_on_to
     assert figure.layout.xaxis.type == "log" and figure.layout.xaxis.autorange == "reversed"
     assert "row %{customdata[0]" in figure.data[2].hovertemplate
     assert charts.payload_bytes(figure) <= 5 * MB
+
+
+def test_review_ranks_draw_each_verdict_and_the_held_out_rows_hollow():
+    table = pd.DataFrame({
+        "source_row": [2, 3, 4, 5],
+        "status": ["anomaly", "anomaly", "normal", "normal"],
+        "held_out": [False, True, False, True],
+        "rank_before": [40, 3, 1, 900],
+        "rank_after": [5, 2, 300, 950],
+    })  # fmt: skip
+    figure = _valid(charts.review_ranks(table))
+    names = [trace.name for trace in figure.data]
+    assert names == ["confirmed anomaly", "confirmed anomaly (held out)", "false alarm",
+                     "false alarm (held out)", "same rank"]  # fmt: skip
+    assert figure.data[1].marker.symbol == "circle-open"
+    assert list(figure.data[0].x) == [40] and list(figure.data[0].y) == [5]
+    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.xaxis.type == "log"

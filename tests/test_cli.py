@@ -151,7 +151,7 @@ def test_bad_input_in_process(workspace, capsys, args, message):
     assert not (folder / "o.csv").exists()
 
 
-@pytest.mark.parametrize("command", ["train", "score", "list", "show", None])
+@pytest.mark.parametrize("command", ["train", "score", "report", "reviews", "list", "show", None])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main([command, "--help"] if command else ["--help"])

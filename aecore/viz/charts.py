@@ -921,3 +921,52 @@ def drift_histograms(
         ],
     )  # fmt: skip
     return _figure(data, layout)
+
+
+# ---------------------------------------------------------------- review
+
+
+def review_ranks(table: pd.DataFrame) -> go.Figure:
+    """Each reviewed row's rank under the model before (x) and after (y) retraining with the
+    reviews (``aecore.workflows.feedback.FeedbackResult.table``: ``source_row``, ``status``,
+    ``held_out``, ``rank_before``, ``rank_after``), on reversed log axes (rank 1 at the top
+    right). Confirmed anomalies should rise above the diagonal, false alarms fall below it;
+    rows held out of the retraining are drawn hollow."""
+    before = table["rank_before"].to_numpy(dtype=np.float64)
+    after = table["rank_after"].to_numpy(dtype=np.float64)
+    rows = table["source_row"].to_numpy(dtype=np.float64)
+    status = table["status"].astype(str).to_numpy()
+    held = table["held_out"].to_numpy(dtype=bool)
+    data = []
+    styles = {"anomaly": ("confirmed anomaly", FLAGGED_COLOR), "normal": ("false alarm",
+                                                                         NORMAL_COLOR)}  # fmt: skip
+    for value, (name, color) in styles.items():
+        for out in (False, True):
+            picked = np.flatnonzero((status == value) & (held == out))
+            if len(picked) == 0:
+                continue
+            data.append({
+                "type": "scatter", "mode": "markers", "x": before[picked], "y": after[picked],
+                "name": f"{name}{' (held out)' if out else ''}",
+                "marker": {"color": color, "size": 9,
+                           "symbol": "circle-open" if out else "circle",
+                           "line": {"width": 2 if out else 0, "color": color}},
+                "customdata": rows[picked],
+                "hovertemplate": "row %{customdata:.0f}<br>rank before %{x:,.0f}<br>rank "
+                "after %{y:,.0f}<extra></extra>",
+            })  # fmt: skip
+    top = float(max(before.max(initial=2.0), after.max(initial=2.0)))
+    data.append({
+        "type": "scatter", "mode": "lines", "x": [1, top], "y": [1, top], "name": "same rank",
+        "line": {"color": UNKNOWN_COLOR, "dash": "dot", "width": 1}, "hoverinfo": "skip",
+    })  # fmt: skip
+    span = [1.0, top]
+    layout = _layout(
+        title="Reviewed rows: rank before and after retraining",
+        x_axis=_axis("rank under the current model (1 = highest error; log scale)", log=True,
+                     values=span, autorange="reversed"),
+        y_axis=_axis("rank after retraining with the reviews", log=True, values=span,
+                     autorange="reversed"),
+        height=420,
+    )  # fmt: skip
+    return _figure(data, layout)

@@ -113,6 +113,7 @@ def score_csv(
     chunksize: int = 100_000,
     top_k: int = 3,
     progress: Callable[[str, int], None] | None = None,
+    reviews: Any = None,
 ) -> dict:
     """Score a CSV file of any size and write its export (as ``export_frame`` + ``to_safe_csv``
     would for the whole file at once, byte for byte) to ``output_path``.
@@ -127,7 +128,9 @@ def score_csv(
     appears under its name only when complete.
     Rows are numbered across chunks: ``source_row`` is the row's number in the file (see
     ``SOURCE_ROW_NOTE``), and the model's id columns (``roles_.ids``) in the file follow it.
-    ``progress(stage, rows_done)`` is called after every chunk. Returns ``{"rows", "flagged",
+    ``progress(stage, rows_done)`` is called after every chunk. With ``reviews`` (an
+    ``aecore.workflows.review.ReviewLookup``), each row carries its ``review_status`` and
+    ``review_note``. Returns ``{"rows", "flagged",
     "exported", "extra_columns", "unseen_categories", "threshold", "output", "id_columns"}``.
     """
     import pyarrow as pa
@@ -198,6 +201,9 @@ def score_csv(
                 top_k,
                 source_rows(keep, offset=done),
                 ids,
+                None if reviews is None else tuple(
+                    column[keep] for column in reviews.for_chunk(chunk, done)
+                ),
             )
             names, table = safe_table(part)
             header = names if header is None else header

@@ -24,6 +24,7 @@ from aecore.evaluation.explain import top_features
 from aecore.model.preprocessing import numeric_matrix
 
 EXPORT_COLUMNS = ("reconstruction_error", "rank", "flag")
+REVIEW_COLUMNS = ("review_status", "review_note")  # with marks: the analyst's verdict and note
 SOURCE_ROW = "source_row"
 FIRST_DATA_ROW = 2  # the header is row 1
 SOURCE_ROW_NOTE = (
@@ -89,10 +90,14 @@ def assemble(
     top_k: int,
     rows: np.ndarray,
     ids: list[str],
+    reviews: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """``source_row`` (from ``rows``), the ``ids`` columns, the other original columns, then
-    the export columns, for the rows of ``part`` (all arrays aligned)."""
+    the export columns, for the rows of ``part`` (all arrays aligned); with ``reviews``
+    (statuses, notes), ``review_status`` and ``review_note`` last."""
     added = [SOURCE_ROW, *export_column_names(top_k)]
+    if reviews is not None:
+        added += list(REVIEW_COLUMNS)
     clashes = [c for c in part.columns if c in added]
     first = [j for name in dict.fromkeys(ids) for j, c in enumerate(part.columns) if c == name]
     out = part.iloc[:, [*first, *(j for j in range(part.shape[1]) if j not in set(first))]]
@@ -116,6 +121,9 @@ def assemble(
             out[share] = np.full(len(out), np.nan, dtype=np.float32)
     out["model"] = str(model_name)
     out["threshold"] = float(threshold)
+    if reviews is not None:
+        out[REVIEW_COLUMNS[0]] = np.asarray(reviews[0], dtype=object)
+        out[REVIEW_COLUMNS[1]] = np.asarray(reviews[1], dtype=object)
     return out.iloc[np.argsort(out["rank"].to_numpy(), kind="stable")]
 
 
@@ -127,6 +135,7 @@ def export_frame(
     all_rows: bool = False,
     top_k: int = 3,
     id_columns: Any = (),
+    reviews: Any = None,
 ) -> pd.DataFrame:
     """The export of a scored frame: ``source_row`` (the row's number in the file, see
     ``SOURCE_ROW_NOTE``; ``frame`` is the file's rows in order), the ``id_columns`` (those in
@@ -136,7 +145,9 @@ def export_frame(
 
     ``scores`` is the ``aecore.detector.Scores`` of ``frame``. The index is kept, so
     ``frame.loc[export.index]`` finds the rows. An original column that has the name of an
-    added one is kept as ``<name>_input``.
+    added one is kept as ``<name>_input``. With ``reviews`` (an
+    ``aecore.workflows.review.ReviewBook`` of ``frame``), ``review_status`` ("anomaly",
+    "normal", "unsure" or empty) and ``review_note`` come last.
     """
     errors = np.asarray(scores.row_error)
     if len(errors) != len(frame):
@@ -156,6 +167,7 @@ def export_frame(
         top_k,
         source_rows(keep),
         list(id_columns),
+        None if reviews is None else reviews.export_columns(keep),
     )
 
 

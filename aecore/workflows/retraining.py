@@ -62,6 +62,7 @@ RULE_TEXT = {
     "threshold": "at or below the model's threshold",
     "carried_threshold": "at or below the threshold carried over to the batch's changed "
     "errors, since the old one flags much of its new normal",
+    "feedback": "without the rows the analyst confirmed as anomalies and the rows like them",
 }
 
 
@@ -218,7 +219,9 @@ def _when(created: Any) -> str:
 
 def describe_retraining(retraining: dict) -> str:
     """One sentence on how a model was retrained, from its ``retraining_`` record."""
-    how = "Fine-tuned" if retraining.get("mode") == "fine_tune" else "Retrained from scratch"
+    how = {"fine_tune": "Fine-tuned", "feedback": "Retrained with the analyst's reviews"}.get(
+        retraining.get("mode"), "Retrained from scratch"
+    )
     origin = ""
     if retraining.get("from_model"):
         origin = f" from {retraining['from_model']}"
@@ -234,8 +237,9 @@ def describe_retraining(retraining: dict) -> str:
         return f"{how}{origin} on {rows:,} recent rows{batch}{window}."
     left_out = int(retraining.get("left_out", 0))
     return (
-        f"{how}{origin} on {rows:,} rows{batch}{window}, normal rows only "
-        f"({RULE_TEXT[rule]}); {left_out:,} row{'s' if left_out != 1 else ''} left out."
+        f"{how}{origin} on {rows:,} rows{batch}{window}"
+        + (", normal rows only " if rule != "feedback" else " ")
+        + f"({RULE_TEXT[rule]}); {left_out:,} row{'s' if left_out != 1 else ''} left out."
     )
 
 

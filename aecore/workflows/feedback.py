@@ -1,0 +1,410 @@
+"""What the analyst's marks change: which rows to review next, the threshold, and the model.
+
+- ``suggest_rows``: the rows whose verdict would teach the most. Near the threshold (where the
+  model is least sure whether a row is an anomaly, measured on the log of the score), and not
+  all alike (each next row far, in the model's units, from the rows chosen and reviewed before
+  it), on both sides of the threshold.
+- ``threshold_from_marks``: best F1 or minimum cost on the reviewed rows only, with how many
+  rows it rests on and a warning when they are few.
+- ``retrain_with_feedback``: a new model trained without the confirmed anomalies (and the
+  unreviewed rows nearer to one than to any row confirmed normal), with the confirmed normal rows
+  counted more; it reports the reviewed rows' ranks before and after and, on reviewed rows held
+  out of the retraining, the change in detection.
+
+The score stays the reconstruction error: marks change what the model learns from and where the
+threshold sits, never what the score means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aecore.errors import AecoreError
+from aecore.evaluation import thresholds
+from aecore.workflows.export import FIRST_DATA_ROW, ranks
+
+MIN_MARKS = 20  # reviewed rows (anomaly or normal) below which a threshold from marks is shaky
+MIN_PER_CLASS = 5
+POOL_PER_SUGGESTION = 30
+MIN_POOL = 600
+FEEDBACK_WEIGHT = 3  # a confirmed normal row counts as this many training rows
+HOLDOUT_SHARE = 0.3
+MIN_HOLDOUT_PER_CLASS = 2
+
+
+# ---------------------------------------------------------------- suggestions
+
+
+@dataclass
+class Suggestions:
+    """Rows to review next (positions, best first) and why each was chosen."""
+
+    positions: np.ndarray
+    reasons: list[str]
+
+    def __len__(self) -> int:
+        return int(len(self.positions))
+
+
+def suggest_rows(
+    errors: Any,
+    threshold: float,
+    features: Callable[[np.ndarray], np.ndarray] | np.ndarray,
+    *,
+    reviewed: Any = (),
+    n: int = 10,
+) -> Suggestions:
+    """The ``n`` rows whose verdict would teach the most, best first.
+
+    A row's *uncertainty* is ``exp(-|log error - log threshold| / spread)``, ``spread`` being the
+    interquartile range of the log errors: 1 at the threshold, smaller away from it on either
+    side. The pool is the most uncertain ``max(30 n, 600)`` rows not reviewed; from it rows are
+    taken one at a time, each maximising uncertainty x novelty, where novelty is the distance
+    (in model units, ``features(positions)``: e.g. ``detector.transform_inputs``) to the nearest
+    row already chosen or reviewed, relative to the pool's typical distance, capped at 1. So the
+    suggestions straddle the threshold and cover different kinds of rows instead of repeating
+    the top of the ranking."""
+    errors = thresholds.as_errors(errors).astype(np.float64)
+    threshold = thresholds.check_threshold(threshold)
+    n = int(n)
+    if n < 1:
+        raise AecoreError("Ask for at least one suggestion.")
+    reviewed = np.unique(np.asarray(list(reviewed) if not isinstance(reviewed, np.ndarray)
+                                    else reviewed, dtype=np.int64))  # fmt: skip
+    floor = max(float(np.min(errors[errors > 0])) if (errors > 0).any() else 1e-12, 1e-300)
+    logs = np.log(np.maximum(errors, floor))
+    centre = math.log(max(threshold, floor))
+    q75, q25 = np.quantile(logs, [0.75, 0.25])
+    spread = float(q75 - q25) or float(np.std(logs)) or 1.0
+    uncertainty = np.exp(-np.abs(logs - centre) / spread)
+    open_rows = np.ones(len(errors), dtype=bool)
+    open_rows[reviewed[(reviewed >= 0) & (reviewed < len(errors))]] = False
+    candidates = np.flatnonzero(open_rows)
+    if len(candidates) == 0:
+        return Suggestions(np.zeros(0, dtype=np.int64), [])
+    size = min(len(candidates), max(POOL_PER_SUGGESTION * n, MIN_POOL))
+    order = np.argsort(-uncertainty[candidates], kind="stable")
+    pool = candidates[order[:size]]
+    get = features if callable(features) else (lambda rows: np.asarray(features)[rows])
+    known = reviewed[(reviewed >= 0) & (reviewed < len(errors))]
+    # Reviewed rows count as chosen: the next verdicts should teach something new.
+    anchors = known[np.argsort(-uncertainty[known])][:2_000] if len(known) else known
+    values = np.asarray(get(np.concatenate([pool, anchors])), dtype=np.float64)
+    pool_x, anchor_x = values[: len(pool)], values[len(pool):]
+    sample = pool_x[np.random.default_rng(0).choice(len(pool_x), min(len(pool_x), 300),
+                                                    replace=False)]  # fmt: skip
+    typical = float(np.median(_distances(sample, sample)[np.triu_indices(len(sample), 1)])) \
+        if len(sample) > 1 else 1.0  # fmt: skip
+    typical = typical if typical > 0 else 1.0
+    nearest = np.full(len(pool), np.inf)
+    if len(anchor_x):
+        nearest = _distances(pool_x, anchor_x).min(axis=1)
+    chosen: list[int] = []
+    reasons: list[str] = []
+    taken = np.zeros(len(pool), dtype=bool)
+    for _ in range(min(n, len(pool))):
+        novelty = np.minimum(1.0, nearest / typical)
+        value = uncertainty[pool] * np.where(np.isfinite(novelty), novelty, 1.0)
+        value[taken] = -1.0
+        k = int(np.argmax(value))
+        taken[k] = True
+        row = int(pool[k])
+        chosen.append(row)
+        reasons.append(_reason(errors[row], threshold, nearest[k], typical))
+        nearest = np.minimum(nearest, _distances(pool_x, pool_x[k : k + 1])[:, 0])
+    return Suggestions(np.asarray(chosen, dtype=np.int64), reasons)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _reason(error: float, threshold: float, nearest: float, typical: float) -> str:
+    ratio = error / threshold if threshold > 0 else math.inf
+    side = (
+        f"{ratio:.2g}x the threshold (flagged)" if error > threshold
+        else f"{ratio:.2g}x the threshold (not flagged)"
+    )  # fmt: skip
+    if not np.isfinite(nearest):
+        kind = "the first of its kind"
+    elif nearest >= typical:
+        kind = "unlike the rows reviewed or suggested before it"
+    else:
+        kind = f"{nearest / typical:.0%} as far from the nearest reviewed or suggested row as " \
+            "rows typically are"  # fmt: skip
+    return f"error {side}; {kind}"
+
+
+# ---------------------------------------------------------------- threshold from marks
+
+
+@dataclass
+class MarksThreshold:
+    """A threshold chosen on the reviewed rows, with what it rests on."""
+
+    choice: thresholds.ThresholdChoice
+    n_rows: int
+    n_anomalies: int
+    n_normal: int
+    warning: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def value(self) -> float:
+        return float(self.choice.value)
+
+    def sentence(self) -> str:
+        """What the choice rests on, in one sentence."""
+        how = "best F1" if self.choice.method == "best_f1" else "lowest cost"
+        return (
+            f"Threshold {self.value:.4g}: the {how} on the {self.n_rows:,} reviewed rows "
+            f"({self.n_anomalies:,} confirmed anomalies, {self.n_normal:,} false alarms); "
+            "unsure and unreviewed rows are left out."
+        )
+
+
+def threshold_from_marks(
+    errors: Any,
+    labels: Any,
+    *,
+    method: str = "best_f1",
+    c_alarm: float = 1.0,
+    c_missed: float = 1.0,
+) -> MarksThreshold:
+    """The threshold with the best F1 (``method="best_f1"``) or the lowest
+    ``c_alarm x false alarms + c_missed x missed`` (``"min_cost"``) on the reviewed rows
+    (``labels``: 1 confirmed anomaly, 0 normal, -1 unsure or not reviewed, as
+    ``ReviewBook.labels``). Raises ``AecoreError`` without at least one row of each verdict;
+    ``warning`` says when fewer than ``MIN_MARKS`` rows, or ``MIN_PER_CLASS`` of either verdict,
+    carry it. Reviewed rows are seldom a random sample (most were flagged), so the warning also
+    says what the choice cannot see."""
+    errors = thresholds.as_errors(errors)
+    labels = thresholds.as_labels(labels, len(errors))
+    n_anomalies, n_normal = int((labels == 1).sum()), int((labels == 0).sum())
+    if n_anomalies == 0 or n_normal == 0:
+        raise AecoreError(
+            "Setting the threshold from reviews needs at least one confirmed anomaly and one "
+            f"false alarm among the reviewed rows; there are {n_anomalies} and {n_normal}."
+        )
+    if method not in ("best_f1", "min_cost"):
+        raise AecoreError("Choose best_f1 or min_cost for a threshold from reviews.")
+    reviewed = labels >= 0
+    sweep = thresholds.sweep(errors[reviewed], labels[reviewed], c_alarm=c_alarm,
+                             c_missed=c_missed)  # fmt: skip
+    picked = sweep.best_f1() if method == "best_f1" else sweep.min_cost()
+    params = {"reviewed_rows": n_anomalies + n_normal}
+    if method == "min_cost":
+        params.update(c_alarm=float(c_alarm), c_missed=float(c_missed))
+    choice = thresholds.ThresholdChoice(float(picked.value), method, params)
+    warning = None
+    total = n_anomalies + n_normal
+    if total < MIN_MARKS or min(n_anomalies, n_normal) < MIN_PER_CLASS:
+        warning = (
+            f"Only {total} reviewed rows ({n_anomalies} confirmed, {n_normal} false alarms) "
+            f"carry this choice: review at least {MIN_MARKS}, with {MIN_PER_CLASS} of each "
+            "verdict, before relying on it."
+        )
+    flagged = errors[reviewed] > choice.value
+    truth = labels[reviewed] == 1
+    metrics = {
+        "caught": int((flagged & truth).sum()),
+        "missed": int((~flagged & truth).sum()),
+        "false_alarms": int((flagged & ~truth).sum()),
+        "flagged_rows": int((errors > choice.value).sum()),
+    }
+    return MarksThreshold(choice, total, n_anomalies, n_normal, warning, metrics)
+
+
+# ---------------------------------------------------------------- retraining with feedback
+
+
+@dataclass
+class FeedbackResult:
+    """A model retrained with the analyst's marks, and what the marks changed."""
+
+    detector: Any
+    table: pd.DataFrame  # the reviewed rows: source_row, status, held_out, ranks and errors
+    left_out: int  # training rows left out (confirmed anomalies and the rows like them)
+    like_anomalies: int  # of those, unreviewed rows nearer a confirmed anomaly than a normal
+    weighted: int  # confirmed normal rows counted FEEDBACK_WEIGHT times
+    held_out: dict  # detection on the held-out reviewed rows, before and after (or a reason)
+    trained_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+
+    def sentence(self) -> str:
+        parts = [
+            f"Retrained without {self.left_out:,} rows (the confirmed anomalies"
+            + (f" and {self.like_anomalies:,} unreviewed rows nearer to one of them than to "
+               "any row confirmed normal)" if self.like_anomalies else ")"),
+            f"with {self.weighted:,} confirmed normal rows counted {FEEDBACK_WEIGHT} times",
+        ]  # fmt: skip
+        return "; ".join(parts) + "."
+
+
+def like_confirmed(inputs: np.ndarray, anomalies: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """Rows "like" a confirmed anomaly: their nearest reviewed row (in model units) is a
+    confirmed anomaly, and they are nearer to it than half its distance to the nearest row
+    confirmed normal (the midpoint rule), so a burst of one attack leaves training with the one
+    flow the analyst confirmed. Without a confirmed normal row, only rows nearer to it than
+    the typical distance between rows count."""
+    from sklearn.neighbors import NearestNeighbors
+
+    inputs = np.asarray(inputs, dtype=np.float64)
+    out = np.zeros(len(inputs), dtype=bool)
+    if len(anomalies) == 0:
+        return out
+    near = NearestNeighbors(n_neighbors=1).fit(inputs[anomalies])
+    to_anomaly, which = near.kneighbors(inputs)
+    to_anomaly, which = to_anomaly[:, 0], which[:, 0]
+    if len(normal):
+        normal_index = NearestNeighbors(n_neighbors=1).fit(inputs[normal])
+        to_normal = normal_index.kneighbors(inputs)[0][:, 0]
+        gap = normal_index.kneighbors(inputs[anomalies])[0][:, 0]
+        reach = 0.5 * gap
+    else:
+        to_normal = np.full(len(inputs), np.inf)
+        pick = np.random.default_rng(0).choice(len(inputs), min(len(inputs), 500), replace=False)
+        sample = inputs[pick]
+        typical = float(np.median(_distances(sample, sample)[np.triu_indices(len(sample), 1)]))
+        reach = np.full(len(anomalies), 0.25 * typical)
+    out = (to_anomaly < to_normal) & (to_anomaly < reach[which])
+    out[normal] = False
+    return out
+
+
+def _holdout(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Reviewed rows (anomaly or normal) held out of the retraining, stratified: none when
+    either verdict has too few rows to spare."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for value in (1, 0):
+        rows = np.flatnonzero(labels == value)
+        count = int(round(share * len(rows)))
+        if count < MIN_HOLDOUT_PER_CLASS or len(rows) - count < 1:
+            return np.zeros(0, dtype=np.int64)
+        held.append(rng.choice(rows, count, replace=False))
+    return np.sort(np.concatenate(held))
+
+
+def _detection(errors: np.ndarray, labels: np.ndarray) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return {
+        "roc_auc": float(roc_auc_score(labels, errors)),
+        "pr_auc": float(average_precision_score(labels, errors)),
+    }
+
+
+def retrain_with_feedback(
+    detector: Any,
+    frame: pd.DataFrame,
+    labels: Any,
+    *,
+    holdout_share: float = HOLDOUT_SHARE,
+    weight: int = FEEDBACK_WEIGHT,
+    seed: int = 0,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FeedbackResult:
+    """A new detector with ``detector``'s settings, trained on ``frame`` with the marks
+    (``labels``, one per row: 1 confirmed anomaly, 0 normal, -1 unsure or not reviewed):
+
+    - a share (``holdout_share``, stratified) of the reviewed rows is held out: they train as
+      unreviewed rows do, and measure the change in detection (``held_out``: ROC-AUC and
+      PR-AUC before and after), when each verdict has a few rows to spare;
+    - the other confirmed anomalies are left out of training, with the unreviewed rows like
+      them (``like_confirmed``);
+    - their confirmed normal rows count ``weight`` times (repeated).
+
+    ``detector`` is left unchanged. The new one records ``retraining_`` (mode "feedback")."""
+    from aecore.detector import AnomalyDetector, as_frame
+
+    detector.check_fitted()
+    frame = as_frame(frame)
+    labels = thresholds.as_labels(labels, len(frame))
+    if not (labels == 1).any() and not (labels == 0).any():
+        raise AecoreError(
+            "No row is marked as a confirmed anomaly or a false alarm yet: review some flagged "
+            "rows first."
+        )
+    held = _holdout(labels, float(holdout_share), seed)
+    used = labels.copy()
+    used[held] = -1
+    anomalies = np.flatnonzero(used == 1)
+    normal = np.flatnonzero(used == 0)
+    like = np.zeros(len(frame), dtype=bool)
+    if len(anomalies):
+        like = like_confirmed(detector.transform_inputs(frame), anomalies, normal)
+        like[held] = False  # held-out rows must train as if unreviewed
+        like[anomalies] = False
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[anomalies] = True
+    drop |= like
+    keep = np.flatnonzero(~drop)
+    extra = np.repeat(normal, max(int(weight) - 1, 0))
+    rows = np.sort(np.concatenate([keep, extra]))  # repeats sit by their row (time order kept)
+    if len(rows) < 30:
+        raise AecoreError(
+            f"Only {len(rows)} rows would be left to train on; at least 30 are needed."
+        )
+    params = detector.get_params(deep=False)
+    params["roles"] = detector.roles_
+    if detector.roles_.label is not None and detector.roles_.label not in frame:
+        params["roles"] = dataclasses.replace(detector.roles_, label=None)
+    new = AnomalyDetector(**params).fit(
+        frame.iloc[rows], progress=progress, should_stop=should_stop
+    )
+    before = np.asarray(detector.decision_function(frame), dtype=np.float64)
+    after = np.asarray(new.decision_function(frame), dtype=np.float64)
+    reviewed = np.flatnonzero(labels >= 0)
+    rank_before, rank_after = ranks(before), ranks(after)
+    status = np.where(labels[reviewed] == 1, "anomaly", "normal")
+    table = pd.DataFrame({
+        "source_row": reviewed + FIRST_DATA_ROW,
+        "status": status,
+        "held_out": np.isin(reviewed, held),
+        "rank_before": rank_before[reviewed],
+        "rank_after": rank_after[reviewed],
+        "error_before": before[reviewed],
+        "error_after": after[reviewed],
+        "flagged_before": before[reviewed] > float(detector.threshold_),
+        "flagged_after": after[reviewed] > float(new.threshold_),
+    })  # fmt: skip
+    if len(held):
+        truth = labels[held] == 1
+        held_out = {
+            "rows": int(len(held)),
+            "anomalies": int(truth.sum()),
+            "before": _detection(before[held], truth),
+            "after": _detection(after[held], truth),
+        }
+    else:
+        held_out = {
+            "rows": 0,
+            "reason": (
+                f"Too few reviewed rows to hold some out: at least "
+                f"{math.ceil(MIN_HOLDOUT_PER_CLASS / holdout_share) if holdout_share else 0} "
+                "confirmed anomalies and as many false alarms are needed."
+            ),
+        }
+    new.record_retraining({
+        "mode": "feedback",
+        "rule": "feedback",
+        "rows": int(len(keep)),
+        "left_out": int(drop.sum()),
+        "like_anomalies": int(like.sum()),
+        "weighted": int(len(normal)),
+        "weight": int(weight),
+        "window_rows": int(len(frame)),
+        "previous_threshold": float(detector.threshold_),
+        "threshold": float(new.threshold_),
+    }, label_column=detector.roles_.label)  # fmt: skip
+    return FeedbackResult(new, table, int(drop.sum()), int(like.sum()), int(len(normal)),
+                          held_out, rows)  # fmt: skip

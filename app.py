@@ -33,7 +33,10 @@ def home() -> None:
         "with classical detectors).\n"
         "4. **Latent space & PCA**: see the rows as the model sees them.\n"
         "5. **Explain**: which features make each flagged row unusual.\n"
-        "6. **Export**: download the flagged rows, or the model.\n"
+        "6. **Review**: mark flagged rows as confirmed anomalies or false alarms; the marks "
+        "set the threshold, retrain the model and travel with the exports.\n"
+        "7. **Export**: download the flagged rows, the model, or a report to attach to a "
+        "ticket.\n"
     )
     st.markdown(
         "Also: **Few labels** trains a classifier when only some rows are labelled (and shows "
@@ -74,6 +77,7 @@ pages = [
     st.Page(session.THRESHOLD_PAGE, title="Threshold", icon=":material/tune:"),
     st.Page(session.LATENT_PAGE, title="Latent space & PCA", icon=":material/scatter_plot:"),
     st.Page(session.EXPLAIN_PAGE, title="Explain", icon=":material/search_insights:"),
+    st.Page(session.REVIEW_PAGE, title="Review", icon=":material/rule:"),
     st.Page(session.EXPORT_PAGE, title="Export", icon=":material/download:"),
     st.Page(session.MODELS_PAGE, title="Models", icon=":material/inventory_2:"),
     st.Page(session.FEW_LABELS_PAGE, title="Few labels", icon=":material/label:"),

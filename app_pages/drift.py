@@ -164,6 +164,18 @@ except AecoreError as error:
     )
     st.stop()
 
+if model.kind == "bundle" and not session.models_read_only():
+    # The latest verdict on a saved model, for its HTML report (once per model and batch).
+    recorded = (model.key, batch["key"])
+    if st.session_state.get("drift_recorded") != recorded:
+        from aecore.workflows.report import record_drift_verdict
+
+        try:
+            record_drift_verdict(model.name, report, batch_name=batch["name"],
+                                 models_dir=session.models_dir())  # fmt: skip
+            st.session_state["drift_recorded"] = recorded
+        except (AecoreError, OSError):
+            pass  # the verdict is shown either way; only the report's copy is missed
 color, icon, box = VERDICT_STYLE[report.verdict]
 verdict_text = report.verdict
 if report.many_anomalies:

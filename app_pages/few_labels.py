@@ -10,6 +10,7 @@ from aecore.workflows.export import SOURCE_ROW_NOTE
 from ui import background, cache, session, state, widgets
 
 MAX_CLASSES = 50
+REVIEW_MARKS = "Your review marks (Review page)"
 BUDGET_CHOICES = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
 DEFAULT_BUDGETS = [10, 50, 200, 1000]
 FINAL_APPROACHES = {
@@ -54,12 +55,13 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     column = st.selectbox(
         "Column holding the (partial) labels",
-        columns,
+        [*columns, REVIEW_MARKS],
         index=columns.index(roles.label) if roles.label in columns else None,
         placeholder="Choose a column",
         key="few_label_column",
         help="An empty cell means the row is not labelled. Labels such as 0/1, 'normal'/"
-        "'attack' or attack names ('dos', 'portscan', …) are understood.",
+        "'attack' or attack names ('dos', 'portscan', …) are understood. *Your review marks* "
+        "uses the verdicts of the Review page: confirmed anomalies and false alarms.",
     )
     class_mode = st.radio(
         "Classes", CLASS_MODES, format_func=CLASS_MODE_TEXT.get, key="few_label_class_mode"
@@ -68,7 +70,19 @@ if column is None:
     st.info("Choose the column that holds the labels (empty cells = unlabelled rows).")
     st.stop()
 
-frame, data_key, practice_note = session.few_label_data(column)
+if column == REVIEW_MARKS:
+    try:
+        frame, data_key, column = session.review_label_data()
+    except AecoreError as error:
+        st.error(str(error))
+        st.stop()
+    practice_note = None
+    st.caption(
+        "Labels from your review marks: *anomaly* for confirmed anomalies, *normal* for false "
+        "alarms; unsure and unreviewed rows are unlabelled."
+    )
+else:
+    frame, data_key, practice_note = session.few_label_data(column)
 summary = cache.label_summary(data_key, column, class_mode, frame)
 with right:
     # Two a row: three tiles in this column cut "Unlabelled rows" off at 1024 px.

@@ -16,6 +16,7 @@ from aecore.evaluation.compare import AUTOENCODER, DETECTORS
 from aecore.evaluation.metrics import low_recall_note
 from aecore.viz import charts
 from aecore.workflows.export import SOURCE_ROW, id_columns
+from aecore.workflows.feedback import threshold_from_marks
 from ui import cache, session, state, widgets
 
 log = get_logger("dashboard.threshold")  # `--logger.level debug` shows the panel's time
@@ -65,6 +66,71 @@ def use_method(method: str) -> None:
     else:
         session.set_threshold(value)
         state.put(state.THRESHOLD_MESSAGE, None)
+
+
+def review_labels():
+    """The marks on this data as labels (1 confirmed, 0 false alarm, -1 other), or None."""
+    try:
+        return session.reviews().labels()
+    except AecoreError:
+        return None
+
+
+def use_marks(method: str) -> None:
+    """Set the threshold from the reviewed rows (best F1 or minimum cost on them)."""
+    labels = review_labels()
+    try:
+        if labels is None:
+            raise AecoreError("The review marks of this data could not be read.")
+        chosen = threshold_from_marks(
+            scored.errors, labels, method=method,
+            c_alarm=float(st.session_state.get("review_c_alarm", 1.0)),
+            c_missed=float(st.session_state.get("review_c_missed", 1.0)),
+        )  # fmt: skip
+    except AecoreError as error:
+        state.put(state.THRESHOLD_MESSAGE, str(error))
+        return
+    session.set_threshold(chosen.value)
+    state.put(state.THRESHOLD_MESSAGE, None)
+    state.put(state.REVIEW_THRESHOLD, ((model.key, state.get(state.DATA_KEY)), chosen))
+
+
+def review_controls(threshold: float) -> None:
+    """The threshold from the analyst's marks, and what it rests on."""
+    st.markdown("**From your reviews**")
+    labels = review_labels()
+    n_anomalies = 0 if labels is None else int((labels == 1).sum())
+    n_normal = 0 if labels is None else int((labels == 0).sum())
+    if n_anomalies == 0 or n_normal == 0:
+        st.caption(
+            f"{n_anomalies} confirmed anomalies and {n_normal} false alarms are marked on this "
+            "data: mark at least one of each on the Review page to set the threshold from them."
+        )
+        st.page_link(session.REVIEW_PAGE, label="Review flagged rows", icon=":material/rule:")
+        return
+    row = st.columns(2)
+    row[0].number_input("Cost: false alarm", 0.0, 1e9, 1.0, key="review_c_alarm")
+    row[1].number_input("Cost: missed", 0.0, 1e9, 1.0, key="review_c_missed")
+    row = st.columns(2)
+    row[0].button("Best F1", on_click=use_marks, args=("best_f1",), key="set_review_f1",
+                  width="stretch", help="On the reviewed rows only.")  # fmt: skip
+    row[1].button("Minimum cost", on_click=use_marks, args=("min_cost",),
+                  key="set_review_cost", width="stretch",
+                  help="On the reviewed rows only.")  # fmt: skip
+    chosen = state.get(state.REVIEW_THRESHOLD)
+    if chosen is not None and chosen[0] == (model.key, state.get(state.DATA_KEY)) and math.isclose(
+        chosen[1].value, threshold
+    ):
+        marks = chosen[1]
+        st.caption(
+            f"{marks.sentence()} On them it catches {marks.metrics['caught']}, misses "
+            f"{marks.metrics['missed']} and raises {marks.metrics['false_alarms']} false alarms."
+        )
+        if marks.warning:
+            st.warning(marks.warning, icon=":material/warning:")
+    else:
+        st.caption(f"{n_anomalies + n_normal} reviewed rows ({n_anomalies} confirmed anomalies, "
+                   f"{n_normal} false alarms) can set it.")  # fmt: skip
 
 
 @st.fragment
@@ -159,6 +225,7 @@ def threshold_panel() -> None:
                 "Minimum cost", on_click=use_method, args=("min_cost",), key="set_min_cost",
                 width="stretch",
             )  # fmt: skip
+        review_controls(threshold)
         st.button(
             "The model's threshold", on_click=use_method, args=("model",), key="set_model",
             width="stretch", help=f"{model_threshold:.4g}, chosen when the model was trained.",

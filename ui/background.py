@@ -21,7 +21,10 @@ from aecore.workflows.label_budgets import compare_label_budgets, predict_unlabe
 from ui.jobs import Cancelled, Task
 from ui.jobs import start_task as start
 
-__all__ = ["Cancelled", "Task", "start", "compare_work", "classifier_work", "retrain_work"]
+__all__ = [
+    "Cancelled", "Task", "start", "compare_work", "classifier_work", "retrain_work",
+    "feedback_work",
+]  # fmt: skip
 
 # Streamlit collects garbage after every run, fragment runs included (``runner.postScriptGC``);
 # with TensorFlow loaded that takes a good part of a second and holds the GIL, so polling every
@@ -175,5 +178,26 @@ def retrain_work(
         return {
             "detector": new, "folder": str(folder), "version": str(meta["version"]), "meta": meta
         }
+
+    return work
+
+
+# ---------------------------------------------------------------- review
+
+
+def feedback_work(detector: Any, frame: pd.DataFrame, labels: Any) -> Callable[[Task], Any]:
+    """``aecore.workflows.feedback.retrain_with_feedback`` (a new detector trained without the
+    confirmed anomalies, the confirmed normal rows counted more; ``detector`` is left
+    unchanged) with epoch progress and Cancel. Nothing is saved: the page offers that. Result:
+    the ``FeedbackResult``."""
+    from aecore.workflows.feedback import retrain_with_feedback
+
+    def work(task: Task) -> Any:
+        task.say("Retraining with your reviews (confirmed anomalies left out)")
+        result = retrain_with_feedback(
+            detector, frame, labels, progress=task.progress.append, should_stop=task.should_stop
+        )
+        task.check()
+        return result
 
     return work

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -39,6 +40,7 @@ EXPORT_PAGE = "app_pages/export.py"
 MODELS_PAGE = "app_pages/models.py"
 FEW_LABELS_PAGE = "app_pages/few_labels.py"
 DRIFT_PAGE = "app_pages/drift.py"
+REVIEW_PAGE = "app_pages/review.py"
 DRIFT_SAMPLE = "server_metrics_drift"
 
 
@@ -386,6 +388,50 @@ def threshold() -> float:
 def set_threshold(value: float) -> None:
     """Move the analyst's threshold (the model itself is not changed)."""
     state.put(state.THRESHOLD, float(value))
+
+
+# ---------------------------------------------------------------- review marks
+
+
+def reviews():
+    """The analyst's marks on the current data (``aecore.workflows.review.ReviewBook``), read
+    once per data and kept in the session; saved in the models folder unless it is read-only
+    (then they last for this session only). Raises ``AecoreError`` when the stored marks cannot
+    be read. Call after ``missing_data()`` is None."""
+    from aecore.workflows.review import ReviewBook
+
+    key = state.get(state.DATA_KEY)
+    cached = state.get(state.REVIEWS)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    book = ReviewBook(
+        state.get(state.DATA_FRAME),
+        models_dir=models_dir(),
+        data_name=state.get(state.DATA_NAME),
+        persist=not models_read_only(),
+    )
+    state.put(state.REVIEWS, (key, book))
+    return book
+
+
+REVIEW_LABEL = "review_mark"  # the column the Few-labels page reads the marks from
+
+
+def review_label_data() -> tuple[pd.DataFrame, str, str]:
+    """The current data with the marks as a label column (``REVIEW_LABEL``, or a free name):
+    "anomaly" or "normal" where reviewed, empty elsewhere (unsure rows too), for the Few-labels
+    page. Returns (frame, its cache key, the column's name)."""
+    import hashlib
+
+    book = reviews()
+    frame = state.get(state.DATA_FRAME)
+    name = REVIEW_LABEL
+    while name in frame.columns:
+        name = "_" + name
+    statuses = book.statuses()
+    values = np.where(np.isin(statuses, ("anomaly", "normal")), statuses, None)
+    digest = hashlib.sha256("|".join(map(str, values)).encode()).hexdigest()[:12]
+    return frame.assign(**{name: values}), f"{state.get(state.DATA_KEY)}:reviews-{digest}", name
 
 
 # ---------------------------------------------------------------- few labels

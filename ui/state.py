@@ -51,6 +51,14 @@ DRIFT_TASK = "drift_task"  # ui.background.Task retraining a model
 DRIFT_RETRAINED = "drift_retrained"  # what the last retraining produced, for the page to say
 # (key, aecore.evaluation.compare.ClassicalScores) for the current model and data, once asked for
 CLASSICAL = "classical_scores"
+REVIEWS = "reviews"  # (data key, aecore.workflows.review.ReviewBook) for the current data
+REVIEW_CURSOR = "review_cursor"  # (data key, position) of the row shown on the Review page
+REVIEW_SUGGESTIONS = "review_suggestions"  # (key, feedback.Suggestions): the current batch
+REVIEW_TASK = "review_task"  # ui.background.Task retraining the model with the marks
+REVIEW_FEEDBACK = "review_feedback"  # (key, dict): what the last retraining with marks changed
+# ((model key, data key), MarksThreshold): the threshold last set from the marks, for its note
+REVIEW_THRESHOLD = "review_threshold"
+REPORT = "report"  # (key, bytes): the HTML report last built on the Export page
 LAST_ACTIVITY = "last_activity"  # time.time() of this session's last page run (idle release)
 RELEASED = "released"  # {"name", "source", "rows", "minutes"}: the data released while idle
 
@@ -86,6 +94,13 @@ DEFAULTS: dict[str, Any] = {
     DRIFT_TASK: None,
     DRIFT_RETRAINED: None,
     CLASSICAL: None,
+    REVIEWS: None,
+    REVIEW_CURSOR: None,
+    REVIEW_SUGGESTIONS: None,
+    REVIEW_TASK: None,
+    REVIEW_FEEDBACK: None,
+    REVIEW_THRESHOLD: None,
+    REPORT: None,
     LAST_ACTIVITY: None,
     RELEASED: None,
 }
@@ -96,10 +111,11 @@ IDLE_ENV = "AECORE_IDLE_RELEASE_MINUTES"
 DEFAULT_IDLE_RELEASE_MINUTES = 30
 RELEASED_KEYS = (
     DATA_FRAME, DATA_KEY, ROLES, SCORES, SCORED, DRIFT_BATCH, DRIFT_REPORT,
-    FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER, CLASSICAL,
+    FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER, CLASSICAL, REVIEW_SUGGESTIONS,
+    REVIEW_FEEDBACK, REPORT,
 )  # fmt: skip
 SWEEP_SECONDS = 60
-_TASK_KEYS = (JOB, FEW_LABELS_TASK, DRIFT_TASK)
+_TASK_KEYS = (JOB, FEW_LABELS_TASK, DRIFT_TASK, REVIEW_TASK)
 _IDLE_LOCK = threading.Lock()
 _sweeper: threading.Thread | None = None
 log = logging.getLogger(__name__)

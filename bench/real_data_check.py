@@ -124,7 +124,8 @@ def check(name: str, frame: pd.DataFrame, label: str, id_column: str, folder: Pa
     named = all(str(by_row.loc[r + 2, "top1_feature"]) == numeric for r in SENTINEL_ROWS)
     truth = (hostile[label].astype(str).str.lower().isin(["normal", "benign", "no"]) == 0)
     auc = roc_auc_score(truth.to_numpy()[positions], export["reconstruction_error"])
-    ok = label_ok and id_ok and joined and finite and sentinel_flagged and named
+    reviewed = review_loop(name, scored_in, hostile, numeric, models, folder)
+    ok = label_ok and id_ok and joined and finite and sentinel_flagged and named and reviewed
     print(
         f"{name:14s} rows {len(frame):5d}  label inferred {label_ok}  id inferred {id_ok}  "
         f"source_row joins {joined}  scores finite {finite}  sentinel rows flagged "
@@ -134,6 +135,43 @@ def check(name: str, frame: pd.DataFrame, label: str, id_column: str, folder: Pa
         print(shown)
         print(export.set_index("source_row").loc[[r + 2 for r in SENTINEL_ROWS]].T.tail(8))
     return ok
+
+
+def review_loop(name: str, scored_in: Path, hostile: pd.DataFrame, numeric: str, models: Path,
+                folder: Path) -> bool:
+    """Issue 18 on this file: import marks (CSV), see them in a new export, a report that
+    names the model and holds them, and a report refused for a file that lacks a column."""
+    marks = folder / f"{name}_marks.csv"
+    rows = [SENTINEL_ROWS[0] + 2, SENTINEL_ROWS[1] + 2, 3]
+    marks.write_text(f"row,status,note\n{rows[0]},confirmed,=sentinel {numeric}\n"
+                     f"{rows[1]},anomaly,inf cell\n{rows[2]},false alarm,\n")  # fmt: skip
+    imported = run("reviews", "import", str(scored_in), str(marks), "--models-dir", str(models))
+    output = folder / f"{name}_scored_reviewed.csv"
+    scored = run("score", str(scored_in), "--model", name, "--models-dir", str(models),
+                 "--output", str(output), "--all")  # fmt: skip
+    report = folder / f"{name}_report.html"
+    reported = run("report", str(scored_in), "--model", name, "--models-dir", str(models),
+                   "--output", str(report))  # fmt: skip
+    broken = folder / f"{name}_broken.csv"
+    hostile.drop(columns=[numeric]).to_csv(broken, index=False)
+    refused = run("report", str(broken), "--model", name, "--models-dir", str(models),
+                  "--output", str(folder / "refused.html"))  # fmt: skip
+    ok = imported.returncode == 0 and scored.returncode == 0 and reported.returncode == 0
+    if ok:
+        export = pd.read_csv(output).set_index("source_row")
+        statuses = [str(export.loc[r, "review_status"]) for r in rows]
+        html = report.read_text(encoding="utf-8")
+        ok = (statuses == ["anomaly", "anomaly", "normal"]
+              and str(export.loc[rows[0], "review_note"]).startswith("'=")
+              and name in html and "inf cell" in html and "=sentinel" in html
+              and "<script src=" not in html)  # fmt: skip
+    refused_ok = refused.returncode == 2 and refused.stderr.count("\n") == 1 and numeric in \
+        refused.stderr and not (folder / "refused.html").exists()  # fmt: skip
+    print(f"{name:14s} review loop: marks imported, in the export and in the report {ok}; a "
+          f"file without {numeric!r} refused by report with one line {refused_ok}")  # fmt: skip
+    if not (ok and refused_ok):
+        print(imported.stderr, scored.stderr, reported.stderr, refused.stderr)
+    return ok and refused_ok
 
 
 def big_file(megabytes: int, folder: Path, rng: np.random.Generator) -> None:
@@ -161,6 +199,22 @@ def big_file(megabytes: int, folder: Path, rng: np.random.Generator) -> None:
     print(f"big file: {size:.0f} MB, {rows:,} rows scored in {seconds:.1f} s "
           f"({rows / seconds:,.0f} rows/s), peak memory of a child process {peak:.0f} MB: "
           f"{status}")  # fmt: skip
+    marks = folder / "big_marks.csv"
+    marks.write_text("row,status,note\n2,anomaly,first\n1000001,normal,far down\n")
+    start = time.perf_counter()
+    imported = run("reviews", "import", str(source), str(marks), "--models-dir",
+                   str(folder / "models"))  # fmt: skip
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    reported = run("report", str(source), "--model", "big", "--models-dir",
+                   str(folder / "models"), "--output", str(folder / "big_report.html"))  # fmt: skip
+    report_seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    said = "ok" if imported.returncode == 0 else imported.stderr.strip()[-300:]
+    answer = "ok: " + reported.stdout.strip() if reported.returncode == 0 else reported.stderr
+    print(f"big file review marks imported in {seconds:.1f} s ({said}); report in "
+          f"{report_seconds:.1f} s ({answer}), peak memory of a child process so far "
+          f"{peak:.0f} MB")  # fmt: skip
 
 
 def main() -> int:

@@ -80,7 +80,7 @@ def test_review_retraining_with_the_marks_shows_what_changed(models_dir):
     at.button(key="review_retrain").click().run()
     wait_for(at, state.REVIEW_TASK)
     no_exception(at)
-    assert any(s.value.startswith("Retrained without") for s in at.success)
+    assert any(s.value.startswith("Fine-tuned without") for s in at.success)
     assert any(c.proto.id and "review_ranks_chart" in c.proto.id for c in at.get("plotly_chart"))
     before = at.session_state[state.MODEL_REF]
     at.button(key="review_use_retrained").click().run()

@@ -195,12 +195,15 @@ def test_review_retrain_holds_out_reviewed_rows_to_measure(data, detector):
     labels = np.full(len(inputs), -1, dtype=np.int8)
     labels[100:110] = 1
     labels[:10] = 0
-    result = feedback.retrain_with_feedback(detector, inputs, labels, holdout_share=0.3, seed=1)
+    result = feedback.retrain_with_feedback(detector, inputs, labels, holdout_share=0.3, seed=1,
+                                            mode="scratch")
     held = result.table[result.table["held_out"]]
     assert len(held) == 6 and (held["status"] == "anomaly").sum() == 3
     assert result.held_out["rows"] == 6
     assert set(result.held_out["after"]) == {"roc_auc", "pr_auc"}
     assert np.isin(held["source_row"] - 2, result.trained_rows).all()  # trained as unreviewed
+    assert result.detector.retraining_["how"] == "scratch"
+    assert result.sentence().startswith("Retrained without")
     with pytest.raises(AecoreError, match="No row is marked"):
         feedback.retrain_with_feedback(detector, inputs, np.full(len(inputs), -1))
 

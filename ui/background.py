@@ -185,17 +185,20 @@ def retrain_work(
 # ---------------------------------------------------------------- review
 
 
-def feedback_work(detector: Any, frame: pd.DataFrame, labels: Any) -> Callable[[Task], Any]:
-    """``aecore.workflows.feedback.retrain_with_feedback`` (a new detector trained without the
-    confirmed anomalies, the confirmed normal rows counted more; ``detector`` is left
-    unchanged) with epoch progress and Cancel. Nothing is saved: the page offers that. Result:
+def feedback_work(
+    detector: Any, frame: pd.DataFrame, labels: Any, *, mode: str = "fine_tune"
+) -> Callable[[Task], Any]:
+    """``aecore.workflows.feedback.retrain_with_feedback`` (a new detector, fine-tuned or trained
+    from scratch by ``mode``, without the confirmed anomalies, the confirmed normal rows counted
+    more; ``detector`` is left unchanged) with epoch progress and Cancel. Nothing is saved: the page offers that. Result:
     the ``FeedbackResult``."""
     from aecore.workflows.feedback import retrain_with_feedback
 
     def work(task: Task) -> Any:
         task.say("Retraining with your reviews (confirmed anomalies left out)")
         result = retrain_with_feedback(
-            detector, frame, labels, progress=task.progress.append, should_stop=task.should_stop
+            detector, frame, labels, mode=mode, progress=task.progress.append,
+            should_stop=task.should_stop,
         )
         task.check()
         return result

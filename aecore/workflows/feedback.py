@@ -239,8 +239,9 @@ class FeedbackResult:
     trained_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
     def sentence(self) -> str:
+        how = "Fine-tuned" if self.detector.retraining_.get("how") == "fine_tune" else "Retrained"
         parts = [
-            f"Retrained without {self.left_out:,} rows (the confirmed anomalies"
+            f"{how} without {self.left_out:,} rows (the confirmed anomalies"
             + (f" and {self.like_anomalies:,} unreviewed rows nearer to one of them than to "
                "any row confirmed normal)" if self.like_anomalies else ")"),
             f"with {self.weighted:,} confirmed normal rows counted {FEEDBACK_WEIGHT} times",
@@ -310,6 +311,7 @@ def retrain_with_feedback(
     holdout_share: float = HOLDOUT_SHARE,
     weight: int = FEEDBACK_WEIGHT,
     seed: int = 0,
+    mode: str = "fine_tune",
     progress: Callable | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FeedbackResult:
@@ -322,6 +324,13 @@ def retrain_with_feedback(
     - the other confirmed anomalies are left out of training, with the unreviewed rows like
       them (``like_confirmed``);
     - their confirmed normal rows count ``weight`` times (repeated).
+
+    ``mode="fine_tune"`` (the default) trains copies of the current networks further on those
+    rows at a tenth of their learning rate (``AnomalyDetector.fine_tune``; the score is
+    calibrated and the threshold derived again); ``"scratch"`` fits a new detector with the same
+    settings on them. On the network-flow sample fine-tuning gained far more (``bench/review.py``,
+    ``bench/RESULTS.md``): the model forgets what it had learnt of the confirmed anomalies and
+    their like, while keeping what it knew of the normal rows.
 
     ``detector`` is left unchanged. The new one records ``retraining_`` (mode "feedback")."""
     from aecore.detector import AnomalyDetector, as_frame
@@ -358,9 +367,16 @@ def retrain_with_feedback(
     params["roles"] = detector.roles_
     if detector.roles_.label is not None and detector.roles_.label not in frame:
         params["roles"] = dataclasses.replace(detector.roles_, label=None)
-    new = AnomalyDetector(**params).fit(
-        frame.iloc[rows], progress=progress, should_stop=should_stop
-    )
+    if mode == "fine_tune":  # continue the current networks on the kept rows
+        new = AnomalyDetector.from_state(detector.get_state(), detector.network()).fine_tune(
+            frame.iloc[rows], progress=progress, should_stop=should_stop
+        )
+    elif mode == "scratch":
+        new = AnomalyDetector(**params).fit(
+            frame.iloc[rows], progress=progress, should_stop=should_stop
+        )
+    else:
+        raise AecoreError(f"Unknown retraining mode {mode!r}; choose 'scratch' or 'fine_tune'.")
     before = np.asarray(detector.decision_function(frame), dtype=np.float64)
     after = np.asarray(new.decision_function(frame), dtype=np.float64)
     reviewed = np.flatnonzero(labels >= 0)
@@ -397,6 +413,7 @@ def retrain_with_feedback(
     new.record_retraining({
         "mode": "feedback",
         "rule": "feedback",
+        "how": mode,
         "rows": int(len(keep)),
         "left_out": int(drop.sum()),
         "like_anomalies": int(like.sum()),

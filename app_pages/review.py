@@ -40,7 +40,7 @@ counts = book.counts()
 
 # ---------------------------------------------------------------- progress
 reviewed_flagged = int((statuses[flagged] != "").sum()) if len(flagged) else 0
-tiles = st.columns(4)
+tiles = st.columns([1.25, 1, 1, 0.75])  # room for "Flagged rows reviewed" at 1024 px
 tiles[0].metric("Flagged rows reviewed", f"{reviewed_flagged:,} of {len(flagged):,}")
 tiles[1].metric("Confirmed anomalies", f"{counts['anomaly']:,}")
 tiles[2].metric("False alarms", f"{counts['normal']:,}")
@@ -64,9 +64,9 @@ st.caption(
 )
 
 # ---------------------------------------------------------------- which rows, in what order
-left, middle, right = st.columns([3, 2, 2], gap="medium")
-order = left.radio("Order", list(ORDERS), format_func=ORDERS.get, horizontal=True,
-                   key="review_order")  # fmt: skip
+order = st.radio("Order", list(ORDERS), format_func=ORDERS.get, horizontal=True,
+                 key="review_order")  # fmt: skip
+middle, right = st.columns([3, 2], gap="medium", vertical_alignment="center")
 hide_done = middle.toggle("Hide rows already reviewed", value=True, key="review_hide_done")
 suggestion_key = (model.key, data_key, float(threshold))
 
@@ -168,7 +168,7 @@ if current is not None:
     except AecoreError as error:
         st.error(str(error))
         st.stop()
-    chart_column, table_column = st.columns([3, 2], gap="medium")
+    chart_column, table_column = st.columns(2, gap="medium")
     with chart_column:
         st.plotly_chart(
             charts.feature_bars(detail["error"], title="Per-feature error (largest first)",
@@ -179,36 +179,38 @@ if current is not None:
         top = detail.head(8)
         shown = pd.DataFrame({
             "feature": top.index.astype(str),
+            "share": top["share of row error"].to_numpy() * 100,
             "value": [str(v) for v in top["input"]],
             "expected": [f"{v:.4g}" if isinstance(v, (int, float, np.number)) else str(v)
                          for v in top["reconstruction"]],
-            "share": top["share of row error"].to_numpy() * 100,
         })  # fmt: skip
         st.dataframe(shown, hide_index=True, width="stretch", column_config={
             "share": st.column_config.NumberColumn("share", format="%.0f%%"),
             "expected": st.column_config.TextColumn("rebuilt as", help="The model's "
                                                     "reconstruction, in the file's units."),
         })  # fmt: skip
-        st.caption("The features carrying most of the row's error: its value, what the "
-                   "model rebuilt, and the share of the error (Explain shows every feature).")
+        st.caption("The features carrying most of the row's error: their share of it, the "
+                   "row's value and what the model rebuilt (Explain shows every feature).")
     note_key = f"review_note_{current}"
     if note_key not in st.session_state:
         st.session_state[note_key] = mark.note if mark is not None else ""
     st.text_input("Note (optional, saved with the verdict)", key=note_key, max_chars=500,
                   placeholder="e.g. known backup job; ticket INC-1234")  # fmt: skip
-    buttons = st.columns([1.4, 1.1, 0.9, 0.8, 0.9, 0.9], gap="small")
-    for column, (status, label, key, icon) in zip(buttons[:3], BUTTONS, strict=True):
-        column.button(
-            f"{label} ({key})", key=f"review_mark_{status}", icon=icon, shortcut=key,
+    # Streamlit shows each button's shortcut key on it; the row wraps rather than cut a label.
+    buttons = st.container(horizontal=True, gap="small")
+    for status, label, key, icon in BUTTONS:
+        buttons.button(
+            label, key=f"review_mark_{status}", icon=icon, shortcut=key,
             type="primary" if status == "anomaly" else "secondary",
-            on_click=record, args=(current, status, after), width="stretch",
+            on_click=record, args=(current, status, after),
         )  # fmt: skip
-    buttons[3].button("Clear", key="review_clear", on_click=record, args=(current, None, None),
-                      disabled=mark is None, width="stretch")  # fmt: skip
-    buttons[4].button("Previous (K)", key="review_previous", shortcut="K", on_click=go,
-                      args=(before,), disabled=before is None, width="stretch")  # fmt: skip
-    buttons[5].button("Next (J)", key="review_next", shortcut="J", on_click=go, args=(after,),
-                      disabled=after is None, width="stretch")  # fmt: skip
+    buttons.button("Clear", key="review_clear", on_click=record, args=(current, None, None),
+                   disabled=mark is None)  # fmt: skip
+    buttons.button("Previous", key="review_previous", shortcut="K", on_click=go,
+                   icon=":material/arrow_upward:", args=(before,),
+                   disabled=before is None)  # fmt: skip
+    buttons.button("Next", key="review_next", shortcut="J", on_click=go, args=(after,),
+                   icon=":material/arrow_downward:", disabled=after is None)  # fmt: skip
 
 # ---------------------------------------------------------------- the marks so far
 st.subheader("Reviewed rows")
@@ -222,10 +224,11 @@ else:
     table = table.iloc[np.argsort(-scored.errors[marked], kind="stable")]
     st.dataframe(table, hide_index=True, height=min(360, 38 + 35 * len(table)),
                  column_config={SOURCE_ROW: st.column_config.NumberColumn(
-                     SOURCE_ROW, format="%d", pinned=True)})  # fmt: skip
+                     SOURCE_ROW, format="%d", pinned=True),
+                     "note": st.column_config.TextColumn("note", width="medium")})  # fmt: skip
 stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in
                state.get(state.DATA_NAME).rsplit(".", 1)[0]) or "data"  # fmt: skip
-move = st.columns([1, 2], gap="medium")
+move = st.columns([1, 1.3], gap="medium")  # the download label whole at 1024 px
 move[0].download_button(
     "Download the marks (CSV)", data=book.to_csv(), file_name=f"{stem}-reviews.csv",
     mime="text/csv", icon=":material/download:", key="review_download",

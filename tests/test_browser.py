@@ -413,3 +413,84 @@ def test_intrusion_sample_end_to_end_with_inferred_roles(server, browser):
         raise
     finally:
         context.close()
+
+
+def test_browser_review_marks_three_rows_and_sees_them_in_the_export(server, browser, models_dir):
+    """On the Review page, mark the three highest flagged rows of the demo with the buttons
+    (confirmed anomaly, false alarm with a note, confirmed anomaly); the marks are saved in the
+    temporary models folder and the Export page's CSV carries them in its last two columns."""
+    reviews = models_dir / ".reviews"
+    shutil.rmtree(reviews, ignore_errors=True)  # no marks left by an earlier run of the module
+    verdicts = [("anomaly", ""), ("normal", "known backup job"), ("anomaly", "")]
+    context, page = new_page(browser)
+    main = page.locator("[data-testid='stMain']")
+
+    def current_row() -> int:
+        heading = main.locator("h3", has_text=re.compile(r"^row \d+")).first
+        heading.wait_for()
+        return int(re.match(r"row (\d+)", heading.inner_text()).group(1))
+
+    try:
+        page.goto(server)
+        page.get_by_text("Flagged rows").first.wait_for(timeout=120_000)
+        settle(page)
+        open_page(page, "Review")
+        main.get_by_text("Flagged rows reviewed").wait_for()
+        marked = {}
+        for done, (status, note) in enumerate(verdicts, start=1):
+            row = current_row()
+            assert row not in marked  # the page moved on to a row not reviewed yet
+            if note:
+                box = page.get_by_label("Note (optional, saved with the verdict)")
+                box.fill(note)
+                box.press("Enter")
+                settle(page)
+            page.locator(f".st-key-review_mark_{status} button").click()
+            tile = main.locator("[data-testid='stMetric']", has_text="Flagged rows reviewed")
+            tile.locator("[data-testid='stMetricValue']", has_text=re.compile(
+                rf"^{done} of [\d,]+$")).wait_for()  # fmt: skip
+            settle(page)
+            marked[row] = (status, note)
+        assert current_row() not in marked
+        for label, count in (("Confirmed anomalies", 2), ("False alarms", 1), ("Unsure", 0)):
+            tile = main.locator("[data-testid='stMetric']", has_text=label)
+            assert tile.locator("[data-testid='stMetricValue']").inner_text() == str(count)
+        table = main.locator("[data-testid='stDataFrame']").last  # "Reviewed rows"
+        table.locator("[role='grid'][aria-rowcount='4']").wait_for(state="attached")  # 1 + 3 rows
+        saved = list(reviews.glob("*.json"))  # in the temporary models folder, not models/
+        assert len(saved) == 1
+        assert not (ROOT / "models" / ".reviews").exists()
+
+        open_page(page, "Export")
+        assert "then `review_status` and `review_note`" not in main.inner_text()  # rendered
+        assert "then review_status and review_note" in main.inner_text()
+        preview = main.locator("[data-testid='stDataFrame']").first
+        headers = preview.locator("th[role='columnheader']")  # the columns drawn (scrolled to)
+        for _ in range(10):  # scroll the preview right, as a user would, to the review columns
+            if {"review_status", "review_note"} <= set(headers.all_inner_texts()):
+                break
+            preview.locator(".dvn-scroller").evaluate("box => { box.scrollLeft += 400; }")
+            time.sleep(0.3)
+        assert {"review_status", "review_note"} <= set(headers.all_inner_texts())
+        column = headers.filter(has_text="review_status").first.get_attribute("aria-colindex")
+        shown = preview.locator(f"td[aria-colindex='{column}']").all_inner_texts()
+        assert sorted(v for v in shown if v.strip()) == ["anomaly", "anomaly", "normal"], shown
+        with page.expect_download() as download:
+            page.get_by_role("button", name=re.compile(r"Download [\d,]+ rows as CSV")).click()
+        exported = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()),
+                               encoding="utf-8-sig", keep_default_na=False)  # fmt: skip
+        assert exported.columns[-2:].tolist() == ["review_status", "review_note"]
+        assert (exported["flag"] == 1).all()
+        got = exported.set_index("source_row")
+        for row, (status, note) in marked.items():
+            assert got.loc[row, "review_status"] == status, row
+            assert got.loc[row, "review_note"] == note, row
+        others = exported[~exported["source_row"].isin(list(marked))]
+        assert len(others) > 0 and (others["review_status"] == "").all()
+        assert (others["review_note"] == "").all()
+    except BaseException:
+        shoot(page, "failure-review")
+        raise
+    finally:
+        context.close()
+        shutil.rmtree(reviews, ignore_errors=True)  # the other tests score demo-like data

@@ -102,9 +102,11 @@ else:
             reviews=reviews,
         ).head(PREVIEW_ROWS)
         first = [export.SOURCE_ROW, *ids]
-        added = [c for c in [*export.export_column_names(), *export.REVIEW_COLUMNS]
-                 if c in preview.columns]
-        preview = preview[first + added + [c for c in preview.columns if c not in {*first, *added}]]
+        # The analyst's marks next to the row's number, where they are seen without scrolling.
+        marks = [c for c in export.REVIEW_COLUMNS if c in preview.columns]
+        added = [c for c in export.export_column_names() if c in preview.columns]
+        front = first + marks + added
+        preview = preview[front + [c for c in preview.columns if c not in set(front)]]
     else:
         rows = ranked if len(ranked) else np.argsort(-scored.errors)[:PREVIEW_ROWS]
         preview = scored.rows_table(rows, threshold, ids=ids)

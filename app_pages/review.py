@@ -152,7 +152,7 @@ if current is not None:
     rank = scored.count_above(float(scored.errors[current])) + 1
     where = "flagged" if scored.errors[current] > threshold else "not flagged"
     line = (
-        f"Error **{scored.errors[current]:.4g}** ({scored.errors[current] / threshold:.2g}× the "
+        f"Error **{scored.errors[current]:.4g}** ({scored.errors[current] / threshold:.2g}x the "
         f"threshold, {where}); rank {rank:,} of {scored.n_rows:,}. Row {index + 1} of "
         f"{len(queue):,} in this list."
     )
@@ -163,34 +163,6 @@ if current is not None:
         said = f": {widgets.plain(mark.note)}" if mark.note else ""
         st.info(f"Marked **{STATUS_TEXT[mark.status]}**{said} ({mark.updated}).",
                 icon=":material/bookmark:")  # fmt: skip
-    try:
-        detail = row_detail(model.detector, scored.frame, current)
-    except AecoreError as error:
-        st.error(str(error))
-        st.stop()
-    chart_column, table_column = st.columns(2, gap="medium")
-    with chart_column:
-        st.plotly_chart(
-            charts.feature_bars(detail["error"], title="Per-feature error (largest first)",
-                                max_bars=12),
-            key="review_bars",
-        )  # fmt: skip
-    with table_column:
-        top = detail.head(8)
-        shown = pd.DataFrame({
-            "feature": top.index.astype(str),
-            "share": top["share of row error"].to_numpy() * 100,
-            "value": [str(v) for v in top["input"]],
-            "expected": [f"{v:.4g}" if isinstance(v, (int, float, np.number)) else str(v)
-                         for v in top["reconstruction"]],
-        })  # fmt: skip
-        st.dataframe(shown, hide_index=True, width="stretch", column_config={
-            "share": st.column_config.NumberColumn("share", format="%.0f%%"),
-            "expected": st.column_config.TextColumn("rebuilt as", help="The model's "
-                                                    "reconstruction, in the file's units."),
-        })  # fmt: skip
-        st.caption("The features carrying most of the row's error: their share of it, the "
-                   "row's value and what the model rebuilt (Explain shows every feature).")
     note_key = f"review_note_{current}"
     if note_key not in st.session_state:
         st.session_state[note_key] = mark.note if mark is not None else ""
@@ -211,7 +183,34 @@ if current is not None:
                    disabled=before is None)  # fmt: skip
     buttons.button("Next", key="review_next", shortcut="J", on_click=go, args=(after,),
                    icon=":material/arrow_downward:", disabled=after is None)  # fmt: skip
-
+    try:
+        detail = row_detail(model.detector, scored.frame, current)
+    except AecoreError as error:
+        st.error(str(error))
+        st.stop()
+    chart_column, table_column = st.columns(2, gap="medium")
+    with chart_column:
+        st.plotly_chart(
+            charts.feature_bars(detail["error"], title="Per-feature error",
+                                max_bars=12),
+            key="review_bars",
+        )  # fmt: skip
+    with table_column:
+        top = detail.head(8)
+        shown = pd.DataFrame({
+            "feature": top.index.astype(str),
+            "share": top["share of row error"].to_numpy() * 100,
+            "value": [str(v) for v in top["input"]],
+            "expected": [f"{v:.4g}" if isinstance(v, (int, float, np.number)) else str(v)
+                         for v in top["reconstruction"]],
+        })  # fmt: skip
+        st.dataframe(shown, hide_index=True, width="stretch", column_config={
+            "share": st.column_config.NumberColumn("share", format="%.0f%%"),
+            "expected": st.column_config.TextColumn("rebuilt as", help="The model's "
+                                                    "reconstruction, in the file's units."),
+        })  # fmt: skip
+        st.caption("The features carrying most of the row's error: their share of it, the "
+                   "row's value and what the model rebuilt (Explain shows every feature).")
 # ---------------------------------------------------------------- the marks so far
 st.subheader("Reviewed rows")
 marked = book.positions()
@@ -281,12 +280,21 @@ def live_panel() -> None:
 
 st.markdown("**Retrain with the reviews**")
 st.caption(
-    "A new model with the same settings, trained without the rows you confirmed as anomalies "
-    "(and the unreviewed rows nearer to one of them than to any false alarm), with your false "
-    f"alarms counted {FEEDBACK_WEIGHT} times, so that the model learns they are normal. A "
-    "third of the reviewed rows is held out, when there are enough, to measure the change. "
-    "The current model is not changed."
+    "Training goes on without the rows you confirmed as anomalies (and the unreviewed rows "
+    "close to one of them, nearer than to any false alarm), with your false alarms counted "
+    f"{FEEDBACK_WEIGHT} times, so that the model learns they are normal. A third of the "
+    "reviewed rows is held out, when there are enough, to measure the change. The current "
+    "model is not changed: you choose whether to use the new one."
 )
+RETRAIN_MODES = {
+    "fine_tune": "Fine-tune the current model (measured best)",
+    "scratch": "Train a new model from scratch",
+}
+retrain_mode = st.radio("How", list(RETRAIN_MODES), format_func=RETRAIN_MODES.get,
+                        horizontal=True, key="review_retrain_mode",
+                        help="Fine-tuning continues the current networks at a tenth of their "
+                        "learning rate: on the network-flow sample it gained far more than "
+                        "training from scratch (bench/RESULTS.md).")  # fmt: skip
 if task is not None and task.running:
     live_panel()
     st.stop()
@@ -305,7 +313,7 @@ if st.button("Retrain with the reviews", icon=":material/autorenew:", key="revie
              disabled=not enough,
              help=None if enough else "Mark at least one row as a confirmed anomaly or a "
              "false alarm first."):  # fmt: skip
-    work = background.feedback_work(model.detector, scored.frame, labels)
+    work = background.feedback_work(model.detector, scored.frame, labels, mode=retrain_mode)
     state.put(state.REVIEW_TASK, background.start(
         "feedback", f"Retraining {model.name} with the reviews", work,
         params={"model_name": model.name}))  # fmt: skip
@@ -315,6 +323,8 @@ done = state.get(state.REVIEW_FEEDBACK)
 if done is not None and done[0][1] == data_key:
     result, name = done[1]["result"], done[1]["model_name"]
     st.success(widgets.plain(result.sentence()))
+    if result.warning():
+        st.warning(widgets.plain(result.warning()), icon=":material/warning:")
     held = result.held_out
     if held.get("rows"):
         metric = st.columns(2)

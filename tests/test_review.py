@@ -256,3 +256,28 @@ def test_review_cli_export_import_and_score(data, detector, tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     stored = json.loads(next((models / ".reviews").glob("*.json")).read_text())
     assert len(stored["marks"]) == 2
+
+
+def test_review_retrain_warns_when_the_new_model_does_worse_on_the_reviews(detector):
+    table = pd.DataFrame({
+        "source_row": [2, 3, 4], "status": ["anomaly", "anomaly", "normal"],
+        "held_out": [False, False, False], "rank_before": [1, 2, 900],
+        "rank_after": [700, 800, 850],
+    })  # fmt: skip
+    result = feedback.FeedbackResult(detector, table, 2, 0, 1, {"rows": 0})
+    assert "confirmed anomalies rank lower (median rank 2 before, 750 after)" in result.warning()
+    table["rank_after"] = [1, 1, 950]
+    assert feedback.FeedbackResult(detector, table, 2, 0, 1, {"rows": 0}).warning() is None
+
+
+def test_review_rows_like_a_confirmed_anomaly_stay_near_it():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 5))
+    x[:30] = 8 + 0.05 * rng.normal(size=(30, 5))  # a burst of one attack
+    for normal in (np.array([500]), np.array([], dtype=np.int64)):  # a far false alarm, or none
+        like = feedback.like_confirmed(x, np.array([0]), normal)
+        assert like[1:30].all() and not like[30:].any()
+    x[30:400] = 8 + 0.5 * rng.normal(size=(370, 5))  # a bigger mode than any attack
+    like = feedback.like_confirmed(x, np.array([0]), np.array([500]))
+    assert like.sum() == int(feedback.MAX_LIKE_SHARE * len(x))  # bounded, the nearest first
+    assert like[1:30].all()

@@ -190,8 +190,8 @@ def feedback_work(
 ) -> Callable[[Task], Any]:
     """``aecore.workflows.feedback.retrain_with_feedback`` (a new detector, fine-tuned or trained
     from scratch by ``mode``, without the confirmed anomalies, the confirmed normal rows counted
-    more; ``detector`` is left unchanged) with epoch progress and Cancel. Nothing is saved: the page offers that. Result:
-    the ``FeedbackResult``."""
+    more; ``detector`` is left unchanged) with epoch progress and Cancel. Nothing is saved: the
+    page offers that. Result: the ``FeedbackResult``."""
     from aecore.workflows.feedback import retrain_with_feedback
 
     def work(task: Task) -> Any:

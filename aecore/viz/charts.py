@@ -962,7 +962,7 @@ def review_ranks(table: pd.DataFrame) -> go.Figure:
     })  # fmt: skip
     span = [1.0, top]
     layout = _layout(
-        title="Reviewed rows: rank before and after retraining",
+        title="Reviewed rows' ranks, before and after",
         x_axis=_axis("rank under the current model (1 = highest error; log scale)", log=True,
                      values=span, autorange="reversed"),
         y_axis=_axis("rank after retraining with the reviews", log=True, values=span,

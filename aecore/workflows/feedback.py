@@ -208,9 +208,8 @@ def threshold_from_marks(
     total = n_anomalies + n_normal
     if total < MIN_MARKS or min(n_anomalies, n_normal) < MIN_PER_CLASS:
         warning = (
-            f"Only {total} reviewed rows ({n_anomalies} confirmed, {n_normal} false alarms) "
-            f"carry this choice: review at least {MIN_MARKS}, with {MIN_PER_CLASS} of each "
-            "verdict, before relying on it."
+            f"Only {total} reviewed rows carry this choice: review at least {MIN_MARKS}, "
+            f"{MIN_PER_CLASS} of each verdict, before relying on it."
         )
     flagged = errors[reviewed] > choice.value
     truth = labels[reviewed] == 1
@@ -248,13 +247,43 @@ class FeedbackResult:
         ]  # fmt: skip
         return "; ".join(parts) + "."
 
+    def warning(self) -> str | None:
+        """What speaks against using the retrained model, in one sentence, or None: confirmed
+        anomalies ranked lower than before, false alarms higher, or detection on the held-out
+        reviewed rows worse."""
+        table, problems = self.table, []
+        for status, worse, text in (("anomaly", 1, "your confirmed anomalies rank lower"),
+                                    ("normal", -1, "your false alarms rank higher")):  # fmt: skip
+            rows = table[table["status"] == status]
+            if len(rows):
+                before = float(rows["rank_before"].median())
+                after = float(rows["rank_after"].median())
+                if worse * (after - before) > 0:
+                    problems.append(f"{text} (median rank {before:,.0f} before, {after:,.0f} "
+                                    "after)")  # fmt: skip
+        held = self.held_out
+        if held.get("rows") and held["after"]["pr_auc"] < held["before"]["pr_auc"]:
+            problems.append(
+                f"PR-AUC on the held-out reviewed rows fell ({held['before']['pr_auc']:.3f} to "
+                f"{held['after']['pr_auc']:.3f})"
+            )
+        if not problems:
+            return None
+        return ("The retrained model does worse on your reviews: " + "; ".join(problems)
+                + ". Keep the current model, or review more rows first.")  # fmt: skip
+
+
+LIKE_QUANTILE = 0.10  # "like" is at most this quantile of the distances between rows apart
+MAX_LIKE_SHARE = 0.10  # and at most this share of the rows leaves training for being alike
+
 
 def like_confirmed(inputs: np.ndarray, anomalies: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """Rows "like" a confirmed anomaly: their nearest reviewed row (in model units) is a
     confirmed anomaly, and they are nearer to it than half its distance to the nearest row
-    confirmed normal (the midpoint rule), so a burst of one attack leaves training with the one
-    flow the analyst confirmed. Without a confirmed normal row, only rows nearer to it than
-    the typical distance between rows count."""
+    confirmed normal (the midpoint rule) and than the ``LIKE_QUANTILE`` quantile of the
+    distances between rows (so a few false alarms far away never make half the data "like" an
+    anomaly). A burst of one attack then leaves training with the one flow the analyst
+    confirmed. At most ``MAX_LIKE_SHARE`` of the rows, the nearest first."""
     from sklearn.neighbors import NearestNeighbors
 
     inputs = np.asarray(inputs, dtype=np.float64)
@@ -264,19 +293,24 @@ def like_confirmed(inputs: np.ndarray, anomalies: np.ndarray, normal: np.ndarray
     near = NearestNeighbors(n_neighbors=1).fit(inputs[anomalies])
     to_anomaly, which = near.kneighbors(inputs)
     to_anomaly, which = to_anomaly[:, 0], which[:, 0]
+    pick = np.random.default_rng(0).choice(len(inputs), min(len(inputs), 600), replace=False)
+    sample = inputs[pick]
+    spread = _distances(sample, sample)[np.triu_indices(len(sample), 1)]
+    cap = float(np.quantile(spread, LIKE_QUANTILE)) if len(spread) else 0.0
+    reach = np.full(len(anomalies), cap)
+    to_normal = np.full(len(inputs), np.inf)
     if len(normal):
         normal_index = NearestNeighbors(n_neighbors=1).fit(inputs[normal])
         to_normal = normal_index.kneighbors(inputs)[0][:, 0]
-        gap = normal_index.kneighbors(inputs[anomalies])[0][:, 0]
-        reach = 0.5 * gap
-    else:
-        to_normal = np.full(len(inputs), np.inf)
-        pick = np.random.default_rng(0).choice(len(inputs), min(len(inputs), 500), replace=False)
-        sample = inputs[pick]
-        typical = float(np.median(_distances(sample, sample)[np.triu_indices(len(sample), 1)]))
-        reach = np.full(len(anomalies), 0.25 * typical)
+        reach = np.minimum(reach, 0.5 * normal_index.kneighbors(inputs[anomalies])[0][:, 0])
     out = (to_anomaly < to_normal) & (to_anomaly < reach[which])
     out[normal] = False
+    limit = int(MAX_LIKE_SHARE * len(inputs))
+    if out.sum() > limit:
+        candidates = np.flatnonzero(out)
+        keep = candidates[np.argsort(to_anomaly[candidates], kind="stable")[:limit]]
+        out[:] = False
+        out[keep] = True
     return out
 
 

@@ -460,6 +460,7 @@ def test_browser_review_marks_three_rows_and_sees_them_in_the_export(server, bro
         saved = list(reviews.glob("*.json"))  # in the temporary models folder, not models/
         assert len(saved) == 1
         assert not (ROOT / "models" / ".reviews").exists()
+        shoot(page, "11-review")
 
         open_page(page, "Export")
         assert "then `review_status` and `review_note`" not in main.inner_text()  # rendered

@@ -497,7 +497,11 @@ def _report(args: argparse.Namespace) -> int:
     from aecore.workflows import report
     from aecore.workflows.review import ReviewBook
 
-    book = ReviewBook(frame, models_dir=args.models_dir, data_name=source.name)
+    try:
+        book = ReviewBook(frame, models_dir=args.models_dir, data_name=source.name)
+    except AecoreError as error:  # the report is still useful without the marks
+        print(f"warning: the report has no review marks: {_one_line(error)}", file=sys.stderr)
+        book = None
     text, summary = report.render_report(
         detector, frame, model_name=args.model, data_name=source.name, reviews=book,
         drift=report.latest_drift_verdict(args.model, models_dir=args.models_dir),

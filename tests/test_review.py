@@ -281,3 +281,29 @@ def test_review_rows_like_a_confirmed_anomaly_stay_near_it():
     like = feedback.like_confirmed(x, np.array([0]), np.array([500]))
     assert like.sum() == int(feedback.MAX_LIKE_SHARE * len(x))  # bounded, the nearest first
     assert like[1:30].all()
+
+
+def test_review_marks_in_a_read_only_deployment_stay_in_the_session(data, tmp_path):
+    _, frame = data
+    book = ReviewBook(frame, models_dir=tmp_path, persist=False)
+    book.mark(3, "anomaly", "kept here")
+    assert book.get(3).note == "kept here" and book.counts()["anomaly"] == 1
+    assert not (tmp_path / ".reviews").exists()  # nothing written
+
+
+def test_report_cli_still_reports_when_the_review_marks_are_damaged(data, detector, tmp_path,
+                                                                    capsys):  # fmt: skip
+    from aecore import cli, store
+
+    _, frame = data
+    inputs = tmp_path / "inputs.csv"
+    frame.drop(columns=["label"]).to_csv(inputs, index=False)
+    models = tmp_path / "models"
+    store.save(detector, "flowmodel", models_dir=models)
+    stored = models / ".reviews" / f"{dataset_id(read_csv(inputs).columns)}.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text("[broken")
+    output = tmp_path / "report.html"
+    assert cli.main(["report", str(inputs), "--model", "flowmodel", "--output", str(output),
+                     "--models-dir", str(models)]) == 0  # fmt: skip
+    assert "no review marks" in capsys.readouterr().err and output.is_file()

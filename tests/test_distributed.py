@@ -193,3 +193,23 @@ def test_training_on_a_sample_records_its_size_and_files(folder):
     ]
     several = run_cli("train", "a.csv", "b.csv", "--name", "x", cwd=folder)
     assert several.returncode == 2 and "--sample N" in several.stderr
+
+
+def test_review_marks_travel_with_the_dask_parts(folder, client, tmp_path):
+    from aecore.workflows.review import ReviewBook
+
+    models = tmp_path / "models"
+    for name in ("model.keras", "meta.json"):
+        (models / "flows").mkdir(parents=True, exist_ok=True)
+        (models / "flows" / name).write_bytes((folder / "models" / "flows" / name).read_bytes())
+    path = folder / "data" / "c.csv"
+    book = ReviewBook(reader.read_csv(path), models_dir=models)
+    book.mark(5, "anomaly", "seen on the dashboard")
+    book.mark(150, "normal")
+    out = tmp_path / "out"
+    distributed.score_on_dask([path], model="flows", output=out, models_dir=models,
+                              client=client, all_rows=True, chunksize=64)  # fmt: skip
+    parts = _parts(out).set_index("row")
+    assert parts.loc[7, "review_status"] == "anomaly"
+    assert parts.loc[7, "review_note"] == "seen on the dashboard"
+    assert parts.loc[152, "review_status"] == "normal" and parts.loc[8, "review_status"] == ""

@@ -162,6 +162,10 @@ def score_file(
         chunks = open_csv_chunks(path, chunksize)
         try:
             ids = id_columns(chunks.names, detector.roles_)
+            from aecore.workflows.review import ReviewLookup
+
+            marks = ReviewLookup(chunks.names, stored=bundle.get("reviews") or {})
+            marks = marks if marks.has_marks else None
             partial.mkdir(parents=True)
             rows = flagged = parts = 0
             top: list[pd.DataFrame] = []
@@ -170,13 +174,18 @@ def score_file(
                 scores = detector.score_rows(chunk, latent=False)
                 numbers = source_rows(np.arange(len(chunk)), offset=rows)
 
-                def exported(positions, chunk=chunk, scores=scores, numbers=numbers):
+                reviews = None if marks is None else marks.for_chunk(chunk, rows)
+
+                def exported(positions, chunk=chunk, scores=scores, numbers=numbers,
+                             reviews=reviews):  # fmt: skip
                     """The export's rows at ``positions`` (no rank: it is across files)."""
                     part = assemble(
                         chunk.iloc[positions], scores.row_error[positions],
                         np.zeros(len(positions), np.int64), scores.flags[positions],
                         scores.feature_errors.iloc[positions], float(detector.threshold_),
                         model_name, TOP_K, numbers[positions], ids,
+                        None if reviews is None else (reviews[0][positions],
+                                                      reviews[1][positions]),
                     )  # fmt: skip
                     part = part.drop(columns="rank").rename(columns={"source_row": "row"})
                     part.insert(0, "source_file", str(path))
@@ -267,6 +276,9 @@ def score_on_dask(
     if not isinstance(chunksize, int) or chunksize < 1:
         raise AecoreError(f"The chunk size must be a whole number of rows >= 1, got {chunksize!r}.")
     bundle = bundle_payload(model, models_dir=models_dir, version=version)
+    from aecore.workflows.review import stored_reviews
+
+    bundle["reviews"] = stored_reviews(models_dir)  # the workers may not see the models folder
     (out / PARTS).mkdir(parents=True, exist_ok=True)
 
     from distributed import as_completed

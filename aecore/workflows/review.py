@@ -362,11 +362,22 @@ class ReviewLookup:
     """The stored marks of a data set, matched chunk by chunk (for a file scored in chunks,
     where no whole frame is held): a mark applies where its row number and its hash agree."""
 
-    def __init__(self, columns: Iterable[Any], *, models_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        columns: Iterable[Any],
+        *,
+        models_dir: str | os.PathLike | None = None,
+        stored: dict | None = None,
+    ):
+        """The marks of the data set of ``columns``, read from ``models_dir`` or taken from
+        ``stored`` (``stored_reviews``' dict, e.g. sent to Dask workers that cannot read the
+        models folder)."""
         self.dataset = dataset_id(columns)
         self.path = reviews_path(self.dataset, models_dir)
         self._marks: dict[int, list[Mark]] = {}
-        for item in _read(self.path).get("marks", []):
+        items = _read(self.path).get("marks", []) if stored is None else stored.get(
+            self.dataset, [])  # fmt: skip
+        for item in items:
             try:
                 mark = Mark.from_dict(item)
             except (KeyError, TypeError, ValueError, AecoreError):
@@ -393,6 +404,19 @@ class ReviewLookup:
                 if mark.hash == here:
                     statuses[row - first], notes[row - first] = mark.status, mark.note
         return statuses, notes
+
+
+def stored_reviews(models_dir: str | os.PathLike | None = None) -> dict[str, list[dict]]:
+    """Every stored set of marks, {dataset id: [mark dicts]}, for ``ReviewLookup(stored=...)``;
+    a damaged file is left out."""
+    folder = models_dir_path(models_dir) / REVIEWS_DIR
+    out = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            out[path.stem] = list(_read(path).get("marks", []))
+        except AecoreError:
+            continue
+    return out
 
 
 def list_reviews(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:

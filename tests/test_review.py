@@ -264,9 +264,13 @@ def test_review_retrain_warns_when_the_new_model_does_worse_on_the_reviews(detec
         "held_out": [False, False, False], "rank_before": [1, 2, 900],
         "rank_after": [700, 800, 850],
     })  # fmt: skip
+    table["flagged_before"] = [True, True, False]
+    table["flagged_after"] = [False, False, False]
     result = feedback.FeedbackResult(detector, table, 2, 0, 1, {"rows": 0})
-    assert "confirmed anomalies rank lower (median rank 2 before, 750 after)" in result.warning()
-    table["rank_after"] = [1, 1, 950]
+    assert "2 of your confirmed anomalies are no longer flagged" in result.warning()
+    assert "rank much lower (median rank 2 before, 750 after)" in result.warning()
+    table["rank_after"] = [9, 12, 950]  # a little lower, still flagged: no warning
+    table["flagged_after"] = [True, True, False]
     assert feedback.FeedbackResult(detector, table, 2, 0, 1, {"rows": 0}).warning() is None
 
 

@@ -146,20 +146,27 @@ class FeedbackResult:
 
     def warning(self) -> str | None:
         """What speaks against using the retrained model, in one sentence, or None: confirmed
-        anomalies ranked lower than before, false alarms higher, or detection on the held-out
-        reviewed rows worse."""
+        anomalies no longer flagged or ranked much lower (median rank more than twice as far
+        down, plus 20), false alarms ranked much higher, or PR-AUC on the held-out reviewed rows
+        down by more than 0.02."""
         table, problems = self.table, []
-        for status, worse, text in (("anomaly", 1, "your confirmed anomalies rank lower"),
-                                    ("normal", -1, "your false alarms rank higher")):  # fmt: skip
-            rows = table[table["status"] == status]
+        anomalies = table[table["status"] == "anomaly"]
+        lost = int((anomalies["flagged_before"] & ~anomalies["flagged_after"]).sum()) \
+            if "flagged_after" in table else 0  # fmt: skip
+        if lost:
+            problems.append(f"{lost} of your confirmed anomalies are no longer flagged")
+        for rows, worse, text in ((anomalies, 1, "your confirmed anomalies rank much lower"),
+                                  (table[table["status"] == "normal"], -1,
+                                   "your false alarms rank much higher")):  # fmt: skip
             if len(rows):
                 before = float(rows["rank_before"].median())
                 after = float(rows["rank_after"].median())
-                if worse * (after - before) > 0:
+                far = after > 2 * before + 20 if worse > 0 else 2 * after + 20 < before
+                if far:
                     problems.append(f"{text} (median rank {before:,.0f} before, {after:,.0f} "
                                     "after)")  # fmt: skip
         held = self.held_out
-        if held.get("rows") and held["after"]["pr_auc"] < held["before"]["pr_auc"]:
+        if held.get("rows") and held["after"]["pr_auc"] < held["before"]["pr_auc"] - 0.02:
             problems.append(
                 f"PR-AUC on the held-out reviewed rows fell ({held['before']['pr_auc']:.3f} to "
                 f"{held['after']['pr_auc']:.3f})"
@@ -299,8 +306,14 @@ def retrain_with_feedback(
     if detector.roles_.label is not None and detector.roles_.label not in frame:
         params["roles"] = dataclasses.replace(detector.roles_, label=None)
     if mode == "fine_tune":  # continue the current networks on the kept rows
+        learn = None  # rows the data's own label column calls anomalies stay out too, as in fit
+        label = detector.roles_.label
+        if label is not None and label in frame:
+            from aecore.io import labelling
+
+            learn = (labelling.binary_labels(frame[label]) != 1)[rows]
         new = AnomalyDetector.from_state(detector.get_state(), detector.network()).fine_tune(
-            frame.iloc[rows], progress=progress, should_stop=should_stop
+            frame.iloc[rows], normal=learn, progress=progress, should_stop=should_stop
         )
     elif mode == "scratch":
         new = AnomalyDetector(**params).fit(

@@ -213,3 +213,24 @@ def test_review_marks_travel_with_the_dask_parts(folder, client, tmp_path):
     assert parts.loc[7, "review_status"] == "anomaly"
     assert parts.loc[7, "review_note"] == "seen on the dashboard"
     assert parts.loc[152, "review_status"] == "normal" and parts.loc[8, "review_status"] == ""
+
+
+def test_the_command_line_scores_on_an_existing_cluster_given_its_scheduler(folder):
+    """``--scheduler ADDRESS``: the CLI (another process) connects to a running cluster, here
+    a scheduler and one worker in this test's process over TCP, and leaves it running."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        result = run_cli(
+            "score", str(folder / "data"), "--model", "flows", "--engine", "dask",
+            "--scheduler", cluster.scheduler_address, "--output", str(folder / "sched_out"),
+            "--models-dir", str(folder / "models"), cwd=folder,
+        )  # fmt: skip
+        with Client(cluster) as still:  # the cluster outlives the command
+            assert len(still.scheduler_info()["workers"]) == 1
+    assert result.returncode == 0, result.stderr
+    assert "Scored 800 rows in 3 of 3 files" in result.stdout
+    summary = json.loads((folder / "sched_out" / distributed.SUMMARY).read_text())
+    assert summary["rows_scored"] == 800 and not summary["failures"]

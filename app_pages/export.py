@@ -42,7 +42,7 @@ scores = dataclasses.replace(
 )
 ids = export.id_columns(scored.frame.columns, model.detector.roles_, state.get(state.ROLES))
 try:
-    book = session.reviews()
+    book = session.reviews_if_any()
 except AecoreError as error:
     book = None
     st.warning(f"The review marks are left out of the export: {error}")
@@ -148,7 +148,7 @@ if built is None or built[0] != report_key:
                 html = reporting.build_report(
                     model.detector, scored.frame, model_name=model_name,
                     data_name=state.get(state.DATA_NAME), threshold=float(threshold),
-                    reviews=book, drift=drift, model_meta=meta,
+                    reviews=book, drift=drift, model_meta=meta, scores=scored.scores,
                 )  # fmt: skip
         except AecoreError as error:
             st.error(str(error))

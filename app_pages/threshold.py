@@ -71,9 +71,10 @@ def use_method(method: str) -> None:
 def review_labels():
     """The marks on this data as labels (1 confirmed, 0 false alarm, -1 other), or None."""
     try:
-        return session.reviews().labels()
+        book = session.reviews_if_any()
     except AecoreError:
         return None
+    return None if book is None else book.labels()
 
 
 def use_marks(method: str) -> None:

@@ -414,6 +414,20 @@ def reviews():
     return book
 
 
+def reviews_if_any():
+    """``reviews()`` when this data has marks (kept in this session, or saved), else None:
+    pages that only show marks (Threshold, Export) never hash the rows of data nobody
+    reviewed."""
+    from aecore.workflows.review import has_stored_marks
+
+    cached = state.get(state.REVIEWS)
+    if cached is not None and cached[0] == state.get(state.DATA_KEY):
+        return cached[1]
+    if not has_stored_marks(state.get(state.DATA_FRAME).columns, models_dir()):
+        return None
+    return reviews()
+
+
 REVIEW_LABEL = "review_mark"  # the column the Few-labels page reads the marks from
 
 
@@ -428,10 +442,15 @@ def review_label_data() -> tuple[pd.DataFrame, str, str]:
     name = REVIEW_LABEL
     while name in frame.columns:
         name = "_" + name
-    statuses = book.statuses()
-    values = np.where(np.isin(statuses, ("anomaly", "normal")), statuses, None)
-    digest = hashlib.sha256("|".join(map(str, values)).encode()).hexdigest()[:12]
-    return frame.assign(**{name: values}), f"{state.get(state.DATA_KEY)}:reviews-{digest}", name
+    marks = book.table()
+    digest = hashlib.sha256(marks[["row", "status"]].to_json().encode()).hexdigest()[:12]
+    key = f"{state.get(state.DATA_KEY)}:reviews-{digest}"
+    cached = state.get(state.REVIEW_LABELS)
+    if cached is None or cached[0] != key:  # the copy of the frame is made once per marks
+        statuses = book.statuses()
+        values = np.where(np.isin(statuses, ("anomaly", "normal")), statuses, None)
+        state.put(state.REVIEW_LABELS, (key, frame.assign(**{name: values})))
+    return state.get(state.REVIEW_LABELS)[1], key, name
 
 
 # ---------------------------------------------------------------- few labels

@@ -59,6 +59,7 @@ REVIEW_FEEDBACK = "review_feedback"  # (key, dict): what the last retraining wit
 # ((model key, data key), MarksThreshold): the threshold last set from the marks, for its note
 REVIEW_THRESHOLD = "review_threshold"
 REPORT = "report"  # (key, bytes): the HTML report last built on the Export page
+REVIEW_LABELS = "review_labels"  # (key, frame): the data with the marks as a label column
 LAST_ACTIVITY = "last_activity"  # time.time() of this session's last page run (idle release)
 RELEASED = "released"  # {"name", "source", "rows", "minutes"}: the data released while idle
 
@@ -101,6 +102,7 @@ DEFAULTS: dict[str, Any] = {
     REVIEW_FEEDBACK: None,
     REVIEW_THRESHOLD: None,
     REPORT: None,
+    REVIEW_LABELS: None,
     LAST_ACTIVITY: None,
     RELEASED: None,
 }
@@ -112,7 +114,7 @@ DEFAULT_IDLE_RELEASE_MINUTES = 30
 RELEASED_KEYS = (
     DATA_FRAME, DATA_KEY, ROLES, SCORES, SCORED, DRIFT_BATCH, DRIFT_REPORT,
     FEW_LABELS_COMPARISON, FEW_LABELS_CLASSIFIER, CLASSICAL, REVIEW_SUGGESTIONS,
-    REVIEW_FEEDBACK, REPORT,
+    REVIEW_FEEDBACK, REPORT, REVIEW_LABELS,
 )  # fmt: skip
 SWEEP_SECONDS = 60
 _TASK_KEYS = (JOB, FEW_LABELS_TASK, DRIFT_TASK, REVIEW_TASK)

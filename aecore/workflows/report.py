@@ -289,9 +289,12 @@ def render_report(
     drift: dict | None = None,
     top_n: int = 25,
     model_meta: dict | None = None,
+    scores: Any = None,
 ) -> tuple[str, dict]:
     """``build_report``'s document and a summary of it: ``{"rows", "flagged", "reviewed",
-    "threshold"}`` (reviewed: rows of this frame with a review mark)."""
+    "threshold"}`` (reviewed: rows of this frame with a review mark). ``scores``: the
+    ``score_rows`` of ``frame`` when the caller has them already (the dashboard), so the rows
+    are not scored twice."""
     from aecore.evaluation.thresholds import check_threshold
     from aecore.scored import ScoredData
 
@@ -304,7 +307,8 @@ def render_report(
             f"The review marks cover {len(reviews.statuses())} rows but the data has "
             f"{len(frame)}: load the marks for this data."
         )
-    scores = detector.score_rows(frame, latent=False)
+    if scores is None:
+        scores = detector.score_rows(frame, latent=False)
     scored = ScoredData(frame, scores)
     flags = scored.flags(threshold)
     flagged = scored.ranked_flagged(threshold)
@@ -338,30 +342,18 @@ def render_report(
                       "threshold": threshold}  # fmt: skip
 
 
-def build_report(
-    detector: Any,
-    frame: Any,
-    *,
-    model_name: str,
-    data_name: str = "",
-    threshold: float | None = None,
-    reviews: Any = None,
-    drift: dict | None = None,
-    top_n: int = 25,
-    model_meta: dict | None = None,
-) -> str:
-    """One self-contained HTML document (a UTF-8 string) on ``detector`` scoring ``frame``.
+def build_report(detector: Any, frame: Any, *, model_name: str, **options: Any) -> str:
+    """One self-contained HTML document (a UTF-8 string) on ``detector`` scoring ``frame``;
+    the options are ``render_report``'s.
 
     ``threshold``: the one the analyst uses (default: the model's); ``reviews``: the review
     marks (``aecore.workflows.review.ReviewBook`` or anything with ``statuses()``, ``notes()``
     and ``counts()``); ``drift``: the latest verdict (``latest_drift_verdict``); ``top_n``: the
-    flagged rows listed; ``model_meta``: the bundle's meta.json. A model that cannot score the
-    data raises one ``AecoreError`` (``aecore.workflows.export.check_columns``).
+    flagged rows listed; ``model_meta``: the bundle's meta.json; ``scores``: ``frame``'s scores,
+    if already computed. A model that cannot score the data raises one ``AecoreError``
+    (``aecore.workflows.export.check_columns``).
     """
-    return render_report(
-        detector, frame, model_name=model_name, data_name=data_name, threshold=threshold,
-        reviews=reviews, drift=drift, top_n=top_n, model_meta=model_meta,
-    )[0]  # fmt: skip
+    return render_report(detector, frame, model_name=model_name, **options)[0]
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -59,6 +59,12 @@ def reviews_path(dataset: str, models_dir: str | os.PathLike | None = None) -> P
     return models_dir_path(models_dir) / REVIEWS_DIR / f"{dataset}.json"
 
 
+def has_stored_marks(columns: Iterable[Any], models_dir: str | os.PathLike | None = None) -> bool:
+    """Whether marks were ever saved for the data set of ``columns`` (a file check: no row is
+    read or hashed)."""
+    return reviews_path(dataset_id(columns), models_dir).is_file()
+
+
 def _read(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -417,26 +423,3 @@ def stored_reviews(models_dir: str | os.PathLike | None = None) -> dict[str, lis
         except AecoreError:
             continue
     return out
-
-
-def list_reviews(models_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The stored sets of marks: dataset, files seen, columns, marks, last change."""
-    folder = models_dir_path(models_dir) / REVIEWS_DIR
-    rows = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            data = _read(path)
-        except AecoreError as error:
-            rows.append({"dataset": path.stem, "files": "", "columns": 0, "marks": 0,
-                         "updated": "", "problem": str(error)})  # fmt: skip
-            continue
-        rows.append({
-            "dataset": path.stem,
-            "files": ", ".join(data.get("files", [])),
-            "columns": len(data.get("columns", [])),
-            "marks": len(data.get("marks", [])),
-            "updated": data.get("updated", ""),
-            "problem": "",
-        })  # fmt: skip
-    return pd.DataFrame(rows, columns=["dataset", "files", "columns", "marks", "updated",
-                                       "problem"])  # fmt: skip

@@ -445,17 +445,23 @@ def _score_dask(args: argparse.Namespace) -> int:
         print(f"Scoring {len(files)} file{plural} on {where}; Dask dashboard: "
               f"{link or 'not available'}", file=sys.stderr, flush=True)  # fmt: skip
 
-    def progress(result, done, total):
+    failed = set()  # files whose failure is shown: once, however many of its pieces fail
+
+    def progress(result, done, total):  # a call a task: a file, or a piece of a Parquet file
         width = 30
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "-" * (width - filled)
+        name = Path(result["file"]).name
+        if result.get("pieces", 1) > 1:
+            name += f" piece {result['piece'] + 1}/{result['pieces']}"
+        shown = "failed" in result and result["file"] not in failed
         if "failed" in result:
-            line = f"failed: {result['failed']}"
+            line = f"failed: {result['failed']}" if shown else f"{name}: failed"
+            failed.add(result["file"])
         else:
-            line = (f"{Path(result['file']).name}: {result['rows']:,} rows, "
-                    f"{result['flagged']:,} flagged")  # fmt: skip
+            line = f"{name}: {result['rows']:,} rows, {result['flagged']:,} flagged"
             line += " (resumed)" if result.get("resumed") else ""
-        end = "\n" if not terminal or done == total or "failed" in result else "\r"
+        end = "\n" if not terminal or done == total or shown else "\r"
         print(f"[{bar}] {done}/{total} {line}", file=sys.stderr, end=end, flush=True)
 
     summary = distributed.score_on_dask(

@@ -45,7 +45,7 @@ def client():
 def _parts(out):
     import pyarrow.parquet as pq
 
-    files = sorted((out / distributed.PARTS).glob("*/part-*.parquet"))
+    files = sorted((out / distributed.PARTS).rglob("part-*.parquet"))  # pieces are nested
     return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
 
 
@@ -80,6 +80,115 @@ def test_dask_scores_equal_single_machine_scores_row_for_row(folder, client, tmp
     assert top["reconstruction_error"].iloc[0] == pytest.approx(parts["reconstruction_error"].max())
     saved = json.loads((out / distributed.SUMMARY).read_text())
     assert [f["rows"] for f in saved["per_file"]] == [300, 300, 200]
+    # a.parquet's row groups of 70 in pieces of max(64, 600 Parquet rows / (4 x 2 threads)) = 75
+    # rows or more: 140, 140, 20; b.parquet is one row group, c.csv one task.
+    assert [f["pieces"] for f in saved["per_file"]] == [3, 1, 1]
+
+
+def test_row_groups_are_grouped_into_pieces_of_at_least_the_target_rows():
+    pieces = distributed.pieces.split_row_groups([50] * 7, 120)
+    assert [p["groups"] for p in pieces] == [[0, 3], [3, 6], [6, 7]]
+    assert [p["offset"] for p in pieces] == [0, 150, 300]  # the rows before each piece
+    assert [p["rows"] for p in pieces] == [150, 150, 50]
+    assert {p["pieces"] for p in pieces} == {3} and [p["number"] for p in pieces] == [0, 1, 2]
+    assert len(distributed.pieces.split_row_groups([1000], 10)) == 1  # one row group: one piece
+    assert [p["rows"] for p in distributed.pieces.split_row_groups([500, 20, 20], 100)] == [
+        500, 40]  # a row group is never cut
+
+
+def _split_file(folder, tmp_path, rows=400, row_group_size=50):
+    path = tmp_path / "split.parquet"
+    path.write_bytes(_parquet_bytes(_flows(rows, seed=11), row_group_size=row_group_size))
+    return path
+
+
+def test_a_parquet_file_in_pieces_gives_the_single_machine_export_row_for_row(
+    folder, client, tmp_path
+):
+    from aecore.workflows.chunked import score_csv
+
+    path = _split_file(folder, tmp_path)
+    calls = []
+    summary = distributed.score_on_dask(
+        [path], model="flows", output=tmp_path / "out", models_dir=folder / "models",
+        client=client, all_rows=True, chunksize=64, top_n=7,
+        progress=lambda result, done, total: calls.append((result, done, total)),
+    )  # fmt: skip
+    # 8 row groups of 50 in pieces of max(64, 400 / (4 x 2 threads)) rows: 4 tasks of 100.
+    assert [(c[0]["piece"], c[0]["pieces"], c[2]) for c in calls] == [
+        (c[0]["piece"], 4, 4) for c in calls]  # fmt: skip
+    assert sorted(c[0]["piece"] for c in calls) == [0, 1, 2, 3]
+    assert [c[1] for c in calls] == [1, 2, 3, 4]
+    assert len(summary["per_file"]) == 1 and summary["rows_scored"] == 400
+    assert summary["per_file"][0]["pieces"] == 4 and summary["per_file"][0]["rows"] == 400
+    parts = _parts(tmp_path / "out").sort_values("row").reset_index(drop=True)
+    detector = AnomalyDetector.load("flows", models_dir=folder / "models")
+    score_csv(path, detector, tmp_path / "one.csv", model_name="flows", all_rows=True,
+              chunksize=64)  # fmt: skip
+    one = pd.read_csv(tmp_path / "one.csv", encoding="utf-8-sig").sort_values("source_row")
+    assert parts["row"].tolist() == one["source_row"].tolist() == list(range(2, 402))
+    np.testing.assert_allclose(parts["reconstruction_error"], one["reconstruction_error"],
+                               rtol=1e-6)  # fmt: skip
+    for column in ("flow_id", "flag", "top1_feature", "top2_feature", "top3_feature"):
+        assert parts[column].astype(str).tolist() == one[column].astype(str).tolist(), column
+    np.testing.assert_allclose(parts["top1_share"], one["top1_share"], rtol=1e-5)
+    assert summary["rows_flagged"] == int(one["flag"].sum())
+    top = pd.read_csv(tmp_path / "out" / distributed.TOP, encoding="utf-8-sig")
+    best = one.sort_values("rank").head(7)
+    assert top["row"].tolist() == best["source_row"].tolist()  # the 7 highest over all pieces
+
+
+def test_resume_skips_the_finished_pieces_and_a_file_split_in_pieces_fails_once(
+    folder, client, tmp_path
+):
+    path = _split_file(folder, tmp_path)
+    out = tmp_path / "out"
+    run = dict(model="flows", output=out, models_dir=folder / "models", client=client,
+               chunksize=64, resume=True)  # fmt: skip
+    first = distributed.score_on_dask([path], **run)
+    pieces = sorted((out / distributed.PARTS).glob("split-*/piece-*"))
+    assert len(pieces) == 4 and first["per_file"][0]["pieces"] == 4
+    import shutil
+
+    shutil.rmtree(pieces[2])  # as if the run had stopped before this piece was done
+    calls = []
+    again = distributed.score_on_dask([path], progress=lambda r, d, t: calls.append(r), **run)
+    assert sorted((c["piece"], bool(c.get("resumed"))) for c in calls) == [
+        (0, True), (1, True), (2, False), (3, True)]  # fmt: skip
+    assert again["rows_scored"] == first["rows_scored"] == 400
+    assert again["rows_flagged"] == first["rows_flagged"]
+    assert again["per_file"][0]["resumed"] is False and len(again["per_file"]) == 1
+    # The plan is the saved one, whatever the cluster or chunk size is now.
+    bigger = distributed.score_on_dask([path], **{**run, "chunksize": 10_000})
+    assert bigger["per_file"][0]["pieces"] == 4 and bigger["per_file"][0]["resumed"]
+    # Rewritten with other row groups after a piece was done: refused, naming the folder.
+    path.write_bytes(_parquet_bytes(_flows(400, seed=11), row_group_size=40))
+    changed = distributed.score_on_dask([path], **run)
+    [failure] = changed["failures"]
+    assert "split.parquet: it changed since some of its pieces were scored" in failure["reason"]
+    # A failure in every piece of a file is reported once.
+    lacks = tmp_path / "lacks.parquet"
+    lacks.write_bytes(_parquet_bytes(_flows(400, seed=2).drop(columns="dst_bytes"),
+                                     row_group_size=50))  # fmt: skip
+    calls = []
+    failed = distributed.score_on_dask([lacks], **{**run, "output": tmp_path / "out2"},
+                                       progress=lambda r, d, t: calls.append(r))  # fmt: skip
+    assert len(calls) == 4 and all("dst_bytes" in c["failed"] for c in calls)
+    assert len(failed["failures"]) == 1 and failed["per_file"] == []
+
+
+def test_an_output_written_before_files_were_split_resumes_whole_files(folder, client, tmp_path):
+    """A file done in one task (``_DONE.json`` in its folder, as every file was before pieces)
+    is skipped whole when a later run would split it."""
+    path = _split_file(folder, tmp_path)
+    run = dict(model="flows", output=tmp_path / "out", models_dir=folder / "models",
+               client=client)  # fmt: skip
+    whole = distributed.score_on_dask([path], chunksize=1000, **run)  # 1,000 > 400 rows: 1 task
+    assert whole["per_file"][0]["pieces"] == 1
+    folder_of_file = tmp_path / "out" / distributed.PARTS / distributed.part_folder(path)
+    assert (folder_of_file / distributed.DONE).is_file()
+    again = distributed.score_on_dask([path], chunksize=64, resume=True, **run)
+    assert again["per_file"][0] == {**whole["per_file"][0], "resumed": True}
 
 
 def test_a_failing_file_is_reported_while_the_others_are_scored_and_resume_skips_them(
@@ -206,13 +315,22 @@ def test_review_marks_travel_with_the_dask_parts(folder, client, tmp_path):
     book = ReviewBook(reader.read_csv(path), models_dir=models)
     book.mark(5, "anomaly", "seen on the dashboard")
     book.mark(150, "normal")
+    split = folder / "data" / "a.parquet"  # in 5 pieces (row groups of 70) below
+    ReviewBook(reader.read_csv(split), models_dir=models).mark(200, "unsure", "third piece")
+    # (the same columns, so the same data set: its marks are matched by row number and hash)
     out = tmp_path / "out"
-    distributed.score_on_dask([path], model="flows", output=out, models_dir=models,
-                              client=client, all_rows=True, chunksize=64)  # fmt: skip
-    parts = _parts(out).set_index("row")
-    assert parts.loc[7, "review_status"] == "anomaly"
-    assert parts.loc[7, "review_note"] == "seen on the dashboard"
-    assert parts.loc[152, "review_status"] == "normal" and parts.loc[8, "review_status"] == ""
+    summary = distributed.score_on_dask([path, split], model="flows", output=out,
+                                        models_dir=models, client=client, all_rows=True,
+                                        chunksize=64)  # fmt: skip
+    assert [f["pieces"] for f in summary["per_file"]] == [1, 5]
+    parts = _parts(out)
+    csv = parts[parts["source_file"] == str(path.resolve())].set_index("row")
+    assert csv.loc[7, "review_status"] == "anomaly"
+    assert csv.loc[7, "review_note"] == "seen on the dashboard"
+    assert csv.loc[152, "review_status"] == "normal" and csv.loc[8, "review_status"] == ""
+    pieces = parts[parts["source_file"] == str(split.resolve())].set_index("row")
+    assert pieces.loc[202, "review_note"] == "third piece"  # row 202 is in rows 142-211
+    assert (pieces["review_status"] != "").sum() == 1
 
 
 def test_the_command_line_scores_on_an_existing_cluster_given_its_scheduler(folder):

@@ -1,14 +1,17 @@
 """Scoring many files on a Dask cluster with one saved bundle (``python -m aecore score PATH...
 --engine dask``).
 
-Each input file (CSV or Parquet; files, folders and globs) is one task. A worker reads its file
-in chunks by the single-machine reader's rules (``aecore.io.chunks.open_csv_chunks``: the same
-checks and messages, naming the file), scores every chunk with the bundle's detector and writes
-one Parquet part per chunk into the output folder: ``parts/<file>-<hash>/part-KKKKK.parquet``
-(a folder a file, named by its path), each row with ``source_file`` and ``row`` (the
-single-machine export's ``source_row``: the row's number in the file as a spreadsheet shows it)
-and the export's columns (error, flag, top features, model,
-threshold; the rank is across all files, so it is given in ``top_flagged.csv`` only).
+Each CSV file is one task; a Parquet file is split on row-group boundaries into enough pieces to
+keep every worker busy (``aecore.workflows.pieces``: the rule, the output layout). A worker reads
+its task in chunks by the single-machine reader's rules (``aecore.io.chunks.open_csv_chunks``:
+the same checks and messages, naming the file), scores every chunk with the bundle's detector
+and writes the flagged rows (every row with ``all_rows``) as Parquet parts of about
+``chunksize`` rows: ``parts/<file>-<hash>/part-KKKKK.parquet`` (a folder a file, named by its
+path), ``parts/<file>-<hash>/piece-PPPPP/part-KKKKK.parquet`` for a piece. Each row has
+``source_file`` and ``row`` (the single-machine export's ``source_row``: the row's number in the
+whole file as a spreadsheet shows it, in any piece) and the export's columns (error, flag, top
+features, model, threshold; the rank is across all files, so it is given in ``top_flagged.csv``
+only). Review marks are matched by the row's number in the whole file too.
 
 **The bundle travels as its files.** The client reads the bundle's ``meta.json`` and
 ``model.keras`` as bytes (``store.bundle_files``); each worker writes them into a folder of its
@@ -16,12 +19,17 @@ own once and loads them with the same checks and Keras safe mode as on one machi
 never pickled.
 
 **Failures stay per file.** A file that cannot be read or scored (missing or retyped columns,
-unreadable) is reported with its name and reason; the other files are still scored, and their
-parts are kept. A file's parts appear under their final folder only once the file is done (with
-``_DONE.json``), so ``resume=True`` skips the files already done and scores the rest.
+unreadable) is reported once, with its name and reason, however many of its pieces failed; the
+other files are still scored, and their parts are kept. A task's parts appear under their final
+folder only once it is done (with ``_DONE.json``), so ``resume=True`` skips the files and pieces
+already done (a failed file's finished pieces too) and scores the rest. An output written before
+files were split (one folder a file, ``_DONE.json`` in it) resumes too: a file done whole is
+skipped whole. A split file whose row groups changed since some of its pieces were done is
+refused, naming its folder (old and new pieces would mix).
 
-The client writes ``summary.json`` (rows scored and flagged, per-file counts, failures) and a
-spreadsheet-safe ``top_flagged.csv`` of the ``top_n`` highest-scoring rows over all files.
+The client writes ``summary.json`` (rows scored and flagged, per-file counts and pieces,
+failures) and a spreadsheet-safe ``top_flagged.csv`` of the ``top_n`` highest-scoring rows over
+all files.
 """
 
 from __future__ import annotations
@@ -41,13 +49,12 @@ import numpy as np
 import pandas as pd
 
 from aecore.errors import AecoreError
+from aecore.workflows import pieces
+from aecore.workflows.pieces import DONE, PARTS, TOP_ROWS, part_folder
 
 INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
-PARTS = "parts"
-DONE = "_DONE.json"
 SUMMARY = "summary.json"
 TOP = "top_flagged.csv"
-TOP_K = 3
 
 _LOADED: dict[str, Any] = {}  # per worker process: bundle key -> detector
 
@@ -126,7 +133,7 @@ def _limit_threads(threads: int) -> None:
         pass  # TensorFlow already started in this process (an in-process cluster)
 
 
-# ---------------------------------------------------------------------------- one file
+# ---------------------------------------------------------------------------- one task
 def score_file(
     index: int,
     path: str,
@@ -138,20 +145,25 @@ def score_file(
     chunksize: int = 100_000,
     top_n: int = 100,
     threads: int | None = None,
+    piece: dict | None = None,
 ) -> dict:
-    """Score one file into ``output/parts/<index>/`` (see the module's docstring). Returns its
-    counts, its ``top_n`` highest-scoring rows (as records) and, when it failed, the reason."""
+    """Score one file, or one ``piece`` of it (``pieces.split_row_groups``), into its folder under
+    ``output/parts/`` (see the module's docstring). Returns its counts, its folder (where its
+    ``top_n`` highest-scoring rows are, in ``top.parquet``) and, when it failed, the reason."""
     from aecore.io.chunks import open_csv_chunks
-    from aecore.workflows.export import assemble, check_columns, id_columns, source_rows
 
     folder = Path(output) / PARTS / part_folder(path)
+    if piece is not None:
+        folder = folder / f"piece-{piece['number']:05d}"
     done = folder / DONE
+    about = {"index": index, "file": str(path)}
+    if piece is not None:
+        about.update(piece=piece["number"], pieces=piece["pieces"])
     if done.is_file():
-        return {**json.loads(done.read_text(encoding="utf-8")), "index": index, "resumed": True}
+        return {**json.loads(done.read_text(encoding="utf-8")), **about, "resumed": True}
     partial = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
-    name = Path(path).name
     try:
         detector = worker_detector(bundle, threads=threads)
         if int(getattr(detector.autoencoder_, "window", 1)) > 1:
@@ -161,81 +173,37 @@ def score_file(
             )
         chunks = open_csv_chunks(path, chunksize)
         try:
-            ids = id_columns(chunks.names, detector.roles_)
-            from aecore.workflows.review import ReviewLookup
-
-            marks = ReviewLookup(chunks.names, stored=bundle.get("reviews") or {})
-            marks = marks if marks.has_marks else None
             partial.mkdir(parents=True)
-            rows = flagged = parts = 0
-            top: list[pd.DataFrame] = []
-            for number, chunk in enumerate(chunks):
-                check_columns(chunk, detector)
-                scores = detector.score_rows(chunk, latent=False)
-                numbers = source_rows(np.arange(len(chunk)), offset=rows)
-
-                reviews = None if marks is None else marks.for_chunk(chunk, rows)
-
-                def exported(positions, chunk=chunk, scores=scores, numbers=numbers,
-                             reviews=reviews):  # fmt: skip
-                    """The export's rows at ``positions`` (no rank: it is across files)."""
-                    part = assemble(
-                        chunk.iloc[positions], scores.row_error[positions],
-                        np.zeros(len(positions), np.int64), scores.flags[positions],
-                        scores.feature_errors.iloc[positions], float(detector.threshold_),
-                        model_name, TOP_K, numbers[positions], ids,
-                        None if reviews is None else (reviews[0][positions],
-                                                      reviews[1][positions]),
-                    )  # fmt: skip
-                    part = part.drop(columns="rank").rename(columns={"source_row": "row"})
-                    part.insert(0, "source_file", str(path))
-                    return part
-
-                keep = np.arange(len(chunk)) if all_rows else np.flatnonzero(scores.flags == 1)
-                if len(keep):
-                    _write_part(exported(keep), partial / f"part-{number:05d}.parquet")
-                    parts += 1
-                top.append(exported(np.argsort(-scores.row_error, kind="stable")[:top_n]))
-                rows += len(chunk)
-                flagged += int(np.count_nonzero(scores.flags))
+            export = pieces.TaskExport(
+                detector, chunks.names, path=str(path), model_name=model_name, folder=partial,
+                all_rows=all_rows, top_n=top_n, chunksize=chunksize, reviews=bundle.get("reviews"),
+            )  # fmt: skip
+            offset = 0 if piece is None else int(piece["offset"])
+            for chunk in chunks if piece is None else pieces.piece_chunks(path, piece, chunksize):
+                export.add(chunk, offset)
+                offset += len(chunk)
+            export.finish()
         finally:
             chunks.close()  # a UTF-16 file's UTF-8 copy is removed
-        if rows == 0:
+        if export.rows == 0:
             raise AecoreError("it has a header but no data rows.")
+        if piece is not None and export.rows != piece["rows"]:  # its rows' numbers are wrong
+            raise AecoreError("it changed while it was scored (its row groups differ).")
     except Exception as error:  # noqa: BLE001 - one file's failure must not stop the others
         shutil.rmtree(partial, ignore_errors=True)
         reason = str(error)
         if not isinstance(error, AecoreError):
             reason = f"{type(error).__name__}: {error}"
-        return {"index": index, "file": str(path), "failed": f"{name}: {reason}"}
-    best_rows = pd.concat(top, ignore_index=True)
-    best_rows = best_rows.iloc[
-        np.argsort(-best_rows["reconstruction_error"].to_numpy(), kind="stable")[:top_n]
-    ]
+        return {**about, "failed": f"{Path(path).name}: {reason}"}
     result = {
-        "index": index, "file": str(path), "folder": folder.name, "rows": rows,
-        "flagged": flagged, "parts": parts, "seconds": round(time.perf_counter() - started, 3),
+        **about, "folder": folder.relative_to(Path(output) / PARTS).as_posix(),
+        "rows": export.rows, "flagged": export.flagged, "parts": export.parts,
+        "seconds": round(time.perf_counter() - started, 3),
     }  # fmt: skip
-    _write_part(best_rows, partial / "top.parquet")
     (partial / DONE).write_text(json.dumps(result), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     return result
-
-
-def part_folder(path: str | os.PathLike) -> str:
-    """The folder of a file's parts: its name and a hash of its full path, so that a file keeps
-    its folder (and ``--resume`` finds it) however the list of inputs changes."""
-    resolved = str(Path(path).resolve())
-    return f"{Path(resolved).stem[:40]}-{hashlib.sha256(resolved.encode()).hexdigest()[:10]}"
-
-
-def _write_part(frame: pd.DataFrame, path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    pq.write_table(table, path)
 
 
 # ---------------------------------------------------------------------------- the run
@@ -260,8 +228,9 @@ def score_on_dask(
     ``output`` (a folder; see the module's docstring). The cluster: ``client`` (an existing
     ``distributed.Client``), else the scheduler at ``scheduler``, else a ``LocalCluster`` of
     ``workers`` processes (default: the number of cores). ``progress(result, done, total)``
-    after every file; ``on_start(dashboard_link)`` once the cluster is up. Returns the
-    summary written to ``summary.json``."""
+    after every task (a file, or a piece of one: ``result`` then has ``piece`` and ``pieces``;
+    ``total`` counts the tasks); ``on_start(dashboard_link)`` once the cluster is up. Returns
+    the summary written to ``summary.json``."""
     files = expand_inputs(paths)
     out = Path(output)
     if out.exists() and not out.is_dir():
@@ -293,23 +262,28 @@ def score_on_dask(
         # Sent once, to every worker, as one object (a dict given alone would be scattered
         # value by value); a key of its own per run (hash=False).
         [shared] = client.scatter([bundle], broadcast=True, hash=False)
+        slots = sum(client.nthreads().values())  # worker threads, to size the pieces by
+        tasks, results = pieces.plan_tasks(files, out, chunksize=chunksize, threads=slots,
+                                           resume=resume)  # fmt: skip
         futures = [
             client.submit(
-                score_file, index, str(path), shared, str(out), model_name=model,
+                score_file, task["index"], task["path"], shared, str(out), model_name=model,
                 all_rows=all_rows, chunksize=chunksize, top_n=top_n, threads=threads,
-                pure=False,
+                piece=task["piece"], pure=False,
             )
-            for index, path in enumerate(files)
+            for task in tasks
         ]  # fmt: skip
-        results = []
-        for done, future in enumerate(as_completed(futures), start=1):
-            result = future.result()
-            results.append(result)
+        total = len(results) + len(futures)
+        for done, result in enumerate(results, start=1):  # files refused while planning
             if progress is not None:
-                progress(result, done, len(files))
+                progress(result, done, total)
+        for done, future in enumerate(as_completed(futures), start=len(results) + 1):
+            results.append(future.result())
+            if progress is not None:
+                progress(results[-1], done, total)
     finally:
         close()
-    return _summarise(sorted(results, key=lambda r: r["index"]), out, model, top_n)
+    return _summarise(_per_file(results), out, model, top_n)
 
 
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker process by default. Setting it at all
@@ -356,6 +330,26 @@ def local_cluster(n_workers: int, *, dashboard_address: str | None = ":0"):
         )  # fmt: skip
 
 
+def _per_file(results: list[dict]) -> list[dict]:
+    """One result a file, in the files' order, from its tasks': counts summed over its pieces,
+    or its first piece's failure (by piece) when any failed."""
+    by_file: dict[int, list[dict]] = {}
+    for result in sorted(results, key=lambda r: (r["index"], r.get("piece", 0))):
+        by_file.setdefault(result["index"], []).append(result)
+    merged = []
+    for index, tasks in by_file.items():
+        failed = [t for t in tasks if "failed" in t]
+        if failed:
+            merged.append({"index": index, "file": tasks[0]["file"], "failed": failed[0]["failed"]})
+            continue
+        merged.append({
+            "index": index, "file": tasks[0]["file"], "folders": [t["folder"] for t in tasks],
+            **{key: sum(t[key] for t in tasks) for key in ("rows", "flagged", "parts")},
+            "pieces": len(tasks), "resumed": all(t.get("resumed") for t in tasks),
+        })  # fmt: skip
+    return merged
+
+
 def _summarise(results: list[dict], out: Path, model: str, top_n: int) -> dict:
     import pyarrow.parquet as pq
 
@@ -364,8 +358,8 @@ def _summarise(results: list[dict], out: Path, model: str, top_n: int) -> dict:
     scored = [r for r in results if "failed" not in r]
     failures = [{"file": r["file"], "reason": r["failed"]} for r in results if "failed" in r]
     tops = []
-    for r in scored:
-        top = out / PARTS / r["folder"] / "top.parquet"
+    for folder in (f for r in scored for f in r["folders"]):
+        top = out / PARTS / folder / TOP_ROWS
         if top.is_file():
             tops.append(pq.read_table(top).to_pandas())
     best = pd.concat(tops, ignore_index=True) if tops else pd.DataFrame()
@@ -381,7 +375,7 @@ def _summarise(results: list[dict], out: Path, model: str, top_n: int) -> dict:
         "rows_flagged": int(sum(r["flagged"] for r in scored)),
         "per_file": [
             {"file": r["file"], "rows": r["rows"], "flagged": r["flagged"], "parts": r["parts"],
-             "resumed": bool(r.get("resumed"))}
+             "pieces": r["pieces"], "resumed": r["resumed"]}
             for r in scored
         ],  # fmt: skip
         "failures": failures,

@@ -1,5 +1,5 @@
 """Scoring on Dask (issue 17): 10 million rows x 30 columns in 40 Parquet parts, with 1 and 2
-workers on this machine, against the single-process Scorer on the same data, in the same run.
+workers on this machine, against two single-process references on the same data, in the same run.
 
 Run by hand (not in CI): ``python bench/scale_dask.py`` (about 5 minutes on 2 cores and 1.3 GB of
 disk under ``--dir``; ``--rows`` and ``--parts`` to change). It trains the default detector on
@@ -9,8 +9,15 @@ once, then prints:
 - rows/s of ``score PATH... --engine dask`` (``aecore.workflows.distributed.score_on_dask``,
   flagged rows exported) with 1 and 2 worker processes of one thread each, and the speed-up;
 - per worker: rows/s and peak resident memory (``ru_maxrss``), against the part size;
-- the single-process Scorer's rows/s on one part (row and per-feature errors of rows already
-  read and encoded, one thread, as a worker has), so the per-worker figure can be compared to it.
+- two references on one part, measured in the same run, in one process with one thread (as a
+  worker has), to compare the per-worker figure with:
+  - the single-process Scorer: row and per-feature errors of rows already read and encoded
+    (``detector.scorer_`` alone: what no scoring of these rows can beat);
+  - single-process end to end: ``aecore.workflows.distributed.score_file`` called in-process on
+    the part, i.e. exactly a worker's work (read the part in chunks, check and encode them,
+    score, write the flagged rows and the top rows as Parquet) without Dask.
+    ``aecore.workflows.chunked.score_csv`` is what one machine runs on one file, but it does
+    other work (two passes, global ranks, a sorted CSV), so it would not measure what Dask adds.
 
 Each worker has one thread (TensorFlow's pools set to one), as one core of a cluster machine:
 on this 2-core machine, 2 workers use both cores.
@@ -56,23 +63,42 @@ def write_parts(folder: Path, rows: int, parts: int) -> None:
 
 
 REFERENCE = r"""
-import sys, time, os
+import os, shutil, sys, tempfile, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import pyarrow.parquet as pq
-import aecore
-detector = aecore.load("bench", models_dir=sys.argv[1])
-frame = pq.read_table(sys.argv[2]).to_pandas()
+from aecore.workflows import distributed
+models, part, chunksize = sys.argv[1], sys.argv[2], int(sys.argv[3])
+payload = distributed.bundle_payload("bench", models_dir=models)
+detector = distributed.worker_detector(payload, threads=1)
+frame = pq.read_table(part).to_pandas()
 x = detector.transform_inputs(frame)
+
+
+def end_to_end():
+    out = tempfile.mkdtemp(prefix="aecore-reference-")
+    try:
+        start = time.perf_counter()
+        result = distributed.score_file(0, part, payload, out, model_name="bench",
+                                        chunksize=chunksize)
+        seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(out)
+    assert "failed" not in result, result
+    return seconds
+
+
 detector.scorer_(x[:1000], latent=False)
-times = []
-for _ in range(3):
+end_to_end()  # the chunks' batch shapes traced once, as a worker does on its first part
+scorer, whole = [], []
+for _ in range(3):  # interleaved, so both see the same load
     start = time.perf_counter()
     detector.scorer_(x, latent=False)
-    times.append(time.perf_counter() - start)
-print(len(x) / sorted(times)[1])
+    scorer.append(time.perf_counter() - start)
+    whole.append(end_to_end())
+print(len(x) / sorted(scorer)[1], len(x) / sorted(whole)[1])
 """
 
 
@@ -103,11 +129,13 @@ def main() -> int:
           f"ready in {time.perf_counter() - start:.0f} s")  # fmt: skip
 
     part = sorted(data.iterdir())[0]
-    reference = float(subprocess.run(
-        [sys.executable, "-c", REFERENCE, str(models), str(part)], capture_output=True,
-        text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    ).stdout.split()[-1])  # fmt: skip
+    reference, end_to_end = (float(v) for v in subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(models), str(part), str(args.chunksize)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout.split()[-2:])  # fmt: skip
     print(f"single-process Scorer, one thread: {reference:,.0f} rows/s")
+    print(f"single-process end to end (score_file in one process on one part, one thread): "
+          f"{end_to_end:,.0f} rows/s ({end_to_end / reference:.0%} of the Scorer)")  # fmt: skip
 
     from distributed import Client
 
@@ -131,7 +159,8 @@ def main() -> int:
         print(
             f"{workers} worker{'s' if workers > 1 else ''}: {summary['rows_scored']:,} rows in "
             f"{seconds:.1f} s = {rate:,.0f} rows/s ({rate / workers:,.0f} per worker, "
-            f"{rate / workers / reference:.0%} of the single-process Scorer); "
+            f"{rate / workers / reference:.0%} of the single-process Scorer, "
+            f"{rate / workers / end_to_end:.0%} of single-process end to end); "
             f"{summary['rows_flagged']:,} flagged; peak memory per worker "
             + ", ".join(f"{v:,.0f} MB" for v in peaks.values())
         )

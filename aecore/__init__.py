@@ -7,6 +7,14 @@ Heavy modules (Keras, TensorFlow) load on first use, so ``import aecore`` stays 
 from __future__ import annotations
 
 import importlib
+import os
+
+# One thread per TensorFlow op. The detector's networks are small: on two cores, splitting each
+# tiny matrix product over two threads made a training step cost about twice as much as on one
+# (bench/RESULTS.md, "Detection quality"), and ops large enough to gain from it are few. Scoring
+# keeps every core busy by running its batches side by side (``aecore.model.scoring``). Read
+# when TensorFlow starts, so it holds if aecore is imported first; a value already set wins.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 from aecore.errors import AecoreError
 from aecore.io.roles import ROLE_NAMES, ColumnRoles

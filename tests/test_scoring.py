@@ -45,3 +45,20 @@ def test_a_weighted_group_matrix_weights_feature_and_row_errors_alike():
         weighted.row_error, weighted.feature_errors.sum(axis=1) / 5, rtol=1e-5
     )
     np.testing.assert_allclose(plain.row_error, plain.feature_errors.sum(axis=1) / 5, rtol=1e-5)
+
+
+def test_batches_scored_side_by_side_give_the_same_numbers_as_one_after_the_other(
+    monkeypatch,
+):
+    from aecore.model import scoring
+
+    autoencoder, x = _model_and_rows(n_rows=5_000, n_features=6)
+    scorer = Scorer(autoencoder)
+    assert scoring.scoring_threads() >= 1
+    monkeypatch.setattr(scoring, "scoring_threads", lambda: 2)
+    side_by_side = scorer(x, batch_size=512, reconstruction=True)  # 10 batches, two threads
+    monkeypatch.setattr(scoring, "scoring_threads", lambda: 1)
+    in_turn = scorer(x, batch_size=512, reconstruction=True)
+    for name in ("row_error", "feature_errors", "latent", "reconstruction"):
+        np.testing.assert_array_equal(getattr(side_by_side, name), getattr(in_turn, name))
+    assert np.all(side_by_side.row_error > 0)  # every batch's rows were written

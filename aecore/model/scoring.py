@@ -24,6 +24,9 @@ Definitions (in the model's standardised units):
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,22 +172,65 @@ class Scorer:
         batch_size = int(max(1, min(batch_size, cache_rows)))
         outputs: list[np.ndarray | None] = [None, None, None, None]
         wanted = (True, True, latent, reconstruction)
-        for start in range(0, n, batch_size):
+
+        def run_batch(start: int) -> None:
             stop = min(start + batch_size, n)
-            batch = np.ascontiguousarray(inputs[start:stop])
-            results = self._run(tf.constant(batch))
+            results = self._run(tf.constant(np.ascontiguousarray(inputs[start:stop])))
             for position, value in enumerate(results):
-                if not wanted[position]:
-                    continue
+                if wanted[position]:
+                    outputs[position][start:stop] = value.numpy()
+
+        # The first batch sizes the outputs; the others run side by side (disjoint rows of
+        # preallocated arrays), each on one core: the same values as one after the other.
+        stop = min(batch_size, n)
+        first = self._run(tf.constant(np.ascontiguousarray(inputs[:stop])))
+        for position, value in enumerate(first):
+            if wanted[position]:
                 value = value.numpy()
-                if outputs[position] is None:
-                    outputs[position] = np.empty((n, *value.shape[1:]), dtype=np.float32)
-                outputs[position][start:stop] = value
+                outputs[position] = np.empty((n, *value.shape[1:]), dtype=np.float32)
+                outputs[position][:stop] = value
+        starts = range(stop, n, batch_size)
+        pool = _batch_pool() if len(starts) > 1 else None
+        if pool is None:
+            for start in starts:
+                run_batch(start)
+        else:
+            for future in [pool.submit(run_batch, start) for start in starts]:
+                future.result()
         row, per_feature, code, recon = outputs
         _finite_errors(row, per_feature, self._n_encoded)
         return ScoreArrays(
             row_error=row, feature_errors=per_feature, latent=code, reconstruction=recon
         )
+
+
+_POOL: list = []  # the one pool of scoring threads of this process, made on first use
+_POOL_LOCK = threading.Lock()
+MAX_SCORING_THREADS = 8
+
+
+def scoring_threads() -> int:
+    """How many batches score side by side: the cores (at most ``MAX_SCORING_THREADS``) when
+    TensorFlow runs each op on one thread (``aecore`` sets ``TF_NUM_INTRAOP_THREADS=1`` unless it
+    was set), else 1 (each op already uses several cores). A process that sized TensorFlow's
+    pools (a Dask worker: ``distributed._limit_threads``) gets its inter-op threads."""
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or int(
+        os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0
+    )
+    if intra != 1:
+        return 1
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    return int(max(1, min(MAX_SCORING_THREADS, inter or os.cpu_count() or 1)))
+
+
+def _batch_pool() -> ThreadPoolExecutor | None:
+    threads = scoring_threads()
+    if threads <= 1:
+        return None
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != threads:
+            _POOL[:] = [(threads, ThreadPoolExecutor(threads, thread_name_prefix="aecore-score"))]
+        return _POOL[0][1]
 
 
 def _finite_errors(row: np.ndarray, per_feature: np.ndarray, n_encoded: float) -> None:

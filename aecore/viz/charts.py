@@ -146,7 +146,13 @@ def _layout(
         "height": height + (40 if legend else 0) + 18 * extra_lines + 16 * x_lines,
         "margin": {"l": 70, "r": 20, "t": top, "b": bottom},
         "showlegend": legend,
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+        # In the bottom margin's last 40 px, measured from the figure's edge: a legend placed
+        # in plot units (a share of the plot's height below it) met the x-axis title on short
+        # plots, as on the Threshold page's cost chart.
+        "legend": {
+            "orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0,
+            "xanchor": "left", "x": 0,
+        },
         "hovermode": "closest",
         "xaxis": x_axis,
         "yaxis": y_axis,

@@ -136,6 +136,9 @@ def test_cost_curve_marks_the_current_threshold_and_the_minimum(labelled_sweep):
     wide.cost = np.linspace(1.0, 10_000.0, len(wide.cost))
     spread = charts.cost_curve(wide, 1.0, 5.0, c_alarm=1, c_missed=5, log_x=True)
     assert spread.layout.yaxis.type == "log"  # costs spanning decades get a log axis
+    wide.cost[wide.best_cost] = 0.0  # a threshold that costs nothing: its star must show
+    free = charts.cost_curve(wide, 1.0, 5.0, c_alarm=1, c_missed=5, log_x=True)
+    assert free.layout.yaxis.type != "log" and free.data[1].y[0] == 0.0
 
 
 def test_metric_curves_stay_in_zero_one(labelled_sweep):

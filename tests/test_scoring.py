@@ -54,9 +54,9 @@ def test_batches_scored_side_by_side_give_the_same_numbers_as_one_after_the_othe
 
     autoencoder, x = _model_and_rows(n_rows=5_000, n_features=6)
     scorer = Scorer(autoencoder)
-    assert scoring.scoring_threads() >= 1
     monkeypatch.setattr(scoring, "scoring_threads", lambda: 2)
     side_by_side = scorer(x, batch_size=512, reconstruction=True)  # 10 batches, two threads
+    assert 2 in scoring._POOLS  # they did run on the pool of two threads
     monkeypatch.setattr(scoring, "scoring_threads", lambda: 1)
     in_turn = scorer(x, batch_size=512, reconstruction=True)
     for name in ("row_error", "feature_errors", "latent", "reconstruction"):

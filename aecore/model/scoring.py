@@ -161,8 +161,9 @@ class Scorer:
         latent: bool = True,
         reconstruction: bool = False,
     ) -> ScoreArrays:
-        """Score the rows of ``x`` (encoded, float32) in batches, one compiled pass per batch;
-        results are written straight into preallocated arrays."""
+        """Score the rows of ``x`` (encoded, float32) in batches, one compiled pass per batch,
+        several batches side by side (``scoring_threads``); results are written straight into
+        preallocated arrays."""
         x = np.asarray(x, dtype=np.float32)
         n = len(x)
         if n == 0:
@@ -204,7 +205,7 @@ class Scorer:
         )
 
 
-_POOL: list = []  # the one pool of scoring threads of this process, made on first use
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # this process's scoring threads, by their number
 _POOL_LOCK = threading.Lock()
 MAX_SCORING_THREADS = 8
 
@@ -228,9 +229,9 @@ def _batch_pool() -> ThreadPoolExecutor | None:
     if threads <= 1:
         return None
     with _POOL_LOCK:
-        if not _POOL or _POOL[0][0] != threads:
-            _POOL[:] = [(threads, ThreadPoolExecutor(threads, thread_name_prefix="aecore-score"))]
-        return _POOL[0][1]
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="aecore-score")
+        return _POOLS[threads]
 
 
 def _finite_errors(row: np.ndarray, per_feature: np.ndarray, n_encoded: float) -> None:

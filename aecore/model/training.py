@@ -110,9 +110,10 @@ class EarlyStopping:
 
 class _FusedAdam:
     """Keras's Adam update (its learning rate, betas and epsilon; the same formula) as one fused
-    kernel per weight (``ResourceApplyAdam``) instead of a dozen small ops each: on the small
-    networks the detector trains, a training step costs half as much (0.22 against 0.49 ms on
-    7,200 x 6 rows), and the losses agree to float rounding. The learning rate is read from
+    kernel per weight (``ResourceApplyAdam``) instead of a dozen small ops each. With one
+    intra-op thread (``aecore``'s default) a step on the detector's small networks costs about
+    half as much (0.22-0.28 against 0.45-0.49 ms at 16 columns; 0.46 against 0.63 ms at 30
+    columns, batch 256), and the losses agree to float rounding. The learning rate is read from
     the Keras optimizer at every step, so ``EarlyStopping``'s cuts take effect; the moments are
     this object's own (zeros at the start of each training, as with a new Keras optimizer)."""
 

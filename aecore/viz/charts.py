@@ -436,7 +436,10 @@ def cost_curve(
     shown = curve.thresholds > 0 if log_x else np.ones(len(curve.thresholds), dtype=bool)
     best = curve.best_cost
     positive = curve.cost[curve.cost > 0]
-    log_y = bool(log_x and len(positive) and positive.max() > 100 * positive.min())
+    # Not a log scale when the cheapest threshold costs nothing: its star would be off the axis.
+    log_y = bool(
+        log_x and len(positive) and positive.max() > 100 * positive.min() and curve.cost[best] > 0
+    )
     data = [
         {
             "type": "scatter", "x": curve.thresholds[shown], "y": curve.cost[shown],

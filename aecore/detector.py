@@ -209,7 +209,13 @@ class AnomalyDetector(BaseEstimator):
 
         autoencoder = self._build(n_inputs, code_size, self.window, x_train)
         train_in, val_in = self._network_inputs(x_all, order, split, self.window)
-        history = self._train(autoencoder, train_in, val_in, schedule, progress, should_stop)
+        from aecore.model.training import SharedTraining
+
+        # The second model (when there is one) trains in the first one's compiled passes.
+        shared = SharedTraining()
+        history = self._train(
+            autoencoder, train_in, val_in, schedule, progress, should_stop, shared=shared
+        )
 
         self._set_state(
             roles_=roles,
@@ -230,7 +236,7 @@ class AnomalyDetector(BaseEstimator):
         self._set_state(score_calibration_=self._calibrate(frame, x_all, split, autoencoder))
         cancelled = bool(history.get("cancelled")) or (should_stop is not None and should_stop())
         if second_share is not None and not cancelled:
-            self._fit_second(frame, x_all, split, second_share, progress, should_stop)
+            self._fit_second(frame, x_all, split, second_share, progress, should_stop, shared)
         self._fit_memory(x_all, split)
         self._finish_fit(frame, x_all, labels, order, split)
         return self
@@ -423,7 +429,9 @@ class AnomalyDetector(BaseEstimator):
             )
         return float(share)
 
-    def _fit_second(self, frame, x_all, split: Split, share: float, progress, should_stop):
+    def _fit_second(
+        self, frame, x_all, split: Split, share: float, progress, should_stop, shared=None
+    ):
         """Train the second autoencoder on the training rows below the first model's score
         cut (``calibration.second_model_cut``: rows that stand out, at most ``share`` of them;
         validation rows above it are left out too), with the same settings, and calibrate it
@@ -447,7 +455,7 @@ class AnomalyDetector(BaseEstimator):
         autoencoder = self._build(x_second.shape[1], code_size, 1, x_train)
         history = self._train(
             autoencoder, x_train, x_second[validation], self.training_,
-            _second_stage(progress), should_stop,
+            _second_stage(progress), should_stop, shared=shared,
         )  # fmt: skip
         if history.get("cancelled"):
             return
@@ -495,7 +503,9 @@ class AnomalyDetector(BaseEstimator):
             start_from_pca(autoencoder, train_rows)
         return autoencoder
 
-    def _train(self, autoencoder, train_in, val_in, schedule, progress, should_stop) -> dict:
+    def _train(
+        self, autoencoder, train_in, val_in, schedule, progress, should_stop, *, shared=None
+    ) -> dict:
         from aecore.model.training import train_autoencoder
 
         return train_autoencoder(
@@ -509,6 +519,7 @@ class AnomalyDetector(BaseEstimator):
             progress=progress,
             should_stop=should_stop,
             seed=self.random_state,
+            shared=shared,
         )
 
     def _rescale_pair(self, x_all, split: Split) -> None:
@@ -1022,31 +1033,28 @@ class AnomalyDetector(BaseEstimator):
         """A Scorer for ``autoencoder`` calibrated as ``settings`` says (code limit, column
         weights; None = the plain MSE), optionally averaged with a second calibrated model,
         and with a ``memory`` of prototypes."""
-        from aecore.model.architectures import with_code_limit
         from aecore.model.scoring import Scorer
 
-        def limited(model, member):
-            if member.get("code_limit"):
-                model = with_code_limit(model, member["code_limit"])
+        def weights_of(member):
             weights = member.get("feature_weights")
-            return model, None if not weights else np.asarray(weights, dtype=np.float32)
+            return None if not weights else np.asarray(weights, dtype=np.float32)
 
-        model, weights = limited(autoencoder, settings or {})
-        second_weights = second_inputs = None
-        if second is not None:
-            second_calibration = second_calibration or {}
-            second, second_weights = limited(second, second_calibration)
-            second_inputs = calibration.second_input_scaling(second_calibration)
+        settings = settings or {}
+        second_calibration = second_calibration or {}
         kl_weight = self.kl_weight if self.kl_weight is not None else 1 / self._n_encoded
         return Scorer(
-            model,
+            autoencoder,
             self.preprocessor_.group_matrix(),
-            weights=weights,
+            weights=weights_of(settings),
+            code_limit=settings.get("code_limit"),
             include_kl=self.score_kl,
             kl_weight=kl_weight,
             second=second,
-            second_weights=second_weights,
-            second_inputs=second_inputs,
+            second_weights=None if second is None else weights_of(second_calibration),
+            second_code_limit=None if second is None else second_calibration.get("code_limit"),
+            second_inputs=None if second is None else calibration.second_input_scaling(
+                second_calibration
+            ),
             memory=None if not memory else (
                 np.asarray(memory["prototypes"], dtype=np.float32), np.ones(self._n_encoded),
                 float(memory["scale"]),

@@ -62,3 +62,27 @@ def test_batches_scored_side_by_side_give_the_same_numbers_as_one_after_the_othe
     for name in ("row_error", "feature_errors", "latent", "reconstruction"):
         np.testing.assert_array_equal(getattr(side_by_side, name), getattr(in_turn, name))
     assert np.all(side_by_side.row_error > 0)  # every batch's rows were written
+
+
+def test_scorers_differing_only_in_weights_or_code_limit_share_one_pass_and_keep_their_numbers():
+    autoencoder, x = _model_and_rows()
+    weights = np.array([2.0, 1.0, 0.5, 1.0, 3.0], dtype=np.float32)
+    limit = {"center": [0.0, 0.0], "precision": [[1.0, 0.0], [0.0, 1.0]], "radius": 0.5}
+    plain = Scorer(autoencoder)
+    before = plain(x, reconstruction=True)
+    weighted = Scorer(autoencoder, weights=weights)(x)
+    limited = Scorer(autoencoder, code_limit=limit)(x, reconstruction=True)
+
+    assert len(autoencoder.scoring_passes) == 1  # one compiled pass for all three
+    np.testing.assert_array_equal(plain(x).row_error, before.row_error)  # its own numbers
+    np.testing.assert_allclose(weighted.feature_errors, before.feature_errors * weights, rtol=1e-6)
+    # The limit: codes inside the radius are decoded as they are, those beyond it from the
+    # point on the radius in their direction; the code reported is the network's own.
+    np.testing.assert_array_equal(limited.latent, before.latent)
+    norms = np.linalg.norm(before.latent, axis=1)
+    inside, outside = norms < 0.45, norms > 0.55
+    assert inside.any() and outside.any()
+    np.testing.assert_array_equal(limited.reconstruction[inside], before.reconstruction[inside])
+    pulled = before.latent[outside] * (0.5 / norms[outside])[:, None]
+    expected = autoencoder.decoder.predict(pulled, verbose=0)
+    np.testing.assert_allclose(limited.reconstruction[outside], expected, rtol=1e-4, atol=1e-5)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from aecore.model.architectures import build_autoencoder
-from aecore.model.training import train_autoencoder
+from aecore.model.training import SharedTraining, train_autoencoder
 from tests.helpers import numeric_frame
 
 
@@ -59,3 +59,52 @@ def test_same_seed_same_model_different_seed_different_shuffles():
         weights.append(np.concatenate([w.ravel() for w in autoencoder.model.get_weights()]))
     np.testing.assert_array_equal(weights[0], weights[1])
     assert not np.allclose(weights[0], weights[2])
+
+
+@pytest.mark.parametrize("architecture", ["dense", "denoising"])
+def test_a_twin_trained_in_the_first_networks_passes_is_the_same_network(architecture):
+    """The detector's second model trains in the first one's compiled passes (no tracing of its
+    own): it must come out exactly as if trained alone, and the first must keep its weights."""
+    x = _rows(400)
+    first_rows, second_rows = x[:300], x[100:]  # the twin learns other rows
+
+    def network(seed):
+        return build_autoencoder(architecture, 6, code_size=2, seed=seed)
+
+    def weights(autoencoder):
+        return [v.numpy().copy() for v in autoencoder.model.variables]  # seed states too
+
+    settings = dict(epochs=4, batch_size=32, learning_rate=3e-3, patience=2)
+    alone = network(1)
+    alone_history = train_autoencoder(alone, second_rows[:240], second_rows[240:], **settings)
+
+    shared = SharedTraining()
+    first = network(0)
+    train_autoencoder(first, first_rows[:240], first_rows[240:], shared=shared, **settings)
+    first_weights = weights(first)
+    passes = shared._kept[2]
+    twin = network(1)
+    twin_history = train_autoencoder(
+        twin, second_rows[:240], second_rows[240:], shared=shared, **settings
+    )
+
+    assert shared._kept[2] is passes  # trained in the first network's passes
+    assert passes._train.experimental_get_tracing_count() == 1  # traced once, for both
+    for got, want in zip(weights(twin), weights(alone), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert twin_history["val_loss"] == alone_history["val_loss"]
+    for got, want in zip(weights(first), first_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_network_of_another_shape_gets_passes_of_its_own():
+    x = _rows(300)
+    shared = SharedTraining()
+    settings = dict(epochs=2, batch_size=32, learning_rate=3e-3)
+    train_autoencoder(build_autoencoder("dense", 6, code_size=2), x[:240], x[240:],
+                      shared=shared, **settings)  # fmt: skip
+    first = shared._kept[2]
+    wider = build_autoencoder("dense", 6, code_size=3)
+    history = train_autoencoder(wider, x[:240], x[240:], shared=shared, **settings)
+    assert shared._kept[2] is not first and shared._kept[1] is wider.model
+    assert np.isfinite(history["val_loss"]).all()

@@ -11,7 +11,7 @@ Keras safe mode (no Lambda layers).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -58,36 +58,14 @@ class VAESampling(layers.Layer):
         return {**super().get_config(), "kl_weight": self.kl_weight, "seed": self.seed}
 
 
-@keras.saving.register_keras_serializable(package="aecore")
-class CodeLimit(layers.Layer):
-    """Pulls codes beyond ``radius`` (Mahalanobis distance from ``center`` under ``precision``)
-    back onto that radius; codes inside pass unchanged. Its settings are plain lists, so it
-    saves and loads like any Keras layer; the detector stores the same settings as JSON in
-    ``score_calibration_`` and wraps the decoder with it for scoring only."""
-
-    def __init__(self, center, precision, radius: float, **kwargs):
-        super().__init__(**kwargs)
-        self.center_values = [float(v) for v in np.ravel(center)]
-        self.precision_values = [[float(v) for v in row] for row in np.atleast_2d(precision)]
-        self.radius = float(radius)
-        self.center = ops.convert_to_tensor(np.asarray(self.center_values, dtype=np.float32))
-        self.precision = ops.convert_to_tensor(
-            np.asarray(self.precision_values, dtype=np.float32)
-        )
-
-    def call(self, code):
-        diff = code - self.center
-        distance2 = ops.sum(ops.matmul(diff, self.precision) * diff, axis=-1, keepdims=True)
-        factor = ops.minimum(1.0, self.radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
-        return self.center + diff * factor
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "center": self.center_values,
-            "precision": self.precision_values,
-            "radius": self.radius,
-        }
+def limit_code(code, center, precision, radius):
+    """Codes beyond ``radius`` (Mahalanobis distance from ``center`` under ``precision``) pulled
+    back onto that radius; codes inside unchanged. The detector's code limit, applied by the
+    Scorer in its compiled pass (the settings are stored as JSON in ``score_calibration_``)."""
+    diff = code - center
+    distance2 = ops.sum(ops.matmul(diff, precision) * diff, axis=-1, keepdims=True)
+    factor = ops.minimum(1.0, radius / ops.sqrt(ops.maximum(distance2, 1e-12)))
+    return center + diff * factor
 
 
 @dataclass
@@ -99,10 +77,18 @@ class Autoencoder:
     decoder: keras.Model
     architecture: str
     window: int = 1
+    # Compiled scoring passes over these networks (``aecore.model.scoring``), by what they
+    # compute: a scorer with other weights or limits reuses one instead of tracing its own.
+    scoring_passes: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_variational(self) -> bool:
         return self.architecture == "variational"
+
+    def __getstate__(self) -> dict:
+        """Without the compiled passes (traced again on next use), so a copy of a detector made
+        by scikit-learn's tools (a deep copy, another process) works."""
+        return {**self.__dict__, "scoring_passes": {}}
 
     @classmethod
     def from_model(cls, model: keras.Model, architecture: str, window: int = 1) -> Autoencoder:
@@ -316,19 +302,3 @@ def _conv(n_inputs: int, code_size: int, window: int, activation: str, make):
         outputs = layers.Reshape((n_inputs,), name="output")(y)
     decoder = keras.Model(code_in, outputs, name="decoder")
     return encoder, decoder
-
-
-def with_code_limit(autoencoder: Autoencoder, limit: dict) -> Autoencoder:
-    """The same autoencoder whose decoder first limits the code (``CodeLimit``): a scoring-only
-    wrapper, never saved (the limit itself is stored as JSON in ``score_calibration_``)."""
-    decoder = autoencoder.decoder
-    code = keras.Input(shape=decoder.input_shape[1:], name="code")
-    limited = CodeLimit(limit["center"], limit["precision"], limit["radius"], name="code_limit")
-    wrapped = keras.Model(code, decoder(limited(code)), name="limited_decoder")
-    return Autoencoder(
-        model=autoencoder.model,
-        encoder=autoencoder.encoder,
-        decoder=wrapped,
-        architecture=autoencoder.architecture,
-        window=autoencoder.window,
-    )

@@ -6,6 +6,9 @@ Definitions (in the model's standardised units):
 - row error = mean of the squared differences over all encoded columns, i.e. the row's MSE, so
   the per-feature errors of a row sum to ``row_error * n_encoded``; higher = more anomalous.
   A variational model may add its KL term (weighted as in training) to the row error.
+- with a ``code_limit`` (``architectures.limit_code``: centre, precision, radius), the decoder
+  rebuilds the code pulled back onto the radius when it lies beyond it; the code reported is
+  the encoder's own.
 - with ``weights`` (one per source column), each per-feature error is multiplied by its
   column's weight, and the row error is their sum over the encoded columns (the detector's
   calibrated score).
@@ -33,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from aecore.model.architectures import Autoencoder
+from aecore.model.architectures import Autoencoder, limit_code
 
 SCORE_BATCH = 16_384
 SCORE_VALUES = 524_288  # input values per compiled call (2 MB): activations stay in cache
@@ -59,8 +62,102 @@ def make_windows(x: np.ndarray, window: int) -> np.ndarray:
     return view[:, 0]
 
 
+def _code_size(autoencoder: Autoencoder) -> int:
+    shape = autoencoder.encoder.output_shape
+    return int((shape[0] if isinstance(shape, list) else shape)[-1])
+
+
+def _limit_values(limit: dict | None, code_size: int) -> list:
+    """A code limit as the compiled pass's arguments: on, centre, precision, radius (when
+    there is none, the pass leaves codes as they are)."""
+    if not limit:
+        return [False, np.zeros(code_size, np.float32), np.eye(code_size, dtype=np.float32), 1.0]
+    return [True, np.asarray(limit["center"], np.float32).reshape(code_size),
+            np.asarray(limit["precision"], np.float32).reshape(code_size, code_size),
+            float(limit["radius"])]  # fmt: skip
+
+
+def _compile(autoencoder, specs, *, has_groups, include_kl, kl_weight, second, second_inputs,
+             memory, memory_root):  # fmt: skip
+    """The compiled pass: (rows, *values) -> (row error, per-feature errors, code,
+    reconstruction), ``values`` as ``Scorer`` lays them out."""
+    encoder, decoder = autoencoder.encoder, autoencoder.decoder
+    variational = autoencoder.is_variational
+    window = autoencoder.window
+    n_autoencoders = 1.0 + (second is not None)
+    n_encoded = float(autoencoder.encoder.input_shape[-1])
+
+    def errors(x, recon, groups, weights_):
+        squared = ops.square(recon - x)
+        per_feature = squared if groups is None else ops.matmul(squared, groups)
+        return per_feature * weights_  # column weights (ones: unchanged), in the same pass
+
+    def decode(network, code, limit):
+        on, center, precision, radius = limit
+        return network(ops.where(on, limit_code(code, center, precision, radius), code),
+                       training=False)  # fmt: skip
+
+    def run(x, *values):
+        values = list(values)
+        scale, limit = values.pop(0), [values.pop(0) for _ in range(4)]
+        groups = values.pop(0) if has_groups else None
+        encoded = encoder(x, training=False)
+        if variational:
+            code, log_var = encoded
+        else:
+            code, log_var = encoded, None
+        recon = decode(decoder, code, limit)
+        if window > 1:
+            x, recon = x[:, -1, :], recon[:, -1, :]
+        per_feature = errors(x, recon, groups, scale)
+        if second is not None:
+            second_scale, second_limit = values.pop(0), [values.pop(0) for _ in range(4)]
+            if second_inputs:  # (scale, shift): the second model's own input scaling
+                in_scale, in_shift = values.pop(0), values.pop(0)
+                x2 = x * in_scale + in_shift
+            else:
+                x2 = x
+            other = decode(second.decoder, second.encoder(x2, training=False), second_limit)
+            per_feature = 0.5 * (per_feature + errors(x2, other, groups, second_scale))
+            if second_inputs:
+                other = (other - in_shift) / in_scale
+            recon = 0.5 * (recon + other)
+        if memory:  # the nearest normal prototype, a second reconstruction
+            memory_rows, memory_scaled_t, memory_norms, memory_scale = values[:4]
+            scaled_x = x * values[4] if memory_root else x
+            distance = memory_norms[None, :] - 2.0 * ops.matmul(scaled_x, memory_scaled_t)
+            nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
+            squared = ops.square(nearest - x)
+            remembered = (squared if groups is None else ops.matmul(squared, groups))
+            remembered = remembered * memory_scale
+            # Every reconstruction counts the same: the autoencoder(s) and the prototype.
+            keep = n_autoencoders / (n_autoencoders + 1.0)
+            per_feature = keep * per_feature + (1.0 - keep) * remembered
+            recon = keep * recon + (1.0 - keep) * nearest
+        # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
+        # i.e. the MSE when there are no weights.
+        row = ops.sum(per_feature, axis=1) / n_encoded
+        if include_kl:
+            log_var = ops.clip(log_var, -10.0, 10.0)
+            kl = -0.5 * ops.sum(1 + log_var - ops.square(code) - ops.exp(log_var), axis=1)
+            row = row + kl_weight * kl
+        return row, per_feature, code, recon
+
+    # The arithmetic is keras.ops; the one compiled pass per batch is TensorFlow's
+    # tf.function (Keras has no backend-neutral way to compile a plain function).
+    rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)
+    return tf.function(run, input_signature=[rows, *specs], autograph=False)
+
+
 class Scorer:
-    """A compiled scoring function for one autoencoder (build once, call per data set)."""
+    """A compiled scoring function for one autoencoder (build once, call per data set).
+
+    The compiled pass depends only on what is computed (the networks, and whether there are
+    one-hot groups, a second model, its own input scaling, a memory, a KL term); the numbers
+    (column weights, code limits, input scaling, prototypes) are its arguments. So scorers that
+    differ only in those numbers share one pass, kept with the autoencoder
+    (``Autoencoder.scoring_passes``): the calibration's several scorers cost one tracing.
+    """
 
     def __init__(
         self,
@@ -68,90 +165,73 @@ class Scorer:
         group_matrix: np.ndarray | None = None,
         *,
         weights: np.ndarray | None = None,
+        code_limit: dict | None = None,
         include_kl: bool = False,
         kl_weight: float = 0.0,
         second: Autoencoder | None = None,
         second_weights: np.ndarray | None = None,
+        second_code_limit: dict | None = None,
         second_inputs: tuple[np.ndarray, np.ndarray] | None = None,
         memory: tuple[np.ndarray, np.ndarray, float] | None = None,
     ):
         self.window = autoencoder.window
         self.include_kl = include_kl and autoencoder.is_variational
-        encoder, decoder = autoencoder.encoder, autoencoder.decoder
         variational = autoencoder.is_variational
         if second is not None and (second.window != 1 or second.is_variational or variational):
             raise ValueError("A second model is only scored beside a single-row, plain model.")
-        def constant(values):
-            return None if values is None else ops.convert_to_tensor(values, dtype="float32")
+        if memory is not None and (self.window != 1 or variational):
+            raise ValueError("A memory is only scored beside a single-row, plain model.")
+        n_encoded = int(autoencoder.encoder.input_shape[-1])
+        self._n_encoded = float(n_encoded)
+        n_sources = n_encoded if group_matrix is None else int(np.shape(group_matrix)[1])
 
-        groups, scale, second_scale = constant(group_matrix), constant(weights), constant(
-            second_weights
-        )
-        if second_inputs is not None:  # (scale, shift): the second model's own input scaling
-            in_scale, in_shift = constant(second_inputs[0]), constant(second_inputs[1])
+        def ones_or(values, size):
+            return np.ones(size, np.float32) if values is None else values
+
+        values = [ones_or(weights, n_sources), *_limit_values(code_limit, _code_size(autoencoder))]
+        if group_matrix is not None:
+            values.append(group_matrix)
+        if second is not None:
+            values += [ones_or(second_weights, n_sources),
+                       *_limit_values(second_code_limit, _code_size(second))]  # fmt: skip
+            if second_inputs is not None:
+                values += [second_inputs[0], second_inputs[1]]
+        memory_root = False
         if memory is not None:
-            if self.window != 1 or variational:
-                raise ValueError("A memory is only scored beside a single-row, plain model.")
             prototypes = np.asarray(memory[0], dtype=np.float64)
             root = np.sqrt(np.asarray(memory[1], dtype=np.float64))
-            memory_rows = constant(prototypes)
-            memory_root = None if np.all(root == 1.0) else constant(root)
+            memory_root = not np.all(root == 1.0)
             scaled = prototypes * root
-            memory_scaled_t = constant(scaled.T)
-            memory_norms = constant(np.sum(scaled**2, axis=1))
-            memory_scale = float(memory[2])
-        n_autoencoders = 1.0 + (second is not None)
-        window = self.window
-        include_kl = self.include_kl
-        n_encoded = float(autoencoder.encoder.input_shape[-1])
-        self._n_encoded = n_encoded
+            values += [prototypes, scaled.T, np.sum(scaled**2, axis=1), float(memory[2])]
+            if memory_root:
+                values.append(root)
+        self._values = tuple(
+            tf.constant(v, dtype=tf.bool if isinstance(v, bool) else tf.float32) for v in values
+        )
+        specs = [tf.TensorSpec(v.shape, v.dtype) for v in self._values]
+        if memory is not None:  # any number of prototypes
+            first = len(specs) - 4 - memory_root
+            for position, shape in enumerate(([None, n_encoded], [n_encoded, None], [None])):
+                specs[first + position] = tf.TensorSpec(shape, tf.float32)
+        structure = (
+            id(autoencoder.encoder), id(autoencoder.decoder), group_matrix is not None,
+            self.include_kl, float(kl_weight),
+            None if second is None else (id(second.encoder), id(second.decoder)),
+            second_inputs is not None, memory is not None, memory_root,
+        )  # fmt: skip
+        passes = autoencoder.scoring_passes
+        if structure not in passes:
+            passes[structure] = _compile(
+                autoencoder, specs,
+                has_groups=group_matrix is not None, include_kl=self.include_kl,
+                kl_weight=float(kl_weight), second=second,
+                second_inputs=second_inputs is not None, memory=memory is not None,
+                memory_root=memory_root,
+            )  # fmt: skip
+        self._pass = passes[structure]
 
-        def errors(x, recon, weights_):
-            squared = ops.square(recon - x)
-            per_feature = squared if groups is None else ops.matmul(squared, groups)
-            if weights_ is not None:  # column weights, applied in the same pass
-                per_feature = per_feature * weights_
-            return per_feature
-
-        def run(x):
-            encoded = encoder(x, training=False)
-            if variational:
-                code, log_var = encoded
-            else:
-                code, log_var = encoded, None
-            recon = decoder(code, training=False)
-            if window > 1:
-                x, recon = x[:, -1, :], recon[:, -1, :]
-            per_feature = errors(x, recon, scale)
-            if second is not None:
-                x2 = x if second_inputs is None else x * in_scale + in_shift
-                other = second.decoder(second.encoder(x2, training=False), training=False)
-                per_feature = 0.5 * (per_feature + errors(x2, other, second_scale))
-                if second_inputs is not None:
-                    other = (other - in_shift) / in_scale
-                recon = 0.5 * (recon + other)
-            if memory is not None:  # the nearest normal prototype, a second reconstruction
-                scaled_x = x if memory_root is None else x * memory_root
-                distance = memory_norms[None, :] - 2.0 * ops.matmul(scaled_x, memory_scaled_t)
-                nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
-                remembered = errors(x, nearest, None) * memory_scale
-                # Every reconstruction counts the same: the autoencoder(s) and the prototype.
-                keep = n_autoencoders / (n_autoencoders + 1.0)
-                per_feature = keep * per_feature + (1.0 - keep) * remembered
-                recon = keep * recon + (1.0 - keep) * nearest
-            # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
-            # i.e. the MSE when there are no weights.
-            row = ops.sum(per_feature, axis=1) / n_encoded
-            if include_kl:
-                log_var = ops.clip(log_var, -10.0, 10.0)
-                kl = -0.5 * ops.sum(1 + log_var - ops.square(code) - ops.exp(log_var), axis=1)
-                row = row + kl_weight * kl
-            return row, per_feature, code, recon
-
-        # The arithmetic is keras.ops; the one compiled pass per batch is TensorFlow's
-        # tf.function (Keras has no backend-neutral way to compile a plain function).
-        rows = tf.TensorSpec((None, *autoencoder.encoder.input_shape[1:]), tf.float32)
-        self._run = tf.function(run, input_signature=[rows], autograph=False)
+    def _run(self, rows):
+        return self._pass(rows, *self._values)
 
     def __call__(
         self,

@@ -82,7 +82,7 @@ def test_dashboard_cli_and_python_train_the_same_model(models_dir, tmp_path, mon
     source = tmp_path / "parity.csv"
     source.write_bytes(csv_bytes(frame))
     # 80% of all rows (400) is above the boundary, the normal training rows (about 280) below:
-    # a schedule computed for all rows would train with batches of 256, the detector's with 64.
+    # a schedule computed for all rows would train with batches of 256, the detector's with 128.
     monkeypatch.setattr(defaults, "SMALL_ROWS", 300)
 
     at = open_app()
@@ -101,8 +101,8 @@ def test_dashboard_cli_and_python_train_the_same_model(models_dir, tmp_path, mon
     python_model = AnomalyDetector().fit(reader.read_csv(source))
 
     rows = python_model.n_train_rows_
-    assert rows < 300 and python_model.training_["batch_size"] == 64
-    assert f"Will train on {rows:,} rows" in shown and "batches of 64," in shown
+    assert rows < 300 and python_model.training_["batch_size"] == 128
+    assert f"Will train on {rows:,} rows" in shown and "batches of 128," in shown
     assert f"at most {python_model.training_['epochs']} epochs" in shown
     epochs = python_model.history_["epochs_run"]
     assert python_model.history_["stopped_early"]

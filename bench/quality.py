@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         return results
 
     # Each method runs once, untimed, on a small data set first: the first fit in a process pays
-    # one-off start-up costs (TensorFlow's and Keras's first graphs and lazy imports, about 4-5 s
+    # one-off start-up costs (TensorFlow's and Keras's first graphs and lazy imports, about 6 s
     # for the default on 2 cores) that belong to the process, not to the data set it met first.
     warm = np.random.default_rng(12345).normal(size=(400, 8))
     for method in methods:

@@ -270,9 +270,9 @@ class SharedTraining:
     """Compiled training passes kept for the next network of the same architecture, batch size
     and row shape (the detector's second autoencoder is usually the first one's twin). That
     network then trains in the kept model's graphs, its weights swapped in and back out, instead
-    of tracing graphs of its own: about half a second a network on 2 cores, most of a small
-    data set's fixed cost. The result is the same network: the same ops on the same weights,
-    rows and seeds, and a fresh optimizer state and learning rate."""
+    of tracing graphs of its own: about half a second a network on 2 cores, one of a small
+    data set's largest fixed costs. The result is the same network: the same ops on the same
+    weights, rows and seeds, and a fresh optimizer state and learning rate."""
 
     def __init__(self):
         self._kept: tuple | None = None  # (architecture key, model, _Steps)

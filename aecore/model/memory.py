@@ -42,8 +42,9 @@ def build_memory(
     ``prototypes`` (k-means centres, in model units), ``scale`` (the factor on the memory error
     that gives it the median of ``autoencoder_errors``, the autoencoder's scores of the same
     rows; the memory error's median is taken on the k-means sample, at most
-    ``MAX_KMEANS_ROWS`` of them) and ``n_rows``. ``column_weights`` is one weight per encoded column (the
-    autoencoder's column weights, each repeated over its source column's encoded columns).
+    ``MAX_KMEANS_ROWS`` of them) and ``n_rows``. ``column_weights`` is one weight per encoded
+    column (the autoencoder's column weights, each repeated over its source column's encoded
+    columns).
     None when there are too few rows to hold a memory."""
     from sklearn.cluster import KMeans
 

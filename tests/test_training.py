@@ -108,3 +108,25 @@ def test_a_network_of_another_shape_gets_passes_of_its_own():
     history = train_autoencoder(wider, x[:240], x[240:], shared=shared, **settings)
     assert shared._kept[2] is not first and shared._kept[1] is wider.model
     assert np.isfinite(history["val_loss"]).all()
+
+
+def test_a_fit_with_two_models_traces_one_training_pass_and_four_scoring_passes(monkeypatch):
+    """What keeps a small fit fast: the second model trains in the first's compiled passes, and
+    the calibration's scorers (plain, limited, weighted, paired) share compiled passes."""
+    from aecore import AnomalyDetector
+    from aecore.model import training
+
+    built = []
+
+    class Counted(training._Steps):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_Steps", Counted)
+    detector = AnomalyDetector(code_size=2, epochs=3, random_state=0).fit(numeric_frame(300, 6))
+    assert detector.second_autoencoder_ is not None and len(built) == 1
+    # The first network's passes: alone (plain, limited and weighted), with the second model,
+    # and with the second model and the memory; the second network's: alone.
+    assert len(detector.autoencoder_.scoring_passes) == 3
+    assert len(detector.second_autoencoder_.scoring_passes) == 1

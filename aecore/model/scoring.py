@@ -196,7 +196,7 @@ class Scorer:
                        *_limit_values(second_code_limit, _code_size(second))]  # fmt: skip
             if second_inputs is not None:
                 values += [second_inputs[0], second_inputs[1]]
-        memory_root = False
+        memory_root, memory_at = False, len(values)
         if memory is not None:
             prototypes = np.asarray(memory[0], dtype=np.float64)
             root = np.sqrt(np.asarray(memory[1], dtype=np.float64))
@@ -210,9 +210,8 @@ class Scorer:
         )
         specs = [tf.TensorSpec(v.shape, v.dtype) for v in self._values]
         if memory is not None:  # any number of prototypes
-            first = len(specs) - 4 - memory_root
             for position, shape in enumerate(([None, n_encoded], [n_encoded, None], [None])):
-                specs[first + position] = tf.TensorSpec(shape, tf.float32)
+                specs[memory_at + position] = tf.TensorSpec(shape, tf.float32)
         structure = (
             id(autoencoder.encoder), id(autoencoder.decoder), group_matrix is not None,
             self.include_kl, float(kl_weight),

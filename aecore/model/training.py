@@ -133,7 +133,7 @@ class _Snapshot:
 
 
 def _value(weight):
-    """The tensor of a Keras (or TensorFlow) variable."""
+    """The tf.Variable of a Keras variable (which wraps one), or the TensorFlow variable."""
     return getattr(weight, "value", weight)
 
 
@@ -176,9 +176,8 @@ class _FusedAdam:
         for weight, (m, v), gradient in zip(self.weights, self.moments, gradients, strict=True):
             if gradient is None:
                 continue
-            variable = getattr(weight, "value", weight)  # a Keras variable wraps a tf.Variable
             ops.append(tf.raw_ops.ResourceApplyAdam(
-                var=variable.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                var=_value(weight).handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
                 beta2_power=beta_2_power, lr=rate, beta1=self.beta_1, beta2=self.beta_2,
                 epsilon=self.epsilon, grad=tf.convert_to_tensor(gradient),
             ))  # fmt: skip

@@ -11,6 +11,7 @@ from aecore import AnomalyDetector, store
 from aecore.errors import AecoreError
 from aecore.io import reader
 from aecore.workflows import distributed, sampling
+from tests.dask_support import LoudShutdown
 from tests.test_cli import error_lines, run_cli
 from tests.test_parquet import _flows, _parquet_bytes
 
@@ -267,6 +268,15 @@ def test_the_command_line_scores_a_folder_on_a_local_cluster_and_exits_2_on_a_fa
         "error: 2 inputs given: one file is scored on this machine; score several files, "
         "folders or globs with --engine dask."
     ]
+
+
+def test_closing_a_local_cluster_keeps_dask_shutdown_tracebacks_off_the_terminal(capfd):
+    client, close = distributed.connect(workers=1)
+    client.register_plugin(LoudShutdown(), name="loud-shutdown")
+    capfd.readouterr()
+    close()
+    err = capfd.readouterr().err
+    assert "simulated heartbeat" not in err and "Traceback" not in err
 
 
 def test_a_sample_is_drawn_uniformly_over_the_files(folder, client):

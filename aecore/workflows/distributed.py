@@ -311,10 +311,42 @@ def connect(client: Any = None, scheduler: str | None = None, workers: int | Non
     client = Client(cluster)
 
     def close():
-        client.close()
-        cluster.close()
+        # The work is done by now: what Dask logs while it shuts the cluster down (a worker's
+        # heartbeat racing the scheduler's close prints a traceback) is not the analyst's
+        # concern, so its loggers go quiet, in the workers and here, for the shutdown only.
+        try:
+            client.run(_quiet_worker_logs)
+        except Exception:  # a worker already gone has nothing left to say
+            pass
+        levels = _quiet_dask_logs()
+        try:
+            client.close()
+            cluster.close()
+        finally:
+            for logger, level in levels.items():
+                logger.setLevel(level)
 
     return client, close
+
+
+def _quiet_worker_logs() -> None:
+    """``_quiet_dask_logs`` in a worker, for the rest of its life (it is about to end)."""
+    _quiet_dask_logs()
+
+
+def _quiet_dask_logs() -> dict:
+    """Raises Dask's loggers (``distributed``, ``distributed.*``, ``tornado``) to CRITICAL in
+    this process; returns each one's level before, to restore."""
+    import logging
+
+    roots = ("distributed", "tornado")
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in roots]
+    levels = {}
+    for name in [*roots, *names]:
+        logger = logging.getLogger(name)
+        levels.setdefault(logger, logger.level)
+        logger.setLevel(logging.CRITICAL)
+    return levels
 
 
 def local_cluster(n_workers: int, *, dashboard_address: str | None = ":0"):

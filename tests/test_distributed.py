@@ -279,6 +279,28 @@ def test_closing_a_local_cluster_keeps_dask_shutdown_tracebacks_off_the_terminal
     assert "simulated heartbeat" not in err and "Traceback" not in err
 
 
+def test_a_worker_given_two_cores_scores_two_batches_side_by_side(folder):
+    """A local cluster of one worker on two cores gives it both (``score_on_dask``'s
+    ``threads``): one thread an op, and two batches at once, as one process scores."""
+    from aecore.model import scoring
+
+    payload = distributed.bundle_payload("flows", models_dir=folder / "models")
+    client, close = distributed.connect(workers=1)
+    try:
+        client.run(distributed.worker_detector, payload, threads=2)
+        [threads] = client.run(scoring.scoring_threads).values()
+        [intra] = client.run(_intra_op_threads).values()
+    finally:
+        close()
+    assert (threads, intra) == (2, 1)
+
+
+def _intra_op_threads():
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
 def test_a_sample_is_drawn_uniformly_over_the_files(folder, client):
     sample, info = sampling.sample_rows([folder / "data"], 400, seed=1, client=client)
     assert len(sample) == 400 and info["sample_rows"] == 400

@@ -123,12 +123,15 @@ def worker_detector(bundle: dict, *, threads: int | None = None):
 
 def _limit_threads(threads: int) -> None:
     """TensorFlow's thread pools sized to this worker's share of the cores (several worker
-    processes on one machine would otherwise each use them all)."""
+    processes on one machine would otherwise each use them all): one thread an op, as
+    ``import aecore`` sets (the detector's small matrix products run slower split over
+    threads), and ``threads`` inter-op threads, over which the Scorer runs that many batches
+    side by side (``scoring.scoring_threads``)."""
     import tensorflow as tf
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
     except RuntimeError:
         pass  # TensorFlow already started in this process (an in-process cluster)
 

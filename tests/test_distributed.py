@@ -295,6 +295,23 @@ def test_a_worker_given_two_cores_scores_two_batches_side_by_side(folder):
     assert (threads, intra) == (2, 1)
 
 
+def test_a_worker_of_a_real_cluster_scores_with_the_threads_it_was_given(folder):
+    """``dask worker --nthreads 1`` (here a process cluster started as one would be, without
+    the local cluster's sizing): loading the bundle in a task limits the worker to its one
+    thread, not the machine's cores."""
+    from distributed import Client, LocalCluster
+
+    from aecore.model import scoring
+
+    payload = distributed.bundle_payload("flows", models_dir=folder / "models")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+        client.submit(distributed.worker_detector, payload, pure=False).result()
+        threads = client.submit(scoring.scoring_threads, pure=False).result()
+        [intra] = client.run(_intra_op_threads).values()
+    assert (threads, intra) == (1, 1)
+
+
 def _intra_op_threads():
     import tensorflow as tf
 

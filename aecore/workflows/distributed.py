@@ -105,9 +105,11 @@ def bundle_payload(name: str, *, models_dir=None, version: str | None = None) ->
 
 def worker_detector(bundle: dict, *, threads: int | None = None):
     """The bundle's detector in this process, loaded once from its files (written to a
-    folder of its own; Keras safe mode, the store's checks)."""
+    folder of its own; Keras safe mode, the store's checks). The first load sizes TensorFlow's
+    threads (``_limit_threads``) to ``threads``, else to this worker's own threads."""
     key = bundle["key"]
     if key not in _LOADED:
+        threads = threads or _own_worker_threads()
         if threads:
             _limit_threads(threads)
         from aecore.detector import AnomalyDetector
@@ -119,6 +121,25 @@ def worker_detector(bundle: dict, *, threads: int | None = None):
             (folder / file_name).write_bytes(data)
         _LOADED[key] = AnomalyDetector.load(bundle["name"], models_dir=root)
     return _LOADED[key]
+
+
+def _own_worker_threads() -> int | None:
+    """The threads of the Dask worker this runs in (``dask worker --nthreads``), when it has a
+    process of its own (a nanny's child); None outside a worker, or for a worker in the
+    client's process, whose TensorFlow settings are the client's to choose. A real cluster's
+    workers are sized so (eight one-thread workers on an eight-core machine would otherwise each
+    score eight batches at once)."""
+    import multiprocessing
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    if multiprocessing.parent_process() is None:
+        return None
+    return int(worker.state.nthreads) or None
 
 
 def _limit_threads(threads: int) -> None:

@@ -144,15 +144,21 @@ def _own_worker_threads() -> int | None:
 
 def _limit_threads(threads: int) -> None:
     """TensorFlow's thread pools sized to this worker's share of the cores (several worker
-    processes on one machine would otherwise each use them all): one thread an op, as
-    ``import aecore`` sets (the detector's small matrix products run slower split over
-    threads), and ``threads`` inter-op threads, over which the Scorer runs that many batches
-    side by side (``scoring.scoring_threads``)."""
+    processes on one machine would otherwise each use them all): ``threads`` inter-op threads,
+    over which the Scorer runs that many batches side by side (``scoring.scoring_threads``),
+    and one thread an op, as ``import aecore`` sets (the detector's small matrix products run
+    slower split over threads), or ``TF_NUM_INTRAOP_THREADS`` when it was set for wide data,
+    at most ``threads``."""
     import tensorflow as tf
 
+    threads = max(1, int(threads))
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        per_op = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1") or 1)
+    except ValueError:
+        per_op = 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(min(max(per_op, 1), threads)))
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
         pass  # TensorFlow already started in this process (an in-process cluster)
 

@@ -279,6 +279,21 @@ def test_closing_a_local_cluster_keeps_dask_shutdown_tracebacks_off_the_terminal
     assert "simulated heartbeat" not in err and "Traceback" not in err
 
 
+def test_the_dashboard_address_printed_serves_the_dask_dashboard():
+    """The address ``score --engine dask`` prints opens Dask's dashboard, not a page asking
+    for bokeh (a requirement of ``dask[diagnostics]``)."""
+    import urllib.request
+
+    client, close = distributed.connect(workers=1)
+    try:
+        with urllib.request.urlopen(client.dashboard_link, timeout=60) as response:
+            page = response.read().decode("utf-8", "replace")
+    finally:
+        close()
+    assert client.dashboard_link.startswith("http://127.0.0.1:")
+    assert "Dask Diagnostic UI" in page and "needs bokeh" not in page
+
+
 def test_a_worker_given_two_cores_scores_two_batches_side_by_side(folder):
     """A local cluster of one worker on two cores gives it both (``score_on_dask``'s
     ``threads``): one thread an op, and two batches at once, as one process scores."""

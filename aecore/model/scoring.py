@@ -90,7 +90,7 @@ def _compile(autoencoder, specs, *, has_groups, include_kl, kl_weight, second, s
     def errors(x, recon, groups, weights_):
         squared = ops.square(recon - x)
         per_feature = squared if groups is None else ops.matmul(squared, groups)
-        return per_feature * weights_  # column weights (ones: unchanged), in the same pass
+        return per_feature * weights_  # column weights (ones: unchanged) or the memory's scale
 
     def decode(network, code, limit):
         on, center, precision, radius = limit
@@ -127,9 +127,7 @@ def _compile(autoencoder, specs, *, has_groups, include_kl, kl_weight, second, s
             scaled_x = x * values[4] if memory_root else x
             distance = memory_norms[None, :] - 2.0 * ops.matmul(scaled_x, memory_scaled_t)
             nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
-            squared = ops.square(nearest - x)
-            remembered = (squared if groups is None else ops.matmul(squared, groups))
-            remembered = remembered * memory_scale
+            remembered = errors(x, nearest, groups, memory_scale)
             # Every reconstruction counts the same: the autoencoder(s) and the prototype.
             keep = n_autoencoders / (n_autoencoders + 1.0)
             per_feature = keep * per_feature + (1.0 - keep) * remembered

@@ -157,7 +157,7 @@ def _limit_threads(threads: int) -> None:
     except ValueError:
         per_op = 1
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(min(max(per_op, 1), threads)))
+        tf.config.threading.set_intra_op_parallelism_threads(min(max(per_op, 1), threads))
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
         pass  # TensorFlow already started in this process (an in-process cluster)

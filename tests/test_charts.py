@@ -503,3 +503,11 @@ def test_review_ranks_draw_each_verdict_and_the_held_out_rows_hollow():
     assert figure.data[1].marker.symbol == "circle-open"
     assert list(figure.data[0].x) == [40] and list(figure.data[0].y) == [5]
     assert figure.layout.yaxis.autorange == "reversed" and figure.layout.xaxis.type == "log"
+
+
+def test_every_log_tick_sits_exactly_on_the_value_its_label_reads():
+    # 1-2-5 and 1-3 steps as well as powers of ten (3 * 1e-05 is 3.0000000000000004e-05).
+    for values in ([2e-6, 4e-4], [1e-5, 1.0], [1e-8, 1e8], [0.2, 40.0]):
+        ticks = charts.log_ticks(values)
+        pairs = zip(ticks["ticktext"], ticks["tickvals"], strict=True)
+        assert all(float(text) == value for text, value in pairs), ticks

@@ -63,11 +63,11 @@ def _tick_text(value: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def _power_of_ten(exponent) -> float:
-    """10 to an integer power, exactly as its label reads (``10.0 ** np.int64(-5)`` is
-    9.999999999999999e-06 with numpy 2.4's power, which labelled the tick "1e-05" but placed
-    it just off that value)."""
-    return float(f"1e{int(exponent)}")
+def _tick_value(mantissa: int, exponent) -> float:
+    """``mantissa`` x 10 to an integer power, exactly the number its label reads (arithmetic
+    does not give it: ``10.0 ** np.int64(-5)`` is 9.999999999999999e-06 under numpy 2.4 and
+    ``3 * 1e-05`` is 3.0000000000000004e-05, ticks just off the values they are labelled)."""
+    return float(f"{mantissa}e{int(exponent)}")
 
 
 def log_ticks(values, max_ticks: int = MAX_LOG_TICKS) -> dict:
@@ -87,15 +87,15 @@ def log_ticks(values, max_ticks: int = MAX_LOG_TICKS) -> dict:
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
     decades = np.arange(first, last + 1)
     for mantissas in ((1, 2, 5), (1, 3), (1,)):
-        ticks = [m * _power_of_ten(k) for k in decades for m in mantissas]
+        ticks = [_tick_value(m, k) for k in decades for m in mantissas]
         ticks = [t for t in ticks if low <= t * (1 + 1e-9) and t <= high * (1 + 1e-9)]
         if len(ticks) <= max_ticks and len(ticks) >= 2:
             break
     else:
         step = math.ceil(len(decades) / max_ticks)
-        ticks = [_power_of_ten(k) for k in decades[::step]]
+        ticks = [_tick_value(1, k) for k in decades[::step]]
     if len(ticks) < 2:  # within one decade and between 1-2-5 steps: the decade's ends
-        ticks = [_power_of_ten(first), _power_of_ten(first + 1)]
+        ticks = [_tick_value(1, first), _tick_value(1, first + 1)]
     return {"tickvals": ticks, "ticktext": [_tick_text(t) for t in ticks]}
 
 

@@ -453,10 +453,16 @@ class AnomalyDetector(BaseEstimator):
         x_train = x_second[train]
         code_size = int(self.code_size or default_code_size(x_train, seed=self.random_state))
         autoencoder = self._build(x_second.shape[1], code_size, 1, x_train)
-        history = self._train(
-            autoencoder, x_train, x_second[validation], self.training_,
-            _second_stage(progress), should_stop, shared=shared,
-        )  # fmt: skip
+        from aecore.model.scoring import trace_ahead
+
+        tracing = trace_ahead(lambda: self._later_scorers(autoencoder))
+        try:
+            history = self._train(
+                autoencoder, x_train, x_second[validation], self.training_,
+                _second_stage(progress), should_stop, shared=shared,
+            )  # fmt: skip
+        finally:
+            tracing.result()
         if history.get("cancelled"):
             return
         settings = self._calibrate(frame, x_second, second_split, autoencoder) or {}
@@ -479,6 +485,25 @@ class AnomalyDetector(BaseEstimator):
             },
         )
         self._rescale_pair(x_all, split)
+
+    def _later_scorers(self, second) -> list:
+        """Scorers with the structure of those the fit builds once ``second`` is trained (its
+        own calibration, the pair, the pair with a memory), on placeholder numbers: traced
+        while it trains (``scoring.trace_ahead``)."""
+        n_encoded = self._n_encoded
+        pair = {"input_scale": [1.0] * n_encoded, "input_shift": [0.0] * n_encoded}
+        scorers = [
+            self._member_scorer(second, None),
+            self._member_scorer(self.autoencoder_, None, second=second, second_calibration=pair),
+        ]
+        if self._uses_memory():
+            memory = {"prototypes": np.zeros((2, n_encoded), np.float32), "scale": 1.0}
+            scorers.append(
+                self._member_scorer(
+                    self.autoencoder_, None, second=second, second_calibration=pair, memory=memory
+                )
+            )
+        return scorers
 
     def _build(self, n_inputs: int, code_size: int, window: int, train_rows=None):
         """An untrained autoencoder with this detector's settings, its initial weights from

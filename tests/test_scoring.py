@@ -86,3 +86,32 @@ def test_scorers_differing_only_in_weights_or_code_limit_share_one_pass_and_keep
     pulled = before.latent[outside] * (0.5 / norms[outside])[:, None]
     expected = autoencoder.decoder.predict(pulled, verbose=0)
     np.testing.assert_allclose(limited.reconstruction[outside], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_pass_traced_ahead_on_another_thread_is_the_one_later_calls_use():
+    from aecore.model.scoring import trace_ahead
+
+    autoencoder, x = _model_and_rows()
+    assert not autoencoder.scoring_passes
+    weights = np.array([2.0, 1.0, 0.5, 1.0, 1.0], dtype=np.float32)
+    assert trace_ahead(lambda: [Scorer(autoencoder, weights=weights)]).result() is None
+    (traced,) = autoencoder.scoring_passes.values()
+    assert traced.experimental_get_tracing_count() == 1
+    # A scorer with other numbers built afterwards runs the pass traced ahead, without tracing
+    # again, and scores what a pass traced on first call scores.
+    scorer = Scorer(autoencoder)
+    assert scorer._pass is traced
+    scores = scorer(x, reconstruction=True)
+    assert traced.experimental_get_tracing_count() == 1
+    reconstruction = autoencoder.model.predict(x, verbose=0)
+    np.testing.assert_allclose(scores.row_error, ((reconstruction - x) ** 2).mean(axis=1),
+                               rtol=1e-5, atol=1e-7)  # fmt: skip
+
+
+def test_tracing_ahead_never_raises_the_first_real_call_does():
+    from aecore.model.scoring import trace_ahead
+
+    def broken():
+        raise ValueError("no such network")
+
+    assert trace_ahead(broken).result() is None

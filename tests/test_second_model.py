@@ -218,3 +218,18 @@ def test_an_untouched_epoch_field_lets_two_models_share_the_training_budget(
     at.button(key="train_submit").click().run()
     job = wait_for(at, state.JOB)
     assert [report.stage for report in job.progress] == ["first"] * 3 + ["second"] * 3
+
+
+def test_the_passes_traced_while_the_second_model_trains_are_the_ones_the_fit_scores_with(pair):
+    # While the second network trains, the fit traces the scoring passes it will need next
+    # (scoring.trace_ahead). Had a placeholder differed in structure from the real scorer, the
+    # fit would have traced a pass of its own as well, and kept an unused one.
+    frame, labels, detector, one = pair
+    first, second = detector.autoencoder_, detector.second_autoencoder_
+    # The first network alone (calibration), the pair, and the pair with the memory; the
+    # second network alone (its calibration).
+    assert len(first.scoring_passes) == 3
+    assert len(second.scoring_passes) == 1
+    passes = [*first.scoring_passes.values(), *second.scoring_passes.values()]
+    assert all(p.experimental_get_tracing_count() == 1 for p in passes)
+    assert detector.scorer_._pass in first.scoring_passes.values()

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -230,6 +231,13 @@ class Scorer:
     def _run(self, rows):
         return self._pass(rows, *self._values)
 
+    def trace(self) -> None:
+        """Trace the compiled pass now, and run it once on one row of zeros (TensorFlow
+        optimises a graph and makes its kernels at its first run): what the first call would
+        otherwise pay. See ``trace_ahead``."""
+        shape = (1, *self._pass.input_signature[0].shape[1:])
+        self._run(tf.zeros(shape, tf.float32))
+
     def __call__(
         self,
         x: np.ndarray,
@@ -282,6 +290,30 @@ class Scorer:
         )
 
 
+def trace_ahead(build: Callable[[], Iterable[Scorer]]) -> Future:
+    """Build scorers and trace their compiled passes on a thread of their own, while this
+    thread goes on (the detector trains its second network meanwhile, which leaves a core
+    free): tracing is Python work of about 0.05-0.1 s a pass, which the scorers' first calls
+    would otherwise pay one after the other. The passes are the ones those calls would trace,
+    so scores are unchanged. Wait on the returned future before building scorers of the same
+    networks (``Autoencoder.scoring_passes`` is filled by the first to build one); it never
+    raises: a pass that fails to trace fails again, with its message, where it is called."""
+
+    def run() -> None:
+        try:
+            for scorer in build():
+                scorer.trace()
+        except Exception:  # noqa: BLE001  (the first real call raises it again)
+            pass
+
+    with _POOL_LOCK:
+        global _TRACER
+        if _TRACER is None:
+            _TRACER = ThreadPoolExecutor(1, thread_name_prefix="aecore-trace")
+        return _TRACER.submit(run)
+
+
+_TRACER: ThreadPoolExecutor | None = None
 _POOLS: dict[int, ThreadPoolExecutor] = {}  # this process's scoring threads, by their number
 _POOL_LOCK = threading.Lock()
 MAX_SCORING_THREADS = 8

@@ -1132,8 +1132,10 @@ class AnomalyDetector(BaseEstimator):
         per_feature /= np.float32(self._n_encoded)
         return Scores(
             row_error=result.row_error,
+            # The scorer's own fresh array, not copied (pandas 3 copies a 2-D array by default:
+            # 0.26 s of a million rows' 1.8 s).
             feature_errors=pd.DataFrame(
-                per_feature, columns=list(self.feature_names_in_), index=frame.index
+                per_feature, columns=list(self.feature_names_in_), index=frame.index, copy=False
             ),
             latent=result.latent,
             flags=(result.row_error > self.threshold_).astype(np.int8),

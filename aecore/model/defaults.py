@@ -68,9 +68,9 @@ def default_training(n_rows: int, n_inputs: int, models: int = 1) -> dict:
     stopping (patience 5) ends training once the validation loss stops improving. The epoch cap
     only bounds the time: at most about 30,000 optimizer steps and 960,000 rows seen (12 epochs
     over 80,000 training rows), between 12 and 200 epochs. Early stopping ends most small
-    fits before it. On large ones, the epochs past it still lower the validation loss a little but do
-    not find the anomalies better (the inlier-memorisation effect: later epochs learn the rare
-    rows too). With 100,000 rows and planted anomalies (``bench/RESULTS.md``, twelfth and
+    fits before it. On large ones, the epochs past it still lower the validation loss a little
+    but do not find the anomalies better (the inlier-memorisation effect: later epochs learn
+    the rare rows too). With 100,000 rows and planted anomalies (``bench/RESULTS.md``, twelfth and
     thirteenth sessions): 8 epochs a network instead of 12 gave a higher mean PR-AUC in three of
     four seeded comparisons; 6 instead of 8 gave the same on average over 11 seeds (+0.003); one
     network alone, 12 epochs instead of 16, a higher PR-AUC on all 9 seeds (+0.035 on average),

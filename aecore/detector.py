@@ -114,12 +114,15 @@ class AnomalyDetector(BaseEstimator):
     ``memory`` (True, False/None or ``"auto"``): after the autoencoder(s), keep a memory of
     normal prototypes (k-means centres of the training rows, less those the model scores far
     above the rest: ``aecore.model.memory``). A row's nearest prototype is one more
-    reconstruction, and the score is the mean of the reconstructions' errors: the
-    autoencoder's (or the two models') and the prototype's squared difference (scaled to the
-    same median on training rows; plain distances, as k-NN measures them). A row the network
-    rebuilds well but that is far from every normal prototype (a class of its own) still
-    scores high, and its per-feature errors still add up to its score. ``"auto"`` keeps one
-    for single-row models but ``linear`` (kept equivalent to PCA) and ``variational``.
+    reconstruction, and the score is the mean of the reconstructions' errors: the autoencoder's
+    (or the two models') and the prototype's squared difference (scaled to the same median on
+    training rows; plain distances, as k-NN measures them). When a label column selects the
+    normal rows that train (``trained_on_ == "normal"``), the prototype's error counts for
+    ``defaults.MEMORY_SHARE_NORMAL`` (3/4) of the score and the network's for the rest:
+    unlabelled rows may hide anomalies that become prototypes, known normal rows do not. A row
+    the network rebuilds well but that is far from every normal prototype (a class of its own)
+    still scores high, and its per-feature errors still add up to its score. ``"auto"`` keeps
+    one for single-row models but ``linear`` (kept equivalent to PCA) and ``variational``.
     """
 
     def __init__(
@@ -276,6 +279,8 @@ class AnomalyDetector(BaseEstimator):
             x_train[kept], np.ones(x_train.shape[1]), scores[kept], seed=self.random_state
         )
         if memory is not None:
+            if self.trained_on_ == "normal":  # the rows are known to be normal (labels)
+                memory["share"] = defaults.MEMORY_SHARE_NORMAL
             self._set_state(score_calibration_={**settings, "memory": memory})
 
     def memory_summary(self) -> str | None:
@@ -287,11 +292,18 @@ class AnomalyDetector(BaseEstimator):
             f"The score also compares each row with its nearest of {len(memory['prototypes'])} "
             f"normal prototypes (typical rows summarised from {memory['n_rows']:,} training "
             "rows): a row far from all of them scores high even when the network rebuilds it "
-            "well. Every score is the mean of the reconstructions' errors: "
-            + ("the two networks'" if getattr(self, "second_autoencoder_", None) is not None
-               else "the network's")
-            + " and the nearest prototype's."
-        )
+            "well. "
+            + (
+                "Every score is the mean of the reconstructions' errors: "
+                + ("the two networks'" if getattr(self, "second_autoencoder_", None) is not None
+                   else "the network's")
+                + " and the nearest prototype's."
+                if memory.get("share") is None else
+                f"The training rows are known to be normal, so the nearest prototype's error "
+                f"counts for {memory['share']:.0%} of the score and the network's for "
+                f"{1 - memory['share']:.0%}."
+            )
+        )  # fmt: skip
 
     def _network_inputs(self, x_all, order, split: Split, window: int):
         """(training, validation) network inputs: the encoded rows, or for a model over
@@ -1082,7 +1094,7 @@ class AnomalyDetector(BaseEstimator):
             ),
             memory=None if not memory else (
                 np.asarray(memory["prototypes"], dtype=np.float32), np.ones(self._n_encoded),
-                float(memory["scale"]),
+                float(memory["scale"]), memory.get("share"),
             ),
         )  # fmt: skip
 
@@ -1168,7 +1180,12 @@ class AnomalyDetector(BaseEstimator):
             self._member_scorers = [self._member_scorer(m, member) for m, member, _ in plan]
         memory = settings.pop("memory", None)
         members = []
-        share = 1.0 / (len(plan) + bool(memory))  # every reconstruction counts the same
+        # Every reconstruction counts the same, unless the memory has a share of its own.
+        memory_share = (memory or {}).get("share")
+        if memory_share is None:
+            share = memory_share = 1.0 / (len(plan) + bool(memory))
+        else:
+            share = (1.0 - float(memory_share)) / len(plan)
         for k, ((_, member, scaling), scorer) in enumerate(
             zip(plan, self._member_scorers, strict=True), start=1
         ):
@@ -1199,7 +1216,7 @@ class AnomalyDetector(BaseEstimator):
                     "reconstruction": nearest_prototypes(
                         x, memory["prototypes"], np.ones(x.shape[1])
                     ).astype(np.float32),
-                    "share": share,
+                    "share": float(memory_share),
                     "label": "nearest prototype",
                 }
             )

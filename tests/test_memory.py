@@ -48,7 +48,11 @@ def test_rows_between_the_normal_modes_score_high_with_the_memory(detectors):
     assert found > 0.95
     assert found > missed + 0.05
     assert "normal prototypes" in with_memory.memory_summary()
-    assert "the network's and the nearest prototype's" in with_memory.memory_summary()
+    # Known normal rows (a label column): the prototype's error counts for 3/4 of the score.
+    assert with_memory.score_calibration_["memory"]["share"] == 0.75
+    assert "counts for 75% of the score and the network's for 25%" in (
+        with_memory.memory_summary()
+    )
     assert without.memory_summary() is None
 
 
@@ -58,7 +62,7 @@ def test_the_memory_keeps_each_rows_errors_adding_up_to_its_score(detectors):
     assert scores.feature_errors.sum(axis=1).to_numpy() == pytest.approx(
         scores.row_error, rel=1e-4
     )
-    # The score is the mean of the network's error and the nearest prototype's.
+    # Known normal rows: a quarter of the network's error and 3/4 of the nearest prototype's.
     x = detector.transform_inputs(frame)
     memory = detector.score_calibration_["memory"]
     prototypes = np.asarray(memory["prototypes"])
@@ -68,14 +72,38 @@ def test_the_memory_keeps_each_rows_errors_adding_up_to_its_score(detectors):
     alone = AnomalyDetector.from_state(
         {**detector.get_state(), "score_calibration": settings}, detector.network()
     ).reconstruction_error(frame)  # the network's own (calibrated) error
-    assert scores.row_error == pytest.approx(0.5 * (alone + remembered), rel=1e-3, abs=1e-6)
+    assert scores.row_error == pytest.approx(
+        0.25 * alone + 0.75 * remembered, rel=1e-3, abs=1e-6
+    )
     row = int(np.argmax(scores.row_error))
     detail = row_detail(detector, frame, row)
     parts = sum(
-        0.5 * detail[f"weight, {name}"] * detail[f"squared difference, {name}"]
-        for name in ("model 1", "nearest prototype")
+        share * detail[f"weight, {name}"] * detail[f"squared difference, {name}"]
+        for name, share in (("model 1", 0.25), ("nearest prototype", 0.75))
     )
     assert parts.to_numpy() == pytest.approx(detail["error"].to_numpy(), rel=1e-5, abs=1e-9)
+    # A bundle saved before the memory had a share of its own scores as it did then: every
+    # reconstruction counts the same.
+    calibration = {**detector.score_calibration_}
+    calibration["memory"] = {k: v for k, v in calibration["memory"].items() if k != "share"}
+    older = AnomalyDetector.from_state(
+        {**detector.get_state(), "score_calibration": calibration}, detector.network()
+    )
+    assert older.decision_function(frame) == pytest.approx(
+        0.5 * (alone + remembered), rel=1e-3, abs=1e-6
+    )
+    assert "the network's and the nearest prototype's" in older.memory_summary()
+
+
+def test_without_labels_every_reconstruction_counts_the_same(detectors):
+    # Unlabelled rows may hide anomalies that become prototypes: no share of its own.
+    frame, _, _ = detectors
+    unlabelled = AnomalyDetector(code_size=2, **FAST).fit(frame.drop(columns="label"))
+    assert unlabelled.trained_on_ == "all"
+    assert "share" not in unlabelled.score_calibration_["memory"]
+    assert "the two networks' and the nearest prototype's" in unlabelled.memory_summary()
+    members = unlabelled.member_reconstructions(frame.head(5))
+    assert [m["share"] for m in members] == pytest.approx([1 / 3] * 3)
 
 
 def test_a_saved_detector_keeps_its_memory(detectors, tmp_path):
@@ -88,6 +116,7 @@ def test_a_saved_detector_keeps_its_memory(detectors, tmp_path):
     np.testing.assert_allclose(
         loaded.decision_function(frame), detector.decision_function(frame), rtol=1e-5
     )
+    assert loaded.score_calibration_["memory"]["share"] == 0.75
 
 
 def test_the_memory_leaves_out_training_rows_that_stand_out():

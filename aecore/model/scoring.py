@@ -22,7 +22,9 @@ Definitions (in the model's standardised units):
   nearest prototype is one more reconstruction: every per-feature error is the mean over the
   reconstructions (the autoencoder, or the two, and the prototype, whose squared difference
   is times the memory's scale), so a row's per-feature errors still add up to its row error;
-  the reconstruction is the mean of all of them.
+  the reconstruction is the mean of all of them. A memory given a share of its own (the
+  detector's, when its training rows are known to be normal) weighs the prototype's error and
+  reconstruction by that share and the autoencoders' by the rest, split evenly among them.
 """
 
 from __future__ import annotations
@@ -85,7 +87,6 @@ def _compile(autoencoder, specs, *, has_groups, include_kl, kl_weight, second, s
     encoder, decoder = autoencoder.encoder, autoencoder.decoder
     variational = autoencoder.is_variational
     window = autoencoder.window
-    n_autoencoders = 1.0 + (second is not None)
     n_encoded = float(autoencoder.encoder.input_shape[-1])
 
     def errors(x, recon, groups, weights_):
@@ -124,15 +125,14 @@ def _compile(autoencoder, specs, *, has_groups, include_kl, kl_weight, second, s
                 other = (other - in_shift) / in_scale
             recon = 0.5 * (recon + other)
         if memory:  # the nearest normal prototype, a second reconstruction
-            memory_rows, memory_scaled_t, memory_norms, memory_scale = values[:4]
-            scaled_x = x * values[4] if memory_root else x
+            memory_rows, memory_scaled_t, memory_norms, memory_scale, keep, rest = values[:6]
+            scaled_x = x * values[6] if memory_root else x
             distance = memory_norms[None, :] - 2.0 * ops.matmul(scaled_x, memory_scaled_t)
             nearest = ops.take(memory_rows, ops.argmin(distance, axis=1), axis=0)
             remembered = errors(x, nearest, groups, memory_scale)
-            # Every reconstruction counts the same: the autoencoder(s) and the prototype.
-            keep = n_autoencoders / (n_autoencoders + 1.0)
-            per_feature = keep * per_feature + (1.0 - keep) * remembered
-            recon = keep * recon + (1.0 - keep) * nearest
+            # The prototype's share of the score is ``rest``, the autoencoder(s)' ``keep``.
+            per_feature = keep * per_feature + rest * remembered
+            recon = keep * recon + rest * nearest
         # The row's error: the (weighted) per-feature errors' sum over the encoded columns,
         # i.e. the MSE when there are no weights.
         row = ops.sum(per_feature, axis=1) / n_encoded
@@ -171,7 +171,7 @@ class Scorer:
         second_weights: np.ndarray | None = None,
         second_code_limit: dict | None = None,
         second_inputs: tuple[np.ndarray, np.ndarray] | None = None,
-        memory: tuple[np.ndarray, np.ndarray, float] | None = None,
+        memory: tuple | None = None,
     ):
         self.window = autoencoder.window
         self.include_kl = include_kl and autoencoder.is_variational
@@ -201,7 +201,13 @@ class Scorer:
             root = np.sqrt(np.asarray(memory[1], dtype=np.float64))
             memory_root = not np.all(root == 1.0)
             scaled = prototypes * root
-            values += [prototypes, scaled.T, np.sum(scaled**2, axis=1), float(memory[2])]
+            # The memory's share of the score (an optional 4th item; None: every reconstruction
+            # counts the same), and the autoencoders' share, ``keep``.
+            n_autoencoders = 1.0 + (second is not None)
+            share = memory[3] if len(memory) > 3 else None
+            keep = n_autoencoders / (n_autoencoders + 1.0) if share is None else 1.0 - float(share)
+            values += [prototypes, scaled.T, np.sum(scaled**2, axis=1), float(memory[2]), keep,
+                       1.0 - keep]  # fmt: skip
             if memory_root:
                 values.append(root)
         self._values = tuple(

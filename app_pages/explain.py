@@ -178,19 +178,36 @@ if len(members) > 1:
     ):
         if remembered:
             network = "the two autoencoders' errors" if two else "the autoencoder's error"
-            formula = (
-                "error = (weight 1 × squared diff. 1 + weight 2 × squared diff. 2 + "
-                "weight p × squared diff. p) / 3" if two
-                else "error = (weight 1 × squared diff. 1 + weight p × squared diff. p) / 2"
-            )
+            share = ((model.detector.score_calibration_ or {}).get("memory") or {}).get("share")
+            if share is not None:  # known normal rows: the prototype has a share of its own
+                rest = 1.0 - float(share)
+                formula = (
+                    f"error = {rest:.0%} × weight 1 × squared diff. 1 + {float(share):.0%} × "
+                    "weight p × squared diff. p"
+                )
+                said = (
+                    f"{rest:.0%} {network} and {float(share):.0%} the error of the row's "
+                    "nearest **normal prototype** (a typical training row; *p* below; the "
+                    "training rows were known to be normal)"
+                )
+                mean = "the reconstructions' mean weighted by those shares"
+            else:
+                formula = (
+                    "error = (weight 1 × squared diff. 1 + weight 2 × squared diff. 2 + "
+                    "weight p × squared diff. p) / 3" if two
+                    else "error = (weight 1 × squared diff. 1 + weight p × squared diff. p) / 2"
+                )
+                said = (
+                    f"the mean of {network} and the error of the row's nearest **normal "
+                    "prototype** (a typical training row; *p* below)"
+                )
+                mean = "the mean of the reconstructions"
             st.caption(
-                f"This model's score is the mean of {network} and the error of the row's "
-                "nearest **normal prototype** (a typical training row; *p* below): a row far "
-                f"from every prototype scores high even when the network rebuilds it well. "
-                f"{formula}, all in the first model's units. In the table above, "
-                "*reconstruction* is the mean of the reconstructions, *weight* their mean "
-                "weight and *squared difference* their squared differences' mean weighted by "
-                "those weights."
+                f"This model's score is {said}: a row far from every prototype scores high "
+                f"even when the network rebuilds it well. {formula}, all in the first model's "
+                f"units. In the table above, *reconstruction* is {mean}, *weight* their "
+                "weighted mean weight and *squared difference* their squared differences' "
+                "mean weighted by those weights."
             )
         else:
             st.caption(

@@ -116,3 +116,31 @@ def test_explain_shows_both_autoencoders_of_a_model_trained_without_labels(tmp_p
     assert np.allclose(parts, pair["error"], rtol=1e-5, atol=1e-9)
     assert any("The reconstructions, column by column" in e.label for e in at.expander)
     assert any("nearest normal prototype" in c.value for c in at.caption)
+
+
+def test_explain_gives_the_prototypes_share_of_a_model_trained_on_known_normal_rows(
+    tmp_path, monkeypatch
+):
+    from aecore.detector import AnomalyDetector
+    from tests.pages_support import ROOT
+
+    frame = reader.read_csv(ROOT / "sample_data" / "server_metrics.csv").iloc[:1500]
+    detector = AnomalyDetector(
+        epochs=2, batch_size=256, code_size=3, hidden_sizes=[16], roles={"timestamp": "time"},
+    ).fit(frame)  # fmt: skip
+    assert detector.trained_on_ == "normal"
+    assert detector.score_calibration_["memory"]["share"] == 0.75
+    store.save(detector, DEMO, models_dir=tmp_path)
+    monkeypatch.setenv("AECORE_MODELS_DIR", str(tmp_path))
+    at = open_app("explain")
+    no_exception(at)
+    table = next(f for f in frames(at) if "weight, nearest prototype" in f.columns)
+    parts = sum(  # a quarter the autoencoder's, three quarters the nearest prototype's
+        share * table[f"weight, {m}"] * table[f"squared difference, {m}"]
+        for m, share in (("model 1", 0.25), ("nearest prototype", 0.75))
+    )
+    assert np.allclose(parts, table["error"], rtol=1e-5, atol=1e-9)
+    caption = next(c.value for c in at.caption if "nearest **normal prototype**" in c.value)
+    assert "25% the autoencoder's error and 75% the error" in caption
+    assert "error = 25% × weight 1 × squared diff. 1 + 75% × weight p" in caption
+    assert "/ 2" not in caption

@@ -108,7 +108,7 @@ def test_a_pass_traced_ahead_on_another_thread_is_the_one_later_calls_use():
                                rtol=1e-5, atol=1e-7)  # fmt: skip
 
 
-def test_tracing_ahead_never_raises_the_first_real_call_does():
+def test_tracing_ahead_never_raises():
     from aecore.model.scoring import trace_ahead
 
     def broken():

@@ -90,7 +90,9 @@ def row_detail(detector, frame: pd.DataFrame, row: int) -> pd.DataFrame:
     is the two models' mean, as scoring reports it. With a memory of normal prototypes
     (``AnomalyDetector.memory``), the row's nearest prototype is one more reconstruction
     (columns ending ``, nearest prototype``); every reconstruction holds the same share of the
-    score, and ``weight`` and ``reconstruction`` are weighed by those shares.
+    score (or, when the training rows were known to be normal, the prototype holds the
+    memory's own share and the network the rest), and ``weight`` and ``reconstruction`` are
+    weighed by those shares.
 
     For a model over windows of consecutive rows, the row is reconstructed with the rows that
     precede it in time, as when the whole frame is scored.
